@@ -1,0 +1,1 @@
+"""Model-based processing: classifiers score, filters decide. No Spark imports."""

@@ -1,0 +1,158 @@
+"""What every Spark stage shares: arguments, the session, atomic output, per-task stats.
+
+A job subclass names its stage and wires pipeline/ functions into DataFrame operations; it never decides
+anything about a document itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import PurePosixPath
+
+from pipeline.stats import Stats
+
+log = logging.getLogger("sluice.jobs")
+
+STATS_FILE = "_stats.json"
+SUCCESS_FILE = "_SUCCESS"
+TASK_STATS_DIR = "_task_stats"
+
+
+def spark_session(app_name: str, master: str | None = None):
+    """A session on the master spark-submit gave us, else local[*] (so `python jobs/x.py` works too)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    elif "spark.master" not in _submitted_conf():
+        builder = builder.master("local[*]")
+    builder = (
+        builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def _submitted_conf() -> dict:
+    from pyspark import SparkConf
+
+    return dict(SparkConf().getAll())
+
+
+def filesystem(url: str):
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def output_is_complete(url: str) -> bool:
+    fs, path = filesystem(url)
+    return fs.exists(f"{path}/{SUCCESS_FILE}") and fs.exists(f"{path}/{STATS_FILE}")
+
+
+def write_task_stats(tmp_output: str, partition: int, stats: Stats) -> None:
+    """One JSON per task, named by partition: a retried task overwrites its own file, so nothing counts twice."""
+    fs, path = filesystem(tmp_output)
+    fs.makedirs(f"{path}/{TASK_STATS_DIR}", exist_ok=True)
+    with fs.open(f"{path}/{TASK_STATS_DIR}/{partition:05d}.json", "w") as f:
+        f.write(stats.to_json())
+
+
+def merge_task_stats(tmp_output: str, stage: str) -> Stats:
+    fs, path = filesystem(tmp_output)
+    parts = []
+    if fs.exists(f"{path}/{TASK_STATS_DIR}"):
+        for name in sorted(fs.ls(f"{path}/{TASK_STATS_DIR}", detail=False)):
+            with fs.open(name, "r") as f:
+                parts.append(Stats.from_dict(json.load(f)))
+        fs.rm(f"{path}/{TASK_STATS_DIR}", recursive=True)
+    return Stats.merge(parts, stage=stage)
+
+
+def rename_parts(tmp_output: str) -> None:
+    """Spark names files part-NNNNN-<uuid>...; give them names that depend on the partition alone."""
+    fs, path = filesystem(tmp_output)
+    for name in sorted(fs.ls(path, detail=False)):
+        base = PurePosixPath(name).name
+        if base.startswith("part-") and base.endswith(".parquet"):
+            fs.mv(name, f"{path}/{base[:10]}.parquet")
+        elif base.startswith(".") or base == "_SUCCESS":
+            fs.rm(name)
+
+
+def commit_output(tmp_output: str, output: str, stats: Stats, extra_files: dict[str, str] | None = None) -> None:
+    """Stats and _SUCCESS are written last, then the directory is renamed into place: a killed run
+    leaves only a `.tmp-*` directory, never an output that looks complete."""
+    fs, tmp = filesystem(tmp_output)
+    _, final = filesystem(output)
+    for name, content in (extra_files or {}).items():
+        with fs.open(f"{tmp}/{name}", "w") as f:
+            f.write(content)
+    with fs.open(f"{tmp}/{STATS_FILE}", "w") as f:
+        f.write(stats.to_json())
+    fs.touch(f"{tmp}/{SUCCESS_FILE}")
+    if fs.exists(final):
+        fs.rm(final, recursive=True)
+    fs.mv(tmp, final, recursive=True)
+
+
+def temp_output(output: str) -> str:
+    return f"{output.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
+
+
+class SparkJob:
+    """A stage: `run(spark, args)` reads args.input and writes args.output through `write_output`."""
+
+    name = "job"
+    description = ""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Stage-specific flags; --input, --output, --config, --master and --force are common."""
+
+    def run(self, spark, args: argparse.Namespace, tmp_output: str) -> Stats:
+        raise NotImplementedError
+
+    def parser(self) -> argparse.ArgumentParser:
+        p = argparse.ArgumentParser(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
+        p.add_argument("--input", required=True, nargs="+", help="input path(s), glob(s) or URL(s)")
+        p.add_argument("--output", required=True, help="output directory (local path or fsspec URL)")
+        p.add_argument("--config", default=None, help="run.toml with this stage's settings")
+        p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
+        p.add_argument("--force", action="store_true", help="redo the stage even if its output is complete")
+        self.add_arguments(p)
+        return p
+
+    def main(self, argv: list[str] | None = None) -> int:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        args = self.parser().parse_args(argv)
+        if output_is_complete(args.output) and not args.force:
+            print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
+            return 0
+        spark = spark_session(f"sluice-{self.name}", args.master)
+        tmp_output = temp_output(args.output)
+        try:
+            stats = self.run(spark, args, tmp_output)
+            stats.stage = self.name
+            if not stats.balanced():
+                raise RuntimeError(f"{self.name}: stats do not add up: {stats.to_dict()}")
+            commit_output(tmp_output, args.output, stats)
+        except BaseException:
+            fs, tmp = filesystem(tmp_output)
+            if fs.exists(tmp):
+                fs.rm(tmp, recursive=True)
+            raise
+        print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)}")
+        return 0

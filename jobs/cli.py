@@ -1,0 +1,53 @@
+"""The `sluice` command. Each subcommand lives with the code it drives and is imported only when used,
+so `sluice train` works on a host with torch and no pyspark, and `sluice inspect` needs no torch."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module:function taking argv, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "sample-crawl": ("pipeline.sample_crawl:main", "write a realistic sample crawl of WARC.gz files"),
+    "stats": ("jobs.stats:main", "print the _stats.json of stage outputs"),
+    "run": ("jobs.pipeline:main", "run extract → dedup → classify → tokenize"),
+    "config": ("jobs.pipeline:config_main", "print the default run.toml"),
+    "classifiers": ("classifiers.cli:main", "train the quality, domain and clutter models"),
+    "tokenizer": ("pipeline.tokenize:main", "train a byte-level BPE tokenizer on a corpus"),
+    "inspect": ("pipeline.inspect:main", "statistics and plots of a shard directory"),
+    "train": ("trainer.train:main", "train the MoE model on shards (needs the [train] extra)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: sluice <command> [args]", "", "commands:"]
+    lines += [f"  {name:<14}{help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in SUBCOMMANDS:
+        print(f"sluice: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
+        return 2
+    target, _ = SUBCOMMANDS[command]
+    module_name, func_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            print(f"sluice {command}: not available in this build ({module_name} is missing)", file=sys.stderr)
+            return 2
+        print(f"sluice {command}: missing dependency '{e.name}' (pip install 'sluice[train]' for training)",
+              file=sys.stderr)
+        return 2
+    result = getattr(module, func_name)(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

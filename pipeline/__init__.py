@@ -1,0 +1,1 @@
+"""Pure-Python document processing: no Spark, no torch. Heavy libraries are imported inside functions."""

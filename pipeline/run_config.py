@@ -1,0 +1,26 @@
+"""The one TOML file of a run: a table per stage, each parsed into the dataclass its stage defines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from classifiers.config import ClassifyConfig
+from pipeline.config import load_toml
+from pipeline.dedup import DedupConfig
+from pipeline.extract import ExtractConfig
+from pipeline.filters import FiltersConfig
+from pipeline.tokenize import TokenizeConfig
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "RunConfig":
+        return load_toml(cls, path)

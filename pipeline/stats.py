@@ -1,0 +1,96 @@
+"""Counters that add up: every record that enters a stage leaves it or is dropped with a reason.
+
+`Stats` is mergeable (`+`), so each task writes its own JSON and the driver sums them; a retried task
+overwrites its own file, so Spark's retries never count a record twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+class DropReason:
+    """Canonical drop reasons; use these names so a typo fails at import time, not in a report."""
+
+    MALFORMED_RECORD = "malformed_record"
+    NOT_HTML = "not_html"
+    DECODE_ERROR = "decode_error"
+    TOO_LARGE = "too_large"
+    TIMEOUT = "timeout"
+    EXTRACTION_ERROR = "extraction_error"
+    EMPTY_TEXT = "empty_text"
+    URL_BLOCKLIST = "url_blocklist"
+    LANG = "lang"
+    GOPHER_QUALITY = "gopher_quality"
+    GOPHER_REPETITION = "gopher_repetition"
+    C4 = "c4"
+    FINEWEB = "fineweb"
+    EXACT_DUPLICATE = "exact_duplicate"
+    MINHASH_DUPLICATE = "minhash_duplicate"
+    LOW_QUALITY = "low_quality"
+    MISSING_INPUT = "missing_input"
+
+
+@dataclass
+class Stats:
+    """records_in = records_out + sum(dropped.values()); `counters` holds everything else worth reporting."""
+
+    stage: str = ""
+    records_in: int = 0
+    records_out: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    counters: Counter = field(default_factory=Counter)
+    failed_inputs: list[str] = field(default_factory=list)  # input files that could not be read at all
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] += n
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] += n
+
+    def __add__(self, other: "Stats") -> "Stats":
+        return Stats(
+            stage=self.stage or other.stage,
+            records_in=self.records_in + other.records_in,
+            records_out=self.records_out + other.records_out,
+            dropped=self.dropped + other.dropped,
+            counters=self.counters + other.counters,
+            failed_inputs=sorted(set(self.failed_inputs) | set(other.failed_inputs)),
+        )
+
+    def balanced(self) -> bool:
+        return self.records_in == self.records_out + sum(self.dropped.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "dropped": dict(sorted(self.dropped.items())),
+            "counters": dict(sorted(self.counters.items())),
+            "failed_inputs": sorted(self.failed_inputs),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stats":
+        return cls(
+            stage=d.get("stage", ""),
+            records_in=int(d.get("records_in", 0)),
+            records_out=int(d.get("records_out", 0)),
+            dropped=Counter({k: int(v) for k, v in d.get("dropped", {}).items()}),
+            counters=Counter(d.get("counters", {})),
+            failed_inputs=list(d.get("failed_inputs", [])),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def merge(cls, parts: "list[Stats]", stage: str = "") -> "Stats":
+        total = cls(stage=stage)
+        for part in parts:
+            total = total + part
+        total.stage = stage or total.stage
+        return total
