@@ -1,0 +1,69 @@
+"""FineWeb's own rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.4) with the published thresholds.
+
+They catch what Gopher and C4 miss in Common Crawl text: pages that are mostly link lists or menus (few lines end
+in punctuation, most lines are short, many newlines per word) and pages whose lines repeat. Lines are the non-blank
+lines, stripped; the duplicate-line ratio is over their characters; words are whitespace words (characters in
+unspaced scripts, see text_view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pipeline.base import Filter
+from pipeline.document import Document
+from pipeline.filters.checks import check_at_least, check_fraction
+from pipeline.filters.text_view import TERMINAL_PUNCTUATION, count_duplicates, view_of
+from pipeline.stats import DropReason
+
+_SECTION = "filters.fineweb"
+
+
+@dataclass(kw_only=True)
+class FineWebConfig:
+    enabled: bool = True
+    min_line_punct_ratio: float = 0.12  # lines ending in terminal punctuation
+    line_punct_exclude_zero: bool = False  # true: a document with no such line at all is kept
+    max_short_line_ratio: float = 0.67
+    short_line_length: int = 30  # characters
+    max_dup_line_char_ratio: float = 0.01
+    max_newline_word_ratio: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("min_line_punct_ratio", "max_short_line_ratio", "max_dup_line_char_ratio"):
+            check_fraction(_SECTION, name, getattr(self, name))
+        check_at_least(_SECTION, "short_line_length", self.short_line_length)
+        check_at_least(_SECTION, "max_newline_word_ratio", self.max_newline_word_ratio)
+
+
+class FineWebFilter(Filter):
+    """Drops with "fineweb:<rule>"."""
+
+    name: ClassVar[str] = DropReason.FINEWEB
+
+    def __init__(self, config: FineWebConfig | None = None) -> None:
+        self.config = config or FineWebConfig()
+
+    def _drop(self, rule: str) -> tuple[bool, str]:
+        return False, f"{self.name}:{rule}"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        cfg = self.config
+        view = view_of(doc)
+        lines = view.lines
+        if not lines:
+            return self._drop("empty")
+        n_lines = len(lines)
+        n_punct = sum(1 for line in lines if line.endswith(TERMINAL_PUNCTUATION))
+        if n_punct < cfg.min_line_punct_ratio * n_lines and not (cfg.line_punct_exclude_zero and n_punct == 0):
+            return self._drop("line_punct_ratio")
+        n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
+        if n_short > cfg.max_short_line_ratio * n_lines:
+            return self._drop("short_line_ratio")
+        _, dup_chars = count_duplicates(lines)
+        if dup_chars > cfg.max_dup_line_char_ratio * sum(map(len, lines)):
+            return self._drop("dup_line_char_ratio")
+        if doc.text.count("\n") > cfg.max_newline_word_ratio * view.n_words:
+            return self._drop("list_ratio")
+        return True

@@ -1,0 +1,115 @@
+"""Tokenization shared by the filters that judge one document, computed once per document on first use.
+
+Every word rule in Sluice splits on whitespace (`str.split`, C speed) instead of running a language-aware tokenizer:
+the Gopher and FineWeb thresholds are ratios, and whitespace tokens keep them meaningful for every script that puts
+spaces between words. Scripts that do not (Chinese, Japanese, Thai, Lao, Khmer, Burmese, Tibetan) are "unspaced":
+there a whitespace token is a whole clause, so filters count characters instead of words where a count is needed
+and skip the rules that only make sense for words (see each filter's docstring).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.document import Document
+
+# lid.176 codes of languages written without spaces between words.
+UNSPACED_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "dz", "wuu", "yue", "gan"})
+# Han, kana, Thai, Lao, Tibetan, Myanmar, Khmer: used to decide when a document has no language label yet.
+_UNSPACED_CHAR = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff]"
+)
+_UNSPACED_SAMPLE_CHARS = 4000
+_UNSPACED_MIN_FRACTION = 0.3
+
+# Line endings that close a sentence in the scripts we meet most: Latin (with English, German and French closing
+# quotes), CJK full-width, Devanagari, Arabic. An ellipsis "…" is not one: it marks truncated teasers.
+TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "“", "»", "。", "！", "？", "」", "』", "।", "؟")
+
+
+class TextView:
+    """Words and lines of one text, split lazily: a filter that never needs lines never pays for them."""
+
+    __slots__ = ("_lines", "_n_word_chars", "_unspaced", "_words", "lang", "text")
+
+    def __init__(self, text: str, lang: str = "") -> None:
+        self.text = text
+        self.lang = lang
+        self._words: list[str] | None = None
+        self._lines: list[str] | None = None
+        self._unspaced: bool | None = None
+        self._n_word_chars: int | None = None
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = self.text.split()
+        return self._words
+
+    @property
+    def lines(self) -> list[str]:
+        """Non-blank lines, stripped of surrounding whitespace."""
+        if self._lines is None:
+            self._lines = [line for line in map(str.strip, self.text.split("\n")) if line]
+        return self._lines
+
+    @property
+    def n_word_chars(self) -> int:
+        """Characters that are not whitespace."""
+        if self._n_word_chars is None:
+            self._n_word_chars = sum(map(len, self.words))
+        return self._n_word_chars
+
+    @property
+    def unspaced(self) -> bool:
+        """True for scripts without spaces between words: the language label decides, else the characters do."""
+        if self._unspaced is None:
+            if self.lang and self.lang != "und":
+                self._unspaced = self.lang in UNSPACED_LANGS
+            else:
+                sample = self.text[:_UNSPACED_SAMPLE_CHARS]
+                n_nonspace = len(sample) - sample.count(" ") - sample.count("\n")
+                n_unspaced = len(_UNSPACED_CHAR.findall(sample))
+                self._unspaced = n_unspaced > _UNSPACED_MIN_FRACTION * max(1, n_nonspace)
+        return self._unspaced
+
+    @property
+    def n_words(self) -> int:
+        """Whitespace words; in unspaced scripts, non-space characters (one Chinese word is about 1.5 of them)."""
+        return self.n_word_chars if self.unspaced else len(self.words)
+
+
+def line_word_count(line: str, unspaced: bool) -> int:
+    """Words of one line, counted the way `TextView.n_words` counts them."""
+    return len(line) - line.count(" ") if unspaced else len(line.split())
+
+
+def count_duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of items equal to an earlier one, their characters)."""
+    if len(set(items)) == len(items):
+        return 0, 0
+    seen: set[str] = set()
+    n_dup = dup_chars = 0
+    for item in items:
+        if item in seen:
+            n_dup += 1
+            dup_chars += len(item)
+        else:
+            seen.add(item)
+    return n_dup, dup_chars
+
+
+_last_view: TextView | None = None
+
+
+def view_of(doc: Document) -> TextView:
+    """The view of `doc`'s current text; consecutive filters on the same document share one view.
+
+    The cache holds one entry and compares the text by identity, so a filter that replaces `doc.text` (C4) gets a
+    fresh view, and a Spark Python worker (one document at a time per process) never mixes two documents.
+    """
+    global _last_view
+    view = _last_view
+    if view is None or view.text is not doc.text or view.lang != doc.lang:
+        view = _last_view = TextView(doc.text, doc.lang)
+    return view
