@@ -1,0 +1,61 @@
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+except ImportError:  # the [train] extra is not installed: these tests have nothing to run on
+    collect_ignore_glob = ["test_*.py"]
+else:
+    # tiny models gain nothing from intra-op threads, and on a shared CPU spinning threads cost a lot
+    torch.set_num_threads(1)
+
+
+def write_shards(root: Path, docs: list[list[int]], n_shards: int = 2, row_group_size: int = 16,
+                 manifest: bool = True) -> Path:
+    """Shards in the format of DESIGN.md / pipeline/shards.py, written with plain pyarrow (no pipeline code)."""
+    root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for s in range(n_shards):
+        part = docs[s::n_shards]
+        table = pa.table({
+            "id": [f"doc-{s}-{i}" for i in range(len(part))],
+            "tokens": pa.array(part, type=pa.list_(pa.uint32())),
+            "n_tokens": pa.array([len(d) for d in part], type=pa.int32()),
+            "category": ["test"] * len(part),
+            "quality": pa.array([1.0] * len(part), type=pa.float32()),
+            "weight": pa.array([1.0] * len(part), type=pa.float32()),
+            "lang": ["en"] * len(part),
+            "domain": ["example.com"] * len(part),
+        })
+        name = f"shard-{s:05d}.parquet"
+        pq.write_table(table, root / name, row_group_size=row_group_size)
+        data = (root / name).read_bytes()
+        groups = [min(row_group_size, len(part) - i) for i in range(0, len(part), row_group_size)]
+        entries.append({"file": name, "rows": len(part), "tokens": sum(len(d) for d in part), "bytes": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(), "row_groups": groups})
+    if manifest:
+        (root / "manifest.json").write_text(json.dumps({"format": "sluice.shards", "format_version": 1,
+                                                        "shards": entries}))
+    return root
+
+
+def pattern_docs(n: int, vocab: int = 512, seed: int = 0, max_len: int = 300) -> list[list[int]]:
+    """Learnable documents: arithmetic progressions mod vocab with a per-document start and stride."""
+    rng = np.random.default_rng(seed)
+    docs = []
+    for _ in range(n):
+        length = int(np.clip(rng.lognormal(4.0, 0.8), 3, max_len))
+        start, stride = int(rng.integers(vocab)), int(rng.integers(1, 4))
+        docs.append([(start + stride * i) % vocab for i in range(length)])
+    return docs
+
+
+@pytest.fixture(scope="session")
+def shard_dir(tmp_path_factory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards"), pattern_docs(400))

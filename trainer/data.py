@@ -1,0 +1,293 @@
+"""Token batches from a shard directory: streamed, shuffled, cut to `max_seq_len`, bucketed by length.
+
+Sequences keep their real lengths (documents are not packed), so batch shapes vary from step to step: each
+batch holds sequences of one length bucket, right-padded to the bucket length, as many as fit in
+`tokens_per_batch`. That variation is what the activation-checkpoint planner works on.
+
+Determinism and resume: a consumer (one DataLoader worker of one rank) reads its own row groups in windows of
+about `shuffle_buffer` documents, shuffled with a generator seeded by (seed, rank, worker, window number). A
+window's batches depend only on where it starts, so a consumer's position is the reader position at the
+window's start, the window number and the next batch; resuming re-reads one window.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from trainer.model import IGNORE_INDEX
+
+
+class DataError(ValueError):
+    """The shard directory or a shard in it is unusable; the message names the file."""
+
+
+@dataclass(kw_only=True, slots=True)
+class DataConfig:
+    tokens_per_batch: int = 4096  # padded tokens per batch (B * bucket length) at most, per rank
+    max_seq_len: int = 0  # 0: the model's max_seq_len
+    shuffle_buffer: int = 1024  # documents shuffled together (one window)
+    seed: int = 0
+    num_workers: int = 0  # DataLoader worker processes per rank
+    bucket_lengths: list[int] = field(default_factory=list)  # empty: 2^k and 1.5*2^k from 16 to max_seq_len
+
+    def __post_init__(self) -> None:
+        if self.tokens_per_batch < 1 or self.shuffle_buffer < 1 or self.num_workers < 0 or self.max_seq_len < 0:
+            raise ValueError("data.tokens_per_batch and data.shuffle_buffer must be >= 1, num_workers >= 0")
+        if any(b < 1 for b in self.bucket_lengths) or sorted(set(self.bucket_lengths)) != self.bucket_lengths:
+            raise ValueError(f"data.bucket_lengths must be increasing positive integers, got {self.bucket_lengths}")
+
+
+def default_buckets(max_seq_len: int) -> list[int]:
+    buckets, b = [], 16
+    while b < max_seq_len:
+        buckets += [b, b * 3 // 2]
+        b *= 2
+    return sorted({x for x in buckets if x < max_seq_len} | {max_seq_len})
+
+
+# --- the shard adapter: the only code that knows how shards are read ----------------------------------------
+#
+# A document source is what `pipeline.shards.ShardReader` is: `.shard(rank, world_size)` (disjoint row groups,
+# chainable), `.iter_batches(["tokens"])` (record batches from the current position to the end of the epoch),
+# `state_dict()` / `load_state_dict()` (the position) and `len()` (documents per epoch). Directories with a
+# manifest.json go through ShardReader, which checks them against it; a bare directory of shard-*.parquet files
+# (or an install without pipeline.shards) is read by `ParquetDocs`, the same interface in plain pyarrow.
+
+def open_documents(root: str | Path):
+    """The document source for a shard directory (local path or fsspec URL); DataError naming the problem."""
+    url = str(root)
+    local = "://" not in url
+    if local and not Path(url).exists():
+        raise DataError(f"data directory {url} does not exist")
+    if local and not Path(url).is_dir():
+        raise DataError(f"data path {url} is not a directory of shards")
+    try:
+        from pipeline.shards import ShardError, ShardReader
+    except ImportError:
+        return ParquetDocs(url)
+    if local and not (Path(url) / "manifest.json").exists():
+        return ParquetDocs(url)
+    try:
+        return ShardReader(url, verify=False)
+    except ShardError as e:
+        raise DataError(str(e)) from None
+
+
+class ParquetDocs:
+    """Minimal pyarrow reader with ShardReader's interface, for shard-*.parquet files without a manifest."""
+
+    def __init__(self, root: str):
+        import pyarrow.parquet as pq
+
+        self.shard_paths = sorted(str(p) for p in Path(root).glob("shard-*.parquet"))
+        if not self.shard_paths:
+            raise DataError(f"{root}: no shard-*.parquet files and no manifest.json")
+        self._units = []  # (shard, row group, first row, rows)
+        for s, path in enumerate(self.shard_paths):
+            try:
+                meta = pq.ParquetFile(path).metadata
+            except Exception as e:  # pyarrow raises several types for a damaged footer
+                raise DataError(f"{path}: not a readable Parquet file ({e})") from None
+            names = {meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)}
+            if "tokens" not in names:
+                raise DataError(f"{path}: no 'tokens' column (columns: {', '.join(sorted(names))})")
+            first = 0
+            for g in range(meta.num_row_groups):
+                n = meta.row_group(g).num_rows
+                if n:
+                    self._units.append((s, g, first, n))
+                first += n
+        self.epoch, self._next_unit = 0, 0
+
+    def __len__(self) -> int:
+        return sum(u[3] for u in self._units)
+
+    def shard(self, rank: int, world_size: int) -> ParquetDocs:
+        part = object.__new__(ParquetDocs)
+        part.__dict__.update(self.__dict__, _units=self._units[rank::world_size])
+        return part
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "unit": self._next_unit}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self._next_unit = int(state["epoch"]), int(state["unit"])
+
+    def iter_batches(self, columns: list[str] | None = None):
+        import pyarrow.parquet as pq
+
+        if self._next_unit >= len(self._units):
+            self.epoch, self._next_unit = self.epoch + 1, 0
+        while self._next_unit < len(self._units):
+            s, g, _, _ = self._units[self._next_unit]
+            batch = pq.ParquetFile(self.shard_paths[s]).read_row_group(g, columns=columns).combine_chunks()
+            self._next_unit += 1
+            yield batch.to_batches()[0] if batch.num_rows else batch
+        self.epoch, self._next_unit = self.epoch + 1, 0
+
+
+def token_lists(batch) -> list[np.ndarray]:
+    col = batch.column("tokens")
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    return [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+# --- pure functions: how documents become batches --------------------------------------------------------------
+
+def cut_sequences(tokens: np.ndarray, max_seq_len: int) -> list[np.ndarray]:
+    """Pieces of at most max_seq_len + 1 tokens (inputs plus the shifted targets), overlapping by one token so
+    every token after the first is a target exactly once. Pieces with fewer than two tokens are dropped."""
+    step = max_seq_len
+    return [tokens[s:s + step + 1] for s in range(0, max(len(tokens) - 1, 0), step)]
+
+
+def make_batches(seqs: list[np.ndarray], buckets: list[int], tokens_per_batch: int,
+                 rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Groups sequences by length bucket into (input_ids_BS, labels_BS) padded to the bucket length, then shuffles
+    the batch order. Labels of padding are IGNORE_INDEX."""
+    by_bucket: dict[int, list[np.ndarray]] = {}
+    for seq in seqs:
+        by_bucket.setdefault(buckets[bisect.bisect_left(buckets, len(seq) - 1)], []).append(seq)
+    batches = []
+    for length in sorted(by_bucket):
+        group = by_bucket[length]
+        per_batch = max(1, tokens_per_batch // length)
+        for i in range(0, len(group), per_batch):
+            chunk = group[i:i + per_batch]
+            inputs = torch.zeros(len(chunk), length, dtype=torch.long)
+            labels = torch.full((len(chunk), length), IGNORE_INDEX, dtype=torch.long)
+            for row, seq in enumerate(chunk):
+                t = torch.from_numpy(seq.astype(np.int64))
+                inputs[row, :len(t) - 1] = t[:-1]
+                labels[row, :len(t) - 1] = t[1:]
+            batches.append((inputs, labels))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+# --- the stream ------------------------------------------------------------------------------------------------
+
+class TokenBatches(IterableDataset):
+    """Endless batches for one rank. Each DataLoader worker is a separate consumer with its own row groups.
+
+    A consumer reads windows: whole record batches until `shuffle_buffer` documents (or the end of an epoch).
+    A window's batches depend only on the reader position where it starts and the window's number, so a
+    consumer's state is {"reader": position at window start, "window": number, "batch": next batch}.
+    """
+
+    def __init__(self, root: str | Path, cfg: DataConfig, max_seq_len: int, rank: int = 0, world_size: int = 1,
+                 vocab_size: int | None = None):
+        self.root, self.cfg, self.max_seq_len = str(root), cfg, max_seq_len
+        self.rank, self.world_size, self.vocab_size = rank, world_size, vocab_size
+        self.buckets = [b for b in (cfg.bucket_lengths or default_buckets(max_seq_len)) if b < max_seq_len]
+        self.buckets.append(max_seq_len)
+        self.n_workers = max(1, cfg.num_workers)
+        self.start_states: dict[int, dict] = {}  # local role -> consumer state, set by ShardLoader on resume
+        self.rotation = 0  # worker w plays local role (w + rotation) % n_workers, see ShardLoader.load_state_dict
+
+    def consumer(self, local_role: int, docs=None):
+        """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those."""
+        docs = docs if docs is not None else open_documents(self.root)
+        return docs.shard(self.rank, self.world_size).shard(local_role, self.n_workers)
+
+    def read_window(self, reader, local_role: int, window: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Reads one window from the reader's position (advancing it) and returns its batches."""
+        docs: list[np.ndarray] = []
+        for batch in reader.iter_batches(["tokens"]):
+            lists = token_lists(batch)
+            self._check_ids(lists, reader)
+            docs += lists
+            if len(docs) >= self.cfg.shuffle_buffer:
+                break
+        rng = np.random.default_rng([self.cfg.seed, self.rank, local_role, window])
+        seqs = [seq for i in rng.permutation(len(docs)) for seq in cut_sequences(docs[i], self.max_seq_len)]
+        return make_batches(seqs, self.buckets, self.cfg.tokens_per_batch, rng)
+
+    def _check_ids(self, lists: list[np.ndarray], reader) -> None:
+        if self.vocab_size is None:
+            return
+        for tokens in lists:
+            if len(tokens) and int(tokens.max()) >= self.vocab_size:
+                shard = reader.state_dict().get("shard")
+                paths = reader.shard_paths
+                where = paths[shard] if shard is not None and shard < len(paths) else self.root
+                raise DataError(f"{where}: token id {int(tokens.max())} >= model.vocab_size={self.vocab_size}")
+
+    def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict]]:
+        reader = self.consumer(local_role)
+        if len(reader) == 0:
+            raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer row groups "
+                            f"than ranks x workers = {self.world_size} x {self.n_workers})")
+        state = self.start_states.get(local_role, {"reader": reader.state_dict(), "window": 0, "batch": 0})
+        reader.load_state_dict(state["reader"])
+        window, start, empty_windows = state["window"], state["batch"], 0
+        while True:
+            window_start = reader.state_dict()
+            batches = self.read_window(reader, local_role, window)
+            for b in range(start, len(batches)):
+                yield *batches[b], {"reader": window_start, "window": window, "batch": b + 1}
+            empty_windows = 0 if batches else empty_windows + 1
+            if empty_windows > len(reader) + 1:
+                raise DataError(f"{self.root}: no document has two or more tokens")
+            window, start = window + 1, 0
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        local_role = (worker + self.rotation) % self.n_workers
+        for inputs, labels, state in self.iter_role(local_role):
+            yield {"input_ids": inputs, "labels": labels, "role": local_role, "state": state}
+
+
+class ShardLoader:
+    """The loop's data source: iterates batches and remembers the position of the last one it handed out.
+
+    The DataLoader takes batches from its workers strictly in turn, so the position is one consumer state per
+    worker plus which worker is next; resume restarts the workers rotated so that one comes first.
+    """
+
+    def __init__(self, root: str | Path, cfg: DataConfig, max_seq_len: int, rank: int = 0, world_size: int = 1,
+                 vocab_size: int | None = None, pin_memory: bool = False):
+        seq_len = cfg.max_seq_len or max_seq_len
+        if seq_len > max_seq_len:
+            raise DataError(f"data.max_seq_len={seq_len} exceeds model.max_seq_len={max_seq_len}")
+        self.dataset = TokenBatches(root, cfg, seq_len, rank, world_size, vocab_size)
+        docs = open_documents(root)  # fail here, in the main process, on a bad directory
+        for role in range(self.dataset.n_workers):
+            if len(self.dataset.consumer(role, docs)) == 0:
+                raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer row "
+                                f"groups than ranks x workers ({world_size} x {self.dataset.n_workers})")
+        self.num_workers, self.pin_memory = cfg.num_workers, pin_memory
+        self.rank, self.world_size = rank, world_size
+        self._states: dict[int, dict] = {}
+        self._next_role = 0
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        loader = DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers,
+                            pin_memory=self.pin_memory, prefetch_factor=4 if self.num_workers else None)
+        for item in loader:
+            role = item.pop("role")
+            self._states[role] = item.pop("state")
+            self._next_role = (role + 1) % self.dataset.n_workers
+            yield item
+
+    def state_dict(self) -> dict:
+        return {"states": {str(r): s for r, s in self._states.items()}, "next_role": self._next_role,
+                "num_workers": self.num_workers, "world_size": self.world_size, "rank": self.rank}
+
+    def load_state_dict(self, sd: dict) -> None:
+        if (sd["num_workers"], sd["world_size"]) != (self.num_workers, self.world_size):
+            raise DataError(f"cannot resume the data position saved with {sd['world_size']} ranks x "
+                            f"{sd['num_workers']} workers on {self.world_size} x {self.num_workers}")
+        self._states = {int(r): s for r, s in sd["states"].items()}
+        self._next_role = int(sd["next_role"])
+        self.dataset.start_states = dict(self._states)
+        self.dataset.rotation = self._next_role

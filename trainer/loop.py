@@ -1,0 +1,240 @@
+"""The training loop: train() -> train_step() -> forward_backward().
+
+Every stateful part (model, optimizer, schedule, data position, step and tokens seen, RNG) is saved together,
+so a run killed at any point resumes from its newest complete saved state and reproduces the uninterrupted
+loss curve (bitwise on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+import torch.distributed as dist
+
+from pipeline.config import to_dict
+from trainer import state as saved
+from trainer.config import JobConfig
+from trainer.data import ShardLoader
+from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
+from trainer.moe import update_expert_biases
+from trainer.optim import WSDSchedule, build_optimizer
+from trainer.parallelize import ParallelDims, init_distributed, parallelize
+
+# dense bf16 peak per device, for MFU (first matching name wins, so the specific variants come first)
+PEAK_BF16_FLOPS = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200": 989e12, "H800": 989e12,
+                   "A100": 312e12, "A800": 312e12, "L40S": 362e12, "B200": 2250e12}
+
+
+class RecomputePolicy(Protocol):
+    """Chooses which blocks recompute their activations for the next step, from the batch shape (B, S).
+
+    trainer/checkpointing.py implements the input-aware Mimose planner with this interface."""
+
+    def plan(self, batch_shape: tuple[int, int]) -> Sequence[bool]: ...
+
+    def after_step(self, metrics: dict) -> None: ...
+
+
+class FixedRecompute:
+    def __init__(self, n_blocks: int, recompute: bool):
+        self._plan = [recompute] * n_blocks
+
+    def plan(self, batch_shape: tuple[int, int]) -> Sequence[bool]:
+        return self._plan
+
+    def after_step(self, metrics: dict) -> None:
+        pass
+
+
+def build_recompute_policy(cfg: JobConfig, model: Transformer, device: torch.device) -> RecomputePolicy:
+    mode = cfg.checkpointing.mode
+    if mode in ("none", "full"):
+        return FixedRecompute(cfg.model.n_layers, mode == "full")
+    from trainer.checkpointing import build_recompute_policy as build_planned  # issue 8
+
+    return build_planned(cfg, model, device)
+
+
+def peak_flops(device: torch.device, configured: float) -> float | None:
+    if configured > 0:
+        return configured
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # peak RSS of the process
+
+
+class Trainer:
+    def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
+                 on_step_end: Callable[[int, dict], None] | None = None):
+        self.cfg, self.out_dir, self.on_step_end = cfg, Path(out_dir), on_step_end
+        self.dims: ParallelDims = init_distributed(cfg.train.device)
+        device = self.dims.device
+        torch.manual_seed(cfg.train.seed)
+        self.model: Transformer = cfg.model.build(device)
+        self.module = parallelize(self.model, self.dims, cfg.train.compile)
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)
+        self.data = ShardLoader(data, cfg.data, cfg.model.max_seq_len, self.dims.rank, self.dims.world_size,
+                                cfg.model.vocab_size, pin_memory=device.type == "cuda")
+        self.recompute = build_recompute_policy(cfg, self.model, device)
+        self.autocast = device.type == "cuda" and cfg.train.bf16
+        self.peak_flops = peak_flops(device, cfg.train.peak_flops)
+        self.step, self.tokens_seen = 0, 0
+        self.storage = saved.LocalStorage(self.out_dir / "checkpoints") if self.dims.is_main else None
+        self.metrics_path = self.out_dir / "metrics.jsonl"
+        if resume:
+            self._resume()
+        elif self.storage is not None and self.storage.names():
+            raise FileExistsError(f"{self.out_dir} already holds saved training states: pass --resume to continue "
+                                  "that run, or choose another --out")
+        elif self.dims.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.metrics_path.write_text("")
+        if self.dims.is_main:
+            (self.out_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    # --- the loop --------------------------------------------------------------------------------------------
+    def train(self) -> list[dict]:
+        history, start = [], time.perf_counter()
+        batches = iter(self.data)
+        while self.step < self.cfg.train.steps:
+            batch = next(batches)
+            metrics = self.train_step(batch)
+            metrics["elapsed_s"] = round(time.perf_counter() - start, 3)
+            history.append(metrics)
+            self._log(metrics)
+            if saved.should_save(self.step, self.cfg.train.steps, self.cfg.save.every, self.cfg.save.at_end):
+                self.save()
+            if self.on_step_end is not None:
+                self.on_step_end(self.step, metrics)
+        return history
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict:
+        t0 = time.perf_counter()
+        device = self.dims.device
+        inputs_BS = batch["input_ids"].to(device, non_blocking=True)
+        labels_BS = batch["labels"].to(device, non_blocking=True)
+        B, S = inputs_BS.shape
+        self.model.set_recompute_plan(self.recompute.plan((B, S)))
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        n_local = (labels_BS != IGNORE_INDEX).sum()
+        n_global = self._all_reduce(n_local.clone())
+        loss_sum = self.forward_backward(inputs_BS, labels_BS, n_global)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf)
+        lr = self.schedule.lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        # routing bias moves after the optimizer step, from the load this step observed (all ranks summed)
+        load = update_expert_biases(self.model.moe_layers(), all_reduce=self.dims.distributed)
+
+        loss = float(self._all_reduce(loss_sum.detach()) / n_global)
+        tokens = int(n_global)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        self.step += 1
+        self.tokens_seen += tokens
+        flops = flops_per_token(self.model, S) * tokens
+        metrics = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": float(grad_norm),
+                   "tokens": tokens, "batch_shape": [B, S],
+                   "pad_frac": round(1 - tokens / (B * S * self.dims.world_size), 4),
+                   "tokens_per_s": round(tokens / dt, 1), "tflops_per_s": round(flops / dt / 1e12, 4),
+                   "mfu": round(flops / dt / (self.peak_flops * self.dims.world_size), 4) if self.peak_flops else None,
+                   "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen, "mem_bytes": memory_bytes(device),
+                   "recomputed_blocks": sum(self.model.recompute_plan), **load}
+        self.recompute.after_step(metrics)
+        return metrics
+
+    def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor,
+                         n_global: torch.Tensor) -> torch.Tensor:
+        """Backpropagates the mean loss over all ranks' real tokens; returns this rank's summed loss.
+
+        DDP averages gradients over ranks, so each rank scales its token-summed loss by world_size / n_global:
+        a rank with more real tokens in its batch then weighs more, as it would in one big batch."""
+        with torch.autocast(device_type=inputs_BS.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss_sum = self.module(inputs_BS, labels_BS)
+        (loss_sum * (self.dims.world_size / n_global)).backward()
+        return loss_sum
+
+    def _all_reduce(self, t: torch.Tensor) -> torch.Tensor:
+        if self.dims.distributed:
+            dist.all_reduce(t)
+        return t
+
+    # --- saved state -----------------------------------------------------------------------------------------
+    def save(self) -> None:
+        data_states = [self.data.state_dict()]
+        if self.dims.distributed:
+            data_states = [None] * self.dims.world_size
+            dist.all_gather_object(data_states, self.data.state_dict())
+        if self.dims.is_main:
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "schedule": self.schedule.state_dict(), "data": data_states,
+                     "trainer": {"step": self.step, "tokens_seen": self.tokens_seen}, "rng": saved.rng_state()}
+            saved.save_state(self.storage, self.step, state, self.cfg.save.keep_latest)
+        if self.dims.distributed:
+            dist.barrier()
+
+    def _resume(self) -> None:
+        storage = self.storage or saved.LocalStorage(self.out_dir / "checkpoints")
+        name = saved.latest(storage)
+        if name is None:
+            raise FileNotFoundError(f"--resume: no complete saved state under {self.out_dir / 'checkpoints'}")
+        state = storage.load(name)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.data.load_state_dict(state["data"][self.dims.rank])
+        self.step, self.tokens_seen = state["trainer"]["step"], state["trainer"]["tokens_seen"]
+        saved.set_rng_state(state["rng"])
+        if self.dims.is_main:
+            self._truncate_metrics(self.step)
+            print(f"resumed from {storage.root / name} at step {self.step}", file=sys.stderr)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drops metric lines of steps after the resumed one (the killed run's tail), atomically."""
+        lines = self.metrics_path.read_text().splitlines() if self.metrics_path.exists() else []
+        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= step]
+        tmp = self.metrics_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(ln + "\n" for ln in kept))
+        os.replace(tmp, self.metrics_path)
+
+    # --- output ----------------------------------------------------------------------------------------------
+    def _log(self, m: dict) -> None:
+        if not self.dims.is_main:
+            return
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(m) + "\n")
+        if m["step"] % self.cfg.train.log_every == 0 or m["step"] == self.cfg.train.steps:
+            total = self.cfg.train.steps
+            done = m["step"] / total
+            bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
+            eta = m["step_time_s"] * (total - m["step"])
+            mfu = f" | mfu {m['mfu']:.1%}" if m["mfu"] is not None else ""
+            print(f"[{bar}] step {m['step']}/{total} | loss {m['loss']:.4f} | lr {m['lr']:.2e} | "
+                  f"{m['tokens_per_s']:,.0f} tok/s{mfu} | load {m.get('load_imbalance', 1.0):.2f} | "
+                  f"mem {m['mem_bytes'] / 2**30:.2f} GiB | eta {eta:.0f}s", flush=True)
+
+
+def train(cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
+          on_step_end: Callable[[int, dict], None] | None = None) -> list[dict]:
+    return Trainer(cfg, data, out_dir, resume=resume, on_step_end=on_step_end).train()

@@ -1,0 +1,310 @@
+"""Mixture-of-experts layer in the dots.llm1 / DeepSeek-V3 style: fine-grained routed experts, top-k routing,
+shared experts every token uses, and auxiliary-loss-free load balancing.
+
+Shape legend (suffixes on tensor names):
+    B batch, S sequence, T tokens (= B*S), D model dim, F expert hidden dim,
+    E routed experts, K experts per token (top-k), N routed token slots (= T*K).
+
+The layer is three parts with one job each:
+    Router          scores tokens in fp32, picks K experts per token (bias used for selection only)
+    SortedDispatch  sorts token slots by expert so each expert's tokens are contiguous, and undoes it
+    GroupedExperts  runs all experts over the sorted slots: one grouped GEMM (or a per-expert loop)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(kw_only=True, slots=True)
+class MoEConfig:
+    n_routed_experts: int = 8
+    n_shared_experts: int = 1
+    top_k: int = 2
+    expert_ffn_dim: int = 64
+    score_func: Literal["sigmoid", "softmax"] = "sigmoid"
+    # dots.llm1 normalises the top-k weights to sum to one, then scales them (routed_scaling_factor)
+    norm_topk_prob: bool = True
+    route_scale: float = 1.0
+    # aux-loss-free balancing: bias step per update (DeepSeek-V3 uses 0.001); 0 disables it
+    bias_update_speed: float = 0.001
+    # complementary sequence-level balance loss weight (DeepSeek-V3: 1e-4); 0 disables it
+    seq_balance_coef: float = 0.0
+    # "grouped": one grouped GEMM over expert-sorted tokens; "loop": one matmul per expert (the reference)
+    experts_impl: Literal["grouped", "loop"] = "grouped"
+    # pad every expert's token group to a multiple of this many rows on CUDA (grouped-GEMM kernel tiles)
+    cuda_group_align: int = 16
+
+    def __post_init__(self) -> None:
+        if self.n_routed_experts < 1 or self.top_k < 1:
+            raise ValueError("moe.n_routed_experts and moe.top_k must be >= 1")
+        if self.top_k > self.n_routed_experts:
+            raise ValueError(f"moe.top_k={self.top_k} exceeds moe.n_routed_experts={self.n_routed_experts}")
+        if self.score_func not in ("sigmoid", "softmax"):
+            raise ValueError(f"moe.score_func must be 'sigmoid' or 'softmax', got {self.score_func!r}")
+        if self.experts_impl not in ("grouped", "loop"):
+            raise ValueError(f"moe.experts_impl must be 'grouped' or 'loop', got {self.experts_impl!r}")
+        if self.n_shared_experts < 0 or self.expert_ffn_dim < 1 or self.cuda_group_align < 1:
+            raise ValueError("moe.n_shared_experts must be >= 0, expert_ffn_dim and cuda_group_align >= 1")
+
+
+def _in_recompute() -> bool:
+    """True while autograd runs a backward pass, which is where activation checkpointing re-runs forward.
+
+    Statistics gathered in forward must be counted once per step, not again when a checkpointed block is
+    recomputed during backward (trainer/checkpointing.py switches blocks to recompute between steps).
+    """
+    return torch._C._current_graph_task_id() != -1
+
+
+class Router(nn.Module):
+    """Top-k router with a per-expert selection bias (aux-loss-free balancing).
+
+    The bias only decides *which* experts a token goes to; the combine weights come from the unbiased scores,
+    so balancing never distorts the layer's output scale. The bias is a buffer, not a parameter: it moves by
+    a fixed step toward uniform load in `update_bias`, called by the loop after the optimizer step.
+    """
+
+    def __init__(self, dim: int, cfg: MoEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.gate = nn.Linear(dim, cfg.n_routed_experts, bias=False)
+        self.register_buffer("expert_bias", torch.zeros(cfg.n_routed_experts, dtype=torch.float32))
+        # tokens routed to each expert since the last bias update; not saved (it is reset every step)
+        self.register_buffer("tokens_per_expert", torch.zeros(cfg.n_routed_experts, dtype=torch.float32),
+                             persistent=False)
+        self._debug_force_load_balance = False
+
+    def forward(self, x_TD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (topk_weights_TK fp32, topk_ids_TK int64, scores_TE fp32)."""
+        E, K = self.cfg.n_routed_experts, self.cfg.top_k
+        # the gate runs in fp32 even under bf16 autocast: near-ties between experts decide routing
+        with torch.autocast(device_type=x_TD.device.type, enabled=False):
+            logits_TE = F.linear(x_TD.float(), self.gate.weight.float())
+        scores_TE = torch.sigmoid(logits_TE) if self.cfg.score_func == "sigmoid" else logits_TE.softmax(dim=-1)
+
+        if self._debug_force_load_balance:
+            # deterministic round-robin assignment: every expert gets the same number of slots
+            T = x_TD.shape[0]
+            topk_ids_TK = (torch.arange(T * K, device=x_TD.device) % E).view(T, K)
+        else:
+            _, topk_ids_TK = torch.topk(scores_TE + self.expert_bias, K, dim=-1)
+        topk_weights_TK = scores_TE.gather(-1, topk_ids_TK)
+        if self.cfg.norm_topk_prob and K > 1:
+            topk_weights_TK = topk_weights_TK / (topk_weights_TK.sum(dim=-1, keepdim=True) + 1e-20)
+        topk_weights_TK = topk_weights_TK * self.cfg.route_scale
+
+        if self.training and not _in_recompute():
+            with torch.no_grad():
+                self.tokens_per_expert += torch.bincount(topk_ids_TK.flatten(), minlength=E).float()
+        return topk_weights_TK, topk_ids_TK, scores_TE
+
+    @torch.no_grad()
+    def update_bias(self, load_E: torch.Tensor) -> None:
+        """Nudge the selection bias toward uniform load: overloaded experts down, underloaded up.
+
+        Runs outside forward (after the optimizer step) so forward stays a pure function of parameters and
+        buffers, which recomputation and gradient checks rely on. `load_E` is the token count summed over
+        all ranks so every rank applies the same update.
+        """
+        speed = self.cfg.bias_update_speed
+        if speed > 0 and load_E.sum() > 0:
+            delta_E = speed * torch.sign(load_E.mean() - load_E)
+            self.expert_bias += delta_E - delta_E.mean()
+        self.tokens_per_expert.zero_()
+
+
+def sequence_balance_loss(scores_BSE: torch.Tensor, topk_ids_BSK: torch.Tensor) -> torch.Tensor:
+    """DeepSeek-V3's complementary sequence-wise balance loss: sum_e f_e * P_e averaged over sequences.
+
+    f_e: fraction of the sequence's slots routed to e (scaled so uniform load gives 1); P_e: the mean
+    normalised score of e over the sequence.
+    """
+    B, S, E = scores_BSE.shape
+    K = topk_ids_BSK.shape[-1]
+    counts_BE = torch.zeros(B, E, device=scores_BSE.device, dtype=scores_BSE.dtype)
+    counts_BE.scatter_add_(1, topk_ids_BSK.reshape(B, S * K), torch.ones_like(counts_BE[:, :1]).expand(B, S * K))
+    f_BE = counts_BE * (E / (K * S))
+    p_BE = (scores_BSE / scores_BSE.sum(dim=-1, keepdim=True)).mean(dim=1)
+    return (f_BE * p_BE).sum(dim=-1).mean()
+
+
+class _AddAuxLoss(torch.autograd.Function):
+    """Identity on `x` whose backward also sends gradient 1 into `aux`.
+
+    This adds an auxiliary loss to the total loss without returning it from the block, so blocks keep the
+    signature `x -> x` that activation checkpointing wraps.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
+        ctx.aux_shape, ctx.aux_dtype = aux.shape, aux.dtype
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, torch.ones(ctx.aux_shape, dtype=ctx.aux_dtype, device=grad.device)
+
+
+class SortedDispatch:
+    """Sorts the N = T*K token slots by expert id (stable, so the order is deterministic) and back."""
+
+    @staticmethod
+    def dispatch(x_TD: torch.Tensor, topk_ids_TK: torch.Tensor, n_experts: int):
+        K = topk_ids_TK.shape[1]
+        ids_N = topk_ids_TK.flatten()
+        order_N = torch.argsort(ids_N, stable=True)
+        x_ND = x_TD[order_N // K]
+        counts_E = torch.bincount(ids_N, minlength=n_experts)
+        return x_ND, counts_E, order_N
+
+    @staticmethod
+    def combine(out_ND: torch.Tensor, topk_weights_TK: torch.Tensor, order_N: torch.Tensor) -> torch.Tensor:
+        T, K = topk_weights_TK.shape
+        # scatter back by permutation, then a fixed-order sum over K: deterministic, no atomics
+        unsorted_ND = torch.empty_like(out_ND).index_copy(0, order_N, out_ND)
+        out_TKD = unsorted_ND.view(T, K, -1)
+        return (out_TKD * topk_weights_TK.unsqueeze(-1).to(out_TKD.dtype)).sum(dim=1)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous (grouped_mm's backward needs it)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous()
+
+
+def _grouped_mm(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
+    """x_ND @ w_E.T per group, for weights stored (E, out, in) like nn.Linear."""
+    gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
+    return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
+
+
+def has_grouped_mm() -> bool:
+    return hasattr(torch, "_grouped_mm")
+
+
+class GroupedExperts(nn.Module):
+    """E SwiGLU experts stored as three stacked weights, run over expert-sorted token slots."""
+
+    def __init__(self, dim: int, cfg: MoEConfig):
+        super().__init__()
+        E, F_ = cfg.n_routed_experts, cfg.expert_ffn_dim
+        self.impl = cfg.experts_impl
+        self.cuda_group_align = cfg.cuda_group_align
+        self.w1 = nn.Parameter(torch.empty(E, F_, dim))  # w1_EFD: gate projection
+        self.w2 = nn.Parameter(torch.empty(E, dim, F_))  # w2_EDF: down projection
+        self.w3 = nn.Parameter(torch.empty(E, F_, dim))  # w3_EFD: up projection
+
+    def forward(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
+        if self.impl == "loop" or not has_grouped_mm():
+            return self._forward_loop(x_ND, counts_E)
+        if x_ND.is_cuda:  # the fast CUDA grouped GEMM kernel is bf16-only and tiles rows by 16
+            return self._forward_grouped(x_ND, counts_E, torch.bfloat16, self.cuda_group_align)
+        return self._forward_grouped(x_ND, counts_E, x_ND.dtype, 1)
+
+    def _forward_loop(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
+        """Reference: one SwiGLU per expert over its contiguous slice. Simple, slow (E small matmuls)."""
+        outs = []
+        for e, x_nD in enumerate(torch.split(x_ND, counts_E.tolist())):
+            h_nF = F.silu(x_nD @ self.w1[e].to(x_nD.dtype).T) * (x_nD @ self.w3[e].to(x_nD.dtype).T)
+            outs.append(h_nF @ self.w2[e].to(x_nD.dtype).T)
+        return torch.cat(outs)
+
+    def _forward_grouped(self, x_ND: torch.Tensor, counts_E: torch.Tensor, dtype: torch.dtype,
+                         align: int) -> torch.Tensor:
+        """All experts in three grouped GEMMs over the expert-sorted rows (offsets = cumulative counts)."""
+        w1, w2, w3 = (w.to(dtype) for w in (self.w1, self.w2, self.w3))
+        if align > 1:
+            x_ND, counts_E, keep_N = _pad_groups(x_ND, counts_E, align)
+        offs_E = torch.cumsum(counts_E, dim=0, dtype=torch.int32)
+        x = x_ND.to(dtype)
+        h_NF = F.silu(_grouped_mm(x, w1, offs_E)) * _grouped_mm(x, w3, offs_E)
+        out_ND = _grouped_mm(h_NF, w2, offs_E)
+        if align > 1:
+            out_ND = out_ND[keep_N]
+        return out_ND.to(x_ND.dtype)
+
+
+def _pad_groups(x_ND: torch.Tensor, counts_E: torch.Tensor, align: int):
+    """Pads each expert's group to a multiple of `align` rows; returns padded x, padded counts, and the row
+    index of every original slot in the padded layout (to drop the padding afterwards)."""
+    padded_E = (counts_E + align - 1) // align * align
+    start_E = torch.cumsum(padded_E, 0) - padded_E
+    orig_start_E = torch.cumsum(counts_E, 0) - counts_E
+    expert_N = torch.repeat_interleave(torch.arange(len(counts_E), device=x_ND.device), counts_E,
+                                       output_size=x_ND.shape[0])
+    rank_N = torch.arange(x_ND.shape[0], device=x_ND.device) - orig_start_E[expert_N]
+    keep_N = start_E[expert_N] + rank_N
+    total = int(padded_E.sum())
+    x_pad = x_ND.new_zeros(total, x_ND.shape[1]).index_copy(0, keep_N, x_ND)
+    return x_pad, padded_E, keep_N
+
+
+class MoE(nn.Module):
+    """Routed experts plus shared experts. `shared` is built by the caller (the model's FeedForward)."""
+
+    def __init__(self, dim: int, cfg: MoEConfig, shared: nn.Module | None):
+        super().__init__()
+        self.cfg = cfg
+        self.router = Router(dim, cfg)
+        self.experts = GroupedExperts(dim, cfg)
+        self.shared_experts = shared
+        self.register_buffer("last_aux_loss", torch.zeros(()), persistent=False)
+
+    def forward(self, x_BSD: torch.Tensor) -> torch.Tensor:
+        B, S, D = x_BSD.shape
+        x_TD = x_BSD.reshape(B * S, D)
+        topk_weights_TK, topk_ids_TK, scores_TE = self.router(x_TD)
+        x_in_TD = x_TD
+        if torch.is_autocast_enabled(x_TD.device.type):  # dispatch K copies of each token in bf16, not fp32
+            x_in_TD = x_TD.to(torch.get_autocast_dtype(x_TD.device.type))
+        x_ND, counts_E, order_N = SortedDispatch.dispatch(x_in_TD, topk_ids_TK, self.cfg.n_routed_experts)
+        out_ND = self.experts(x_ND, counts_E)
+        out_TD = SortedDispatch.combine(out_ND, topk_weights_TK, order_N).to(x_BSD.dtype)
+        if self.shared_experts is not None:
+            out_TD = out_TD + self.shared_experts(x_TD)
+        out_BSD = out_TD.view(B, S, D)
+        if self.cfg.seq_balance_coef > 0 and self.training and torch.is_grad_enabled():
+            K = self.cfg.top_k
+            aux = self.cfg.seq_balance_coef * sequence_balance_loss(scores_TE.view(B, S, -1),
+                                                                    topk_ids_TK.view(B, S, K))
+            if not _in_recompute():
+                self.last_aux_loss.copy_(aux.detach())
+            out_BSD = _AddAuxLoss.apply(out_BSD, aux)
+        return out_BSD
+
+
+@torch.no_grad()
+def update_expert_biases(moe_layers: Iterable[MoE], all_reduce: bool = False) -> dict[str, float]:
+    """Applies one bias update to every MoE layer from the load observed since the last call.
+
+    Returns load statistics for the metrics: `load_imbalance` is max/mean tokens per expert (1.0 is perfect),
+    averaged over layers, and `load_imbalance_max` the worst layer.
+    """
+    layers = list(moe_layers)
+    if not layers:
+        return {}
+    load_LE = torch.stack([m.router.tokens_per_expert for m in layers])
+    if all_reduce:
+        import torch.distributed as dist
+
+        dist.all_reduce(load_LE)
+    for moe, load_E in zip(layers, load_LE, strict=True):
+        moe.router.update_bias(load_E)
+    mean_L = load_LE.mean(dim=1).clamp_min(1e-9)
+    imbalance_L = load_LE.max(dim=1).values / mean_L
+    aux = sum(float(m.last_aux_loss) for m in layers)
+    return {"load_imbalance": float(imbalance_L.mean()), "load_imbalance_max": float(imbalance_L.max()),
+            "seq_balance_loss": aux}
