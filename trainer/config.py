@@ -44,15 +44,37 @@ class TrainConfig:
 
 @dataclass(kw_only=True, slots=True)
 class RecomputeConfig:
-    """Activation checkpointing. `none` and `full` are fixed plans; `static` and `mimose` are planned by
-    trainer/checkpointing.py under `budget` (bytes when > 1, else a fraction of device memory)."""
+    """Activation checkpointing. `none` and `full` are fixed plans; `static` (one plan for the largest shape) and
+    `mimose` (a plan per input shape) are planned by trainer/checkpointing.py under `budget`."""
 
     mode: Literal["none", "full", "static", "mimose"] = "none"
+    # bytes when > 1, a fraction of device memory when in (0, 1]; 0: 0.9 of device memory on CUDA, no limit on CPU
     budget: float = 0.0
+    # what the budget counts. device: the allocator's peak (params, grads, optimizer state and activations);
+    # activations: the bytes of tensors saved for backward only. auto: device on CUDA, activations on CPU
+    budget_scope: Literal["auto", "device", "activations"] = "auto"
+    margin: float = 0.05  # fraction of the budget kept free for what the predictor misses
+    collect_steps: int = 4  # measured steps (under full recompute) before the first plan
+    collect_max_steps: int = 16  # stop collecting after this many even if fewer distinct shapes were seen
+    poly_degree: int = 2  # memory/time laws: 1 -> a + b*tokens; 2 -> + c*tokens*seq (attention)
+    range_slack: float = 0.1  # a shape this far beyond the measured range is measured again, not extrapolated
+    seq_bucket: int = 16  # plans are cached per (batch, seq) rounded up to these multiples
+    batch_bucket: int = 1
+    exact_max_blocks: int = 16  # exhaustive plan search up to this many blocks, greedy by bytes/second beyond
+    verify_every: int = 0  # also measure saved bytes every N planned steps (prediction error on CPU); 0: never
 
     def __post_init__(self) -> None:
         if self.budget < 0:
             raise ValueError("checkpointing.budget must be >= 0")
+        if not 0 <= self.margin < 1 or self.range_slack < 0:
+            raise ValueError("checkpointing.margin must be in [0, 1) and range_slack >= 0")
+        if self.collect_steps < 1 or self.collect_max_steps < self.collect_steps:
+            raise ValueError("checkpointing.collect_steps must be >= 1 and <= collect_max_steps")
+        if self.poly_degree not in (1, 2, 3):
+            raise ValueError(f"checkpointing.poly_degree must be 1, 2 or 3, got {self.poly_degree}")
+        if min(self.seq_bucket, self.batch_bucket, self.exact_max_blocks) < 1 or self.verify_every < 0:
+            raise ValueError("checkpointing.seq_bucket, batch_bucket, exact_max_blocks must be >= 1, "
+                             "verify_every >= 0")
 
 
 @dataclass(kw_only=True, slots=True)
