@@ -34,8 +34,13 @@ test: install
 demo: java install pyfiles
 	rm -rf $(DEMO)
 	$(VENV)/bin/sluice sample-crawl --output $(DEMO)/crawl --pages 400 --seed 1
-	$(SUBMIT) jobs/extract.py --input '$(DEMO)/crawl/*.warc.gz' --output $(DEMO)/documents
-	$(VENV)/bin/sluice stats $(DEMO)/documents
+	$(VENV)/bin/sluice classifiers train-demo --crawl $(DEMO)/crawl --output $(DEMO)/models
+	$(SUBMIT) jobs/pipeline.py --input '$(DEMO)/crawl/*.warc.gz' --output $(DEMO)/run \
+		--models $(DEMO)/models --config configs/demo.toml
+	$(VENV)/bin/sluice stats $(DEMO)/run/documents $(DEMO)/run/deduped $(DEMO)/run/classified $(DEMO)/run/shards
+	$(VENV)/bin/sluice inspect $(DEMO)/run/shards --plots $(DEMO)/plots --json $(DEMO)/inspect.json
+	$(VENV)/bin/sluice train --data $(DEMO)/run/shards --config tiny --out $(DEMO)/train --steps 30 \
+		--set model.vocab_size=4096
 
 clean:
 	rm -rf $(DEMO) dist build *.egg-info

@@ -1,10 +1,66 @@
-"""Settings of the model-based stage. Owned by the classifiers stage."""
+"""Settings of the model-based stage ([classify] in run.toml). Owned by the classifiers stage.
+
+Models are named by registry name (see `classifiers.registry`), e.g. `quality_v1`, and looked up as
+`<models dir>/<name>.bin` (fastText) or `<name>.npz` (clusters); an empty name switches that model off.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.config import ConfigError
+
+
+@dataclass(kw_only=True)
+class BalanceConfig:
+    """[classify.balance]: how many copies of each category the corpus should carry.
+
+    mode = "factor": `targets[c]` is the factor itself (0.3 = keep 30%, 2.0 = two copies on average).
+    mode = "share": `targets[c]` is the category's wanted share of the output; the factor is
+    wanted share / observed share, computed from the category histogram of this run.
+    Factors are capped at `max_factor`; categories not in `targets` get `default` (factor mode) or keep
+    their observed share (share mode).
+    """
+
+    mode: Literal["factor", "share"] = "factor"
+    default: float = 1.0
+    max_factor: float = 4.0
+    targets: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.default < 0:
+            raise ConfigError(f"classify.balance.default: must be >= 0, got {self.default}")
+        if self.max_factor < 1:
+            raise ConfigError(f"classify.balance.max_factor: must be >= 1, got {self.max_factor}")
+        for name, value in self.targets.items():
+            if value < 0:
+                raise ConfigError(f"classify.balance.targets.{name}: must be >= 0, got {value}")
+        if self.mode == "share" and sum(self.targets.values()) > 1 + 1e-9:
+            raise ConfigError(f"classify.balance.targets: shares add up to {sum(self.targets.values()):.3f} > 1")
 
 
 @dataclass(kw_only=True)
 class ClassifyConfig:
+    clutter_model: str = "clutter_v1"
+    quality_model: str = "quality_v1"
+    domain_model: str = "domain_v1"
+    # lines whose P(content) is below this are removed from the text
+    clutter_threshold: float = 0.5
+    # documents whose P(high quality) is below this are dropped with reason low_quality
     min_quality: float = 0.0
+    # only the first characters of a long document are scored; whole-document models saturate long before
+    max_scored_chars: int = 20000
+    # rows per Arrow batch in the Spark job
+    batch_rows: int = 1024
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+
+    def __post_init__(self) -> None:
+        for key in ("clutter_threshold", "min_quality"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"classify.{key}: must be within [0, 1], got {value}")
+        if self.max_scored_chars < 100:
+            raise ConfigError(f"classify.max_scored_chars: must be >= 100, got {self.max_scored_chars}")
+        if self.batch_rows < 1:
+            raise ConfigError(f"classify.batch_rows: must be >= 1, got {self.batch_rows}")

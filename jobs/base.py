@@ -21,6 +21,7 @@ log = logging.getLogger("sluice.jobs")
 STATS_FILE = "_stats.json"
 SUCCESS_FILE = "_SUCCESS"
 TASK_STATS_DIR = "_task_stats"
+STAGE_FILE = "_stage.json"  # what the pipeline records about the run that produced an output (its config hash)
 
 
 def spark_session(app_name: str, master: str | None = None):
@@ -43,6 +44,27 @@ def spark_session(app_name: str, master: str | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def ship_packages(spark) -> None:
+    """On a cluster, send our packages to the executors as a zip (what `--py-files` does for spark-submit).
+
+    Skipped on local masters, where executors share the driver's file system and sys.path."""
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    master = spark.sparkContext.master
+    if master.startswith("local"):
+        return
+    root = Path(__file__).resolve().parent.parent
+    archive = Path(tempfile.mkdtemp(prefix="sluice-pyfiles-")) / "sluice.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for package in ("pipeline", "classifiers", "jobs"):
+            for path in sorted((root / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    z.write(path, path.relative_to(root).as_posix())
+    spark.sparkContext.addPyFile(str(archive))
 
 
 def _submitted_conf() -> dict:
@@ -113,6 +135,13 @@ def temp_output(output: str) -> str:
     return f"{output.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
 
 
+def remove_stale_temp_outputs(output: str) -> None:
+    """A run killed mid-stage leaves `<output>.tmp-*`; nothing else ever reads it, so the next run removes it."""
+    fs, path = filesystem(output)
+    for stale in fs.glob(f"{path.rstrip('/')}.tmp-*"):
+        fs.rm(stale, recursive=True)
+
+
 class SparkJob:
     """A stage: `run(spark, args)` reads args.input and writes args.output through `write_output`."""
 
@@ -135,20 +164,23 @@ class SparkJob:
         self.add_arguments(p)
         return p
 
-    def main(self, argv: list[str] | None = None) -> int:
+    def main(self, argv: list[str] | None = None, stage_record: dict | None = None) -> int:
+        """Run the stage as `spark-submit` does; `stage_record` (from jobs/pipeline.py) goes into _stage.json."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         args = self.parser().parse_args(argv)
         if output_is_complete(args.output) and not args.force:
             print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
             return 0
         spark = spark_session(f"sluice-{self.name}", args.master)
+        remove_stale_temp_outputs(args.output)
         tmp_output = temp_output(args.output)
         try:
             stats = self.run(spark, args, tmp_output)
             stats.stage = self.name
             if not stats.balanced():
                 raise RuntimeError(f"{self.name}: stats do not add up: {stats.to_dict()}")
-            commit_output(tmp_output, args.output, stats)
+            extra = {STAGE_FILE: json.dumps(stage_record, indent=2, sort_keys=True) + "\n"} if stage_record else None
+            commit_output(tmp_output, args.output, stats, extra)
         except BaseException:
             fs, tmp = filesystem(tmp_output)
             if fs.exists(tmp):

@@ -1,7 +1,9 @@
 """spark-submit jobs/extract.py --input GLOB_OR_URLS --output DIR [--config run.toml]
 
-WARC files are distributed over tasks by path (one task per file); each task streams its file through
-`pipeline.extract_stage.extract_documents` and writes its own stats. Records never pass through the driver.
+WARC files are distributed over tasks by path (one task per file). Each task streams its file through
+`pipeline.extract_stage.extract_documents`, writes `part-NNNNN.parquet` itself (NNNNN = the file's index in the
+sorted input list) and returns only its stats; documents never pass through the driver or the JVM. A retried
+task rewrites the same file, and only successful attempts' stats reach the driver, so nothing counts twice.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # `spark-submit jobs/extract.py` runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repo root, not jobs/ (which shadows stdlib)
 
-from jobs.base import SparkJob, merge_task_stats, rename_parts, write_task_stats  # noqa: E402
+from jobs.base import SparkJob, filesystem  # noqa: E402
 from pipeline.stats import Stats  # noqa: E402
 
 
@@ -21,43 +23,36 @@ class ExtractJob(SparkJob):
     description = "WARC/ARC files → clean Document Parquet (extraction, language id, rule-based filters)"
 
     def run(self, spark, args, tmp_output: str) -> Stats:
-        from pyspark.sql.types import StructType
-
-        from pipeline.document import DOCUMENT_COLUMNS, document_arrow_schema
+        from pipeline.document import write_documents
         from pipeline.extract_stage import extract_documents
+        from pipeline.filters import build_chain
         from pipeline.run_config import RunConfig
         from pipeline.warc import expand_inputs
 
         config = RunConfig.load(args.config)
-        paths = expand_inputs(args.input)
-        if not paths:
-            raise SystemExit(f"extract: no input matches {' '.join(args.input)}")
-        schema = StructType.fromJson(_spark_schema_json(document_arrow_schema()))
+        build_chain(config.filters).prepare()  # a bad block-list or model path fails here, not in every task
+        try:
+            paths = expand_inputs(args.input)
+        except FileNotFoundError as e:
+            raise SystemExit(f"extract: {e}") from None
+        fs, tmp = filesystem(tmp_output)
+        fs.makedirs(tmp, exist_ok=True)
+        target = tmp_output.rstrip("/")
 
-        def process(partition: int, items):
-            for _, path in items:
+        def process(items):
+            for index, path in items:
                 stats = Stats(stage="extract")
-                for doc in extract_documents(path, config.extract, config.filters, stats):
-                    row = doc.to_row()
-                    yield tuple(row[c] for c in DOCUMENT_COLUMNS)
-                write_task_stats(tmp_output, partition, stats)
+                docs = extract_documents(path, config.extract, config.filters, stats)
+                write_documents(docs, f"{target}/part-{index:05d}.parquet")
+                yield stats.to_dict()
 
-        rdd = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths))
-        frame = spark.createDataFrame(rdd.mapPartitionsWithIndex(process), schema)
-        frame.write.mode("overwrite").parquet(tmp_output)
-        rename_parts(tmp_output)
-        return merge_task_stats(tmp_output, self.name)
-
-
-def _spark_schema_json(arrow_schema) -> dict:
-    """Arrow → Spark schema without going through pandas (pyspark has no public converter for this)."""
-    names = {"string": "string", "int64": "long", "float": "float", "double": "double", "int32": "integer"}
-    return {
-        "type": "struct",
-        "fields": [
-            {"name": f.name, "type": names[str(f.type)], "nullable": True, "metadata": {}} for f in arrow_schema
-        ],
-    }
+        tasks = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths))
+        results = tasks.mapPartitions(process).collect()
+        stats = Stats.merge([Stats.from_dict(r) for r in results], stage=self.name)
+        if stats.failed_inputs and config.extract.fail_on_missing_input:
+            raise SystemExit(f"extract: unreadable input(s): {', '.join(stats.failed_inputs)} "
+                             "(set extract.fail_on_missing_input = false to count and go on)")
+        return stats
 
 
 if __name__ == "__main__":

@@ -133,3 +133,66 @@ def config_hash(obj: Any) -> str:
     """Hash of a config's content: a stage whose config hash is unchanged need not run again."""
     blob = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The trailing `# comment` of each field in the class body: the documentation `defaults_toml` prints."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments: dict[str, str] = {}
+    pending: list[str] = []  # comment lines directly above a field document it too
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped.lstrip("# ").strip())
+            continue
+        m = re.match(r"\s+(\w+)\s*:[^#=]+(?:=[^#]*)?(?:#\s*(.+))?$", line)
+        if m and (m.group(2) or pending):
+            comments[m.group(1)] = m.group(2).strip() if m.group(2) else " ".join(pending)
+        pending = []
+    return comments
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def defaults_toml(obj: Any, table: str = "") -> str:
+    """A commented TOML file with every key of `obj` (a config dataclass instance) at its current value."""
+    comments = _field_comments(type(obj))
+    scalars: list[str] = []
+    tables: list[str] = []
+    doc = (type(obj).__doc__ or "").strip().splitlines()
+    if doc and doc[0].startswith(type(obj).__name__ + "("):  # dataclass's generated docstring: no prose
+        doc = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{table}.{f.name}" if table else f.name
+        note = f"  # {comments[f.name]}" if f.name in comments else ""
+        if dataclasses.is_dataclass(value):
+            tables.append(defaults_toml(value, name))
+        elif isinstance(value, dict):
+            body = "\n".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+            tables.append(f"[{name}]{note}\n{body}\n" if body else f"[{name}]{note}\n")
+        elif value is None:
+            scalars.append(f"# {f.name} = (unset){note}")
+        else:
+            scalars.append(f"{f.name} = {_toml_value(value)}{note}")
+    head = []
+    if table and (scalars or not tables):
+        head = ([f"# {doc[0]}"] if doc else []) + [f"[{table}]"]
+    parts = ["\n".join(head + scalars)] if head or scalars else []
+    return "\n\n".join(p.strip() for p in parts + tables if p.strip()) + "\n"

@@ -58,4 +58,29 @@ def url_domain(url: str) -> str:
         host = urlsplit(url).hostname or ""
     except ValueError:
         return ""
-    return host[4:] if host.startswith("www.") else host
+    return host.removeprefix("www.")
+
+
+def write_documents(docs, url: str, row_group_rows: int = 2000) -> int:
+    """Stream Documents into one Parquet file (zstd) at `url`; returns the row count.
+
+    Written with pyarrow rather than Spark's writer because pyarrow's bytes depend on the rows alone
+    (parquet-mr lists column encodings in hash-set order, which differs between JVMs)."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = document_arrow_schema()
+    rows = 0
+    batch: list[dict] = []
+    with fsspec.open(url, "wb") as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+        for doc in docs:
+            batch.append(doc.to_row())
+            if len(batch) >= row_group_rows:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                rows += len(batch)
+                batch = []
+        if batch or rows == 0:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            rows += len(batch)
+    return rows

@@ -22,5 +22,5 @@ class RunConfig:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "RunConfig":
+    def load(cls, path: str | Path | None) -> RunConfig:
         return load_toml(cls, path)

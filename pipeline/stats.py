@@ -30,6 +30,7 @@ class DropReason:
     EXACT_DUPLICATE = "exact_duplicate"
     MINHASH_DUPLICATE = "minhash_duplicate"
     LOW_QUALITY = "low_quality"
+    DOWNSAMPLED = "downsampled"
     MISSING_INPUT = "missing_input"
 
 
@@ -50,7 +51,7 @@ class Stats:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] += n
 
-    def __add__(self, other: "Stats") -> "Stats":
+    def __add__(self, other: Stats) -> Stats:
         return Stats(
             stage=self.stage or other.stage,
             records_in=self.records_in + other.records_in,
@@ -74,7 +75,7 @@ class Stats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Stats":
+    def from_dict(cls, d: dict) -> Stats:
         return cls(
             stage=d.get("stage", ""),
             records_in=int(d.get("records_in", 0)),
@@ -88,7 +89,7 @@ class Stats:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def merge(cls, parts: "list[Stats]", stage: str = "") -> "Stats":
+    def merge(cls, parts: list[Stats], stage: str = "") -> Stats:
         total = cls(stage=stage)
         for part in parts:
             total = total + part

@@ -1,0 +1,100 @@
+"""`sluice classifiers ...`: train the quality, domain and clutter models; cluster domains without labels.
+
+  sluice classifiers train quality --positive SRC --negative SRC --output DIR/quality_v1.bin
+  sluice classifiers train domain  --labelled SRC --output DIR/domain_v1.bin [--label-column category]
+  sluice classifiers train clutter --output DIR/clutter_v1.bin [--crawl DIR] [--extraction-dev DIR] [--pages SRC]
+  sluice classifiers evaluate-clutter --model DIR/clutter_v1.bin --extraction-dev DIR
+  sluice classifiers cluster-domains --input DOCS --output DIR [--k 200]   (Spark MLlib)
+  sluice classifiers train-demo --crawl DIR --output DIR                    (small models for `make demo`)
+
+SRC: Parquet or JSONL files with a text field, or plain text with one document a line; a path, directory
+or glob, local or fsspec URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from classifiers.fasttext_model import ModelError, TrainingError, TrainParams
+
+
+def _add_params(p: argparse.ArgumentParser, defaults: TrainParams) -> None:
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--epoch", type=int, default=defaults.epoch)
+    p.add_argument("--dim", type=int, default=defaults.dim)
+    p.add_argument("--word-ngrams", type=int, default=defaults.word_ngrams)
+    p.add_argument("--bucket", type=int, default=defaults.bucket, help="hash buckets; bucket*dim*4 bytes of model")
+    p.add_argument("--threads", type=int, default=defaults.threads)
+    p.add_argument("--holdout", type=float, default=0.1, help="share held out to measure the model")
+    p.add_argument("--limit", type=int, default=None, help="read at most this many rows per source")
+
+
+def _params(args) -> TrainParams:
+    return TrainParams(lr=args.lr, epoch=args.epoch, dim=args.dim, word_ngrams=args.word_ngrams,
+                       bucket=args.bucket, threads=args.threads)
+
+
+def parser() -> argparse.ArgumentParser:
+    from classifiers.clutter import ClutterTraining
+    from classifiers.domain import DomainTraining
+    from classifiers.quality import QualityTraining
+
+    p = argparse.ArgumentParser(prog="sluice classifiers", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train one model").add_subparsers(dest="model", required=True)
+    quality = train.add_parser("quality", help="P(high quality) from positive and negative documents")
+    quality.add_argument("--positive", required=True)
+    quality.add_argument("--negative", required=True)
+    quality.add_argument("--text-column", default="text")
+    quality.add_argument("--output", required=True)
+    _add_params(quality, QualityTraining().params)
+    domain = train.add_parser("domain", help="a category taxonomy from labelled documents")
+    domain.add_argument("--labelled", required=True)
+    domain.add_argument("--label-column", default="category")
+    domain.add_argument("--text-column", default="text")
+    domain.add_argument("--output", required=True)
+    _add_params(domain, DomainTraining().params)
+    clutter = train.add_parser("clutter", help="line-level content/clutter from pages with known content")
+    clutter.add_argument("--crawl", help="a sample crawl directory (its labels.jsonl)")
+    clutter.add_argument("--extraction-dev", help="extraction-dev directory (training pages only)")
+    clutter.add_argument("--pages", help="SRC of rows with `html` and `content` (reference main text)")
+    clutter.add_argument("--output", required=True)
+    _add_params(clutter, ClutterTraining().params)
+    evaluate = sub.add_parser("evaluate-clutter", help="with/without snippet rates on held-out extraction-dev")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--extraction-dev", required=True)
+    evaluate.add_argument("--threshold", type=float, default=0.5)
+    sub.add_parser("cluster-domains", help="categories without labels (Spark MLlib KMeans)", add_help=False)
+    demo = sub.add_parser("train-demo", help="small models from a sample crawl's labels, for `make demo`")
+    demo.add_argument("--crawl", required=True)
+    demo.add_argument("--output", required=True)
+    demo.add_argument("--extraction-dev", default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cluster-domains"]:  # imports pyspark, so it lives in jobs/
+        from jobs.cluster_domains import main as cluster_main
+
+        return cluster_main(argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    from classifiers import commands
+
+    try:
+        if args.command == "train":
+            metrics = getattr(commands, f"train_{args.model}")(args, _params(args))
+        elif args.command == "evaluate-clutter":
+            metrics = commands.evaluate_clutter(args)
+        else:
+            metrics = commands.train_demo(args)
+    except (TrainingError, ModelError) as e:
+        print(f"sluice classifiers: {e}", file=sys.stderr)
+        return 1
+    for key, value in metrics.items():
+        print(f"{key:>20}: {value}")
+    return 0

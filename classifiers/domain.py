@@ -1,0 +1,93 @@
+"""Domain classifier `domain_v1`: a supervised fastText taxonomy of any size (two to hundreds of classes).
+
+Labels are category names; whitespace in a name becomes '_' because fastText labels are single tokens.
+`predict` returns the top category and its probability; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.fasttext_model import (
+    LABEL_PREFIX,
+    TrainingError,
+    TrainParams,
+    load_fasttext,
+    normalize,
+    split_holdout,
+    train_fasttext,
+    update_card_metrics,
+)
+
+log = logging.getLogger("sluice.classifiers")
+
+
+def category_label(name: str) -> str:
+    label = re.sub(r"\s+", "_", str(name).strip())
+    if not label:
+        raise TrainingError("domain: empty category name in the labelled set")
+    return label
+
+
+class DomainModel:
+    kind = "domain"
+
+    def __init__(self, model, path: str, max_chars: int = 20000):
+        self._model = model
+        self.path = path
+        self.max_chars = max_chars
+        self.categories = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
+
+    @classmethod
+    def load(cls, path: str | Path, max_chars: int = 20000) -> DomainModel:
+        return cls(load_fasttext(path, cls.kind), str(path), max_chars)
+
+    def predict(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        """(top category, its probability) per text."""
+        if not texts:
+            return [], np.zeros(0, dtype=np.float32)
+        labels, probs = self._model.predict([normalize(t, self.max_chars) for t in texts], k=1)
+        names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
+        scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
+        return names, scores
+
+
+@dataclass(kw_only=True)
+class DomainTraining:
+    holdout: float = 0.1
+    max_chars: int = 20000
+    params: TrainParams = field(default_factory=lambda: TrainParams(lr=0.3, epoch=15, word_ngrams=1))
+
+
+def train_domain(texts: list[str], categories: list[str], output: str | Path,
+                 settings: DomainTraining | None = None) -> dict:
+    """Train on (text, category) rows; report held-out top-1 accuracy and per-class support."""
+    settings = settings or DomainTraining()
+    labels = [category_label(c) for c in categories]
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise TrainingError(f"domain: the labelled set has one class ({next(iter(counts), 'none')}); "
+                            "a classifier needs at least two categories")
+    normalized = [normalize(t, settings.max_chars) for t in texts]
+    train_idx, held_idx = split_holdout(len(texts), settings.holdout, settings.params.seed)
+    model = train_fasttext([(labels[i], normalized[i]) for i in train_idx], output, "domain", settings.params)
+    correct = 0
+    if len(held_idx):
+        predicted, _ = model.predict([normalized[i] for i in held_idx], k=1)
+        correct = sum(row[0] == LABEL_PREFIX + labels[i] for row, i in zip(predicted, held_idx, strict=True))
+    metrics = {
+        "classes": len(counts),
+        "train_rows": len(train_idx),
+        "heldout_rows": len(held_idx),
+        "heldout_accuracy": round(correct / len(held_idx), 4) if len(held_idx) else None,
+        "smallest_class": min(counts.values()),
+    }
+    update_card_metrics(output, metrics)
+    log.info("domain: %s", metrics)
+    return metrics

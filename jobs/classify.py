@@ -1,0 +1,105 @@
+"""spark-submit jobs/classify.py --input DIR --output DIR --models DIR [--config run.toml]
+
+Models travel to executors with SparkFiles (a remote --models URL is first copied to the driver) and
+load once per Python worker (`classifiers.stage.cached_stage`). Pass 1 runs clutter removal, quality
+and domain in Arrow batches (mapInArrow) and counts drops per task; balancing in "share" mode needs the
+category histogram, so then pass 1 is cached and counted before pass 2 adds `weight`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # `spark-submit jobs/classify.py` runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from pipeline.stats import Stats
+
+
+class ClassifyJob(SparkJob):
+    name = "classify"
+    description = "documents → clutter-cleaned text, quality, category, category_score, weight"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--models", required=True, help="directory (local or fsspec URL) with the models")
+
+    def run(self, spark, args, tmp_output: str) -> Stats:
+        from pyspark import SparkFiles
+        from pyspark.sql.types import StructField, StructType
+
+        from classifiers.balance import CategoryBalancer, check_categories
+        from classifiers.fasttext_model import ModelError
+        from classifiers.stage import OUTPUT_COLUMNS, ModelStage, add_weights, cached_stage
+        from pipeline.config import ConfigError
+        from pipeline.run_config import RunConfig
+
+        config = RunConfig.load(args.config).classify
+        models_dir = _local_models(args.models)
+        try:  # a missing or corrupt model, or a balance table that names no category of it, fails here, once
+            driver_stage = ModelStage(models_dir, config)
+            check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
+        except (ModelError, ConfigError) as e:
+            raise SystemExit(f"classify: {e}") from None
+        spark.sparkContext.addFile(str(models_dir), recursive=True)
+        shipped = Path(models_dir).name
+
+        frame = spark.read.parquet(*args.input)
+        fields = [f for f in frame.schema.fields if f.name not in OUTPUT_COLUMNS]
+        fields += [StructField(n, _spark_type(t), True) for n, t in OUTPUT_COLUMNS.items() if n != "weight"]
+        scored_schema = StructType(fields)
+        weighted_schema = StructType(fields + [StructField("weight", _spark_type("float32"), True)])
+        batch_rows = config.batch_rows
+
+        def score(batches):
+            from pyspark import TaskContext
+
+            stage = cached_stage(SparkFiles.get(shipped), config)
+            stats = Stats(stage="classify")
+            for batch in batches:
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield from stage.score_batch(batch.slice(start, batch_rows), stats).to_batches()
+            write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+
+        scored = frame.mapInArrow(score, scored_schema)
+        histogram = None
+        if config.balance.mode == "share":
+            scored = scored.persist()
+            histogram = {r["category"]: r["count"] for r in scored.groupBy("category").count().collect()}
+        balancer = CategoryBalancer(config.balance, histogram)
+
+        def weigh(batches):
+            for batch in batches:
+                yield from add_weights(batch, balancer).to_batches()
+
+        # append, not overwrite: overwrite would first delete the task stats pass 1 already wrote in share mode
+        scored.mapInArrow(weigh, weighted_schema).write.mode("append").parquet(tmp_output)
+        rename_parts(tmp_output)
+        stats = merge_task_stats(tmp_output, self.name)
+        stats.counters.update({f"category_factor.{c}": round(f, 4) for c, f in sorted(balancer.factors.items())})
+        return stats
+
+
+def _spark_type(arrow_name: str):
+    from pyspark.sql.types import FloatType, LongType, StringType
+
+    return {"float32": FloatType(), "string": StringType(), "int64": LongType()}[arrow_name]
+
+
+def _local_models(url: str) -> str:
+    """A local directory holding the models: `url` itself, or a copy of a remote one."""
+    fs, path = filesystem(url)
+    if not fs.isdir(path):
+        raise SystemExit(f"classify: models directory not found: {url}")
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        return os.path.abspath(path)
+    local = tempfile.mkdtemp(prefix="sluice-models-")
+    fs.get(path.rstrip("/") + "/", local, recursive=True)
+    return local
+
+
+if __name__ == "__main__":
+    sys.exit(ClassifyJob().main())

@@ -1,0 +1,173 @@
+"""`sluice run` (or `spark-submit jobs/pipeline.py`): extract → dedup → classify → tokenize, one Spark session.
+
+Each stage writes OUTPUT/<dir>/ and records the hash of everything that decided its output (its config
+tables, the hash of the stage before it, its inputs, models or tokenizer) in `_stage.json`. A rerun skips a
+stage whose output is complete with the same hash and redoes a stage whose hash changed — and so every stage
+after it, since their hashes chain. A run killed mid-stage left only a `.tmp-*` directory, so that stage is
+simply done again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `spark-submit jobs/pipeline.py` runs this file as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jobs.base import STAGE_FILE, filesystem, output_is_complete, ship_packages, spark_session  # noqa: E402
+from pipeline.config import ConfigError, config_hash, defaults_toml  # noqa: E402
+
+log = logging.getLogger("sluice.pipeline")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    directory: str
+    job: str  # module:class
+    sections: tuple[str, ...]  # the RunConfig tables this stage reads
+
+
+STAGES = (
+    Stage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters")),
+    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup",)),
+    Stage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
+    Stage("tokenize", "shards", "jobs.tokenize:TokenizeJob", ("tokenize",)),
+)
+
+
+def _job(stage: Stage):
+    module, cls = stage.job.split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def _file_digest(url: str) -> str:
+    fs, path = filesystem(url)
+    h = hashlib.sha256()
+    for name in sorted(fs.find(path)) if fs.isdir(path) else [path]:
+        with fs.open(name, "rb") as f:
+            h.update(name.rsplit("/", 1)[-1].encode())
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+def recorded_hash(output: str) -> str | None:
+    fs, path = filesystem(output)
+    try:
+        with fs.open(f"{path}/{STAGE_FILE}") as f:
+            return json.load(f).get("config_hash")
+    except FileNotFoundError:
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sluice run", description="WARC files → tokenized shards, every stage")
+    p.add_argument("--input", required=True, nargs="+", help="WARC/ARC files, globs or URLs")
+    p.add_argument("--output", required=True, help="run directory: documents/ deduped/ classified/ shards/ go here")
+    p.add_argument("--config", default=None, help="run.toml (see `sluice config --defaults`)")
+    p.add_argument("--models", default=None, help="classifier models directory (default: OUTPUT/models)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: trained on the corpus into OUTPUT)")
+    p.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077 (default local[*])")
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument("--until", choices=[s.name for s in STAGES], default="tokenize", help="last stage to run")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.run_config import RunConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        config = RunConfig.load(args.config)  # every table checked before any Spark work starts
+    except ConfigError as e:
+        print(f"sluice run: {e}", file=sys.stderr)
+        return 2
+    out = args.output.rstrip("/")
+    models = args.models or f"{out}/models"
+    tokenizer = args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json"
+    spark = spark_session("sluice-run", args.master)
+    ship_packages(spark)
+    common = ["--config", args.config] if args.config else []
+    upstream = previous = ""
+    for stage in STAGES:
+        output = f"{out}/{stage.directory}"
+        if stage.name == "extract":
+            from pipeline.warc import expand_inputs
+
+            inputs = expand_inputs(args.input)
+            argv_stage, extra = ["--input", *inputs], json.dumps(inputs)
+        else:
+            argv_stage, extra = ["--input", previous], ""
+        if stage.name == "classify":
+            argv_stage += ["--models", models]
+            extra = _file_digest(models)
+        if stage.name == "tokenize":
+            if not args.tokenizer and not config.tokenize.tokenizer and not filesystem(tokenizer)[0].exists(
+                filesystem(tokenizer)[1]
+            ):
+                _train_tokenizer(previous, tokenizer, config.tokenize)
+            argv_stage += ["--tokenizer", tokenizer]
+            extra = _file_digest(tokenizer)
+        sections = {name: getattr(config, name) for name in stage.sections}
+        stage_hash = config_hash({"stage": stage.name, "upstream": upstream, "config": sections, "extra": extra})
+        if not args.force and output_is_complete(output) and recorded_hash(output) == stage_hash:
+            print(f"{stage.name}: {output} is complete and its config is unchanged; skipped")
+        else:
+            rc = _job(stage).main(
+                [*argv_stage, "--output", output, *common, "--force"],
+                stage_record={"stage": stage.name, "config_hash": stage_hash},
+            )
+            if rc:
+                return rc
+        upstream, previous = stage_hash, output
+        if stage.name == args.until:
+            break
+    print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards)")
+    return 0
+
+
+def _train_tokenizer(corpus: str, output: str, config) -> None:
+    from pipeline.tokenize import sample_texts, train_tokenizer
+
+    texts = sample_texts(corpus, config.train_sample_mb << 20)
+    tokenizer = train_tokenizer(texts, config.vocab_size, config.eos_token, config.min_frequency)
+    fs, path = filesystem(output)
+    with fs.open(path, "w", encoding="utf-8") as f:
+        f.write(tokenizer.to_str(pretty=True))
+    print(f"tokenizer: trained a {tokenizer.get_vocab_size()}-token byte-level BPE on {corpus} → {output}")
+
+
+def config_main(argv: list[str] | None = None) -> int:
+    """`sluice config --defaults`: the full default run.toml, with comments; `--check FILE` validates one."""
+    from pipeline.run_config import RunConfig
+
+    p = argparse.ArgumentParser(prog="sluice config", description=config_main.__doc__)
+    p.add_argument("--defaults", action="store_true", help="print the default run.toml")
+    p.add_argument("--check", metavar="FILE", help="validate FILE and print it with defaults filled in")
+    args = p.parse_args(argv)
+    if args.check:
+        try:
+            config = RunConfig.load(args.check)
+        except ConfigError as e:
+            print(f"sluice config: {e}", file=sys.stderr)
+            return 2
+    elif args.defaults:
+        config = RunConfig()
+    else:
+        p.print_help()
+        return 0
+    print("# Sluice run configuration: one table per stage. Unknown keys and bad values are errors.\n")
+    print(defaults_toml(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""spark-submit jobs/tokenize.py --input DIR --output DIR --tokenizer tokenizer.json [--target-shard-mb 256]
+
+Classified documents → shard-NNNNN.parquet + tokenizer.json + manifest.json, byte-identical on every run.
+Token ids never enter the JVM (Spark would convert every id, several times); text is shuffled instead:
+1. size: tokens per byte from a fixed sample of the input, times the bytes of every planned copy
+   (`pipeline.tokenize.plan_copies` on ids, weights and text lengths), gives the shard count n;
+2. plan: every task expands weights into copies with a seeded shuffle key; a row's shard is the range its key
+   falls in (key div ceil(2^63 / n)), so shards are uniform random mixtures of about equal size, and the
+   assignment depends on the data alone, not on Spark's partitioning;
+3. write: rows are hash-partitioned by shard and sorted by (shard, key, id); each task tokenizes its rows
+   (`encode_rows`) and writes its shards whole with pyarrow (`pipeline.shards.write_shards`), so names, row
+   groups and bytes are exact.
+The driver then writes tokenizer.json and, last, manifest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+
+def _hand_over_to_stdlib_tokenize() -> None:
+    """Running any jobs/<stage>.py as a script (`spark-submit jobs/extract.py`) puts jobs/ on sys.path, where
+    this file shadows the standard library's `tokenize`, which linecache (so logging, inspect, dataclasses)
+    imports. When imported under that name, load the real module and let the importer return it instead."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    del sys.modules["tokenize"]
+    try:
+        import tokenize as stdlib_tokenize
+    finally:
+        sys.path[:] = saved
+    sys.modules["tokenize"] = stdlib_tokenize
+
+
+if __name__ == "tokenize":
+    _hand_over_to_stdlib_tokenize()
+    SparkJob = object  # this module object is discarded; nothing below may import anything
+else:
+    if __package__ in (None, ""):  # `spark-submit jobs/tokenize.py` runs this file as a script
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats
+    from pipeline.stats import Stats
+
+INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain")
+SAMPLE_BYTES = 1 << 20  # of text, read and tokenized on the driver to measure tokens per byte
+
+
+class TokenizeJob(SparkJob):
+    name = "tokenize"
+    description = "classified documents → tokenized Parquet shards with a manifest"
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--tokenizer", default=None, help="tokenizer.json (tokenize.tokenizer)")
+        parser.add_argument("--target-shard-mb", type=int, default=None, help="tokenize.target_shard_mb")
+        parser.add_argument("--seed", type=int, default=None, help="shuffle and weight seed (tokenize.seed)")
+
+    def run(self, spark, args, tmp_output: str) -> Stats:
+        from dataclasses import replace
+
+        import pyspark.sql.functions as F
+
+        from pipeline.config import ConfigError, config_hash, to_dict
+        from pipeline.run_config import RunConfig
+        from pipeline.shards import MANIFEST, TOKENIZER_FILE, build_manifest, manifest_json, row_bytes
+        from pipeline.tokenize import PLANNED_DDL, load_tokenizer, sample_texts, tokens_per_byte
+
+        overrides = {"tokenizer": args.tokenizer, "target_shard_mb": args.target_shard_mb, "seed": args.seed}
+        try:
+            config = RunConfig.load(args.config)
+            config.tokenize = replace(config.tokenize, **{k: v for k, v in overrides.items() if v is not None})
+            cfg = config.tokenize
+            tokenizer_json, tokenizer_info = _tokenizer(cfg)
+        except ConfigError as e:
+            raise SystemExit(f"tokenize: {e}") from None
+
+        frame = spark.read.parquet(*args.input)
+        missing = [c for c in ("id", "text") if c not in frame.columns]
+        if missing:
+            raise SystemExit(f"tokenize: input {' '.join(args.input)} has no column {missing[0]!r}")
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2048")
+        frame = frame.select([c for c in INPUT_COLUMNS if c in frame.columns])
+        frame = frame.withColumn("text_bytes", F.octet_length("text"))
+
+        ratio = tokens_per_byte(load_tokenizer(tokenizer_json), sample_texts(args.input, SAMPLE_BYTES))
+        sizes = frame.select([c for c in frame.columns if c != "text"])  # the sizing pass needs no text
+        sizes = sizes.mapInArrow(_plan_partition(cfg, None), PLANNED_DDL)
+        totals = sizes.agg(F.sum("text_bytes").alias("bytes"), F.count("*").alias("rows")).first()
+        est_tokens = ratio * (totals["bytes"] or 0) + totals["rows"]  # + one EOS per row
+        n_shards = math.ceil((4 * est_tokens + int(row_bytes(0)) * totals["rows"]) / (cfg.target_shard_mb << 20))
+        infos = []
+        if n_shards:
+            step = -(-(1 << 63) // n_shards)
+            rows = (frame.mapInArrow(_plan_partition(cfg, tmp_output), PLANNED_DDL)
+                    .withColumn("shard", F.expr(f"shuffle_key div {step}"))
+                    .repartition(n_shards, "shard")
+                    .sortWithinPartitions("shard", "shuffle_key", "id")
+                    .mapInArrow(_write_partition(tokenizer_json, cfg, tmp_output), "info string")
+                    .collect())
+            infos = _complete(tmp_output, [json.loads(r["info"]) for r in rows], n_shards)
+
+        stats = merge_task_stats(tmp_output, self.name)
+        manifest = build_manifest(infos, tokenizer_info, to_dict(config), config_hash(config))
+        if manifest["documents"] != stats.records_out + stats.counters["copies_added"]:
+            raise RuntimeError(f"tokenize: shards hold {manifest['documents']} rows, planning made "
+                               f"{stats.records_out + stats.counters['copies_added']}")
+        stats.count("tokens", manifest["tokens"])
+        stats.count("shards", len(infos))
+        stats.count("rows_written", manifest["documents"])
+        stats.count("bytes_written", manifest["bytes"])
+        fs, out = filesystem(tmp_output)
+        with fs.open(f"{out}/{TOKENIZER_FILE}", "w", encoding="utf-8") as f:
+            f.write(tokenizer_json)
+        with fs.open(f"{out}/{MANIFEST}", "w", encoding="utf-8") as f:  # last: its presence means complete
+            f.write(manifest_json(manifest))
+        return stats
+
+
+def _tokenizer(cfg) -> tuple[str, dict]:
+    from pipeline.config import ConfigError
+    from pipeline.shards import TOKENIZER_FILE
+    from pipeline.tokenize import eos_id, load_tokenizer, read_tokenizer_json, tokenizer_sha256
+
+    if not cfg.tokenizer:
+        raise ConfigError("tokenize.tokenizer: no tokenizer.json given (--tokenizer, or train one with "
+                          "`sluice tokenizer train`)")
+    text = read_tokenizer_json(cfg.tokenizer)
+    tokenizer = load_tokenizer(text, cfg.tokenizer)
+    info = {"file": TOKENIZER_FILE, "sha256": tokenizer_sha256(text), "eos_token": cfg.eos_token,
+            "eos_id": eos_id(tokenizer, cfg.eos_token, cfg.tokenizer), "vocab_size": tokenizer.get_vocab_size()}
+    return text, info
+
+
+def _plan_partition(cfg, tmp_output: str | None):
+    """plan_copies over a partition; with tmp_output, the task's stats are written (the sizing pass writes none)."""
+    def plan(batches):
+        from pyspark import TaskContext
+
+        from pipeline.tokenize import plan_copies
+
+        stats = Stats(stage="tokenize")
+        for batch in batches:
+            planned, _ = plan_copies(batch, cfg, stats)
+            yield planned
+        if tmp_output is not None:
+            write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+
+    return plan
+
+
+def _write_partition(tokenizer_json: str, cfg, tmp_output: str):
+    def write(batches):
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # Spark runs one task per core already
+        import pyarrow as pa
+
+        from pipeline.shards import write_shards
+        from pipeline.tokenize import encode_rows, eos_id, load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_json)
+        eos = eos_id(tokenizer, cfg.eos_token)
+        encoded = (encode_rows(b, tokenizer, eos).append_column("shard", b.column("shard")) for b in batches)
+        for info in write_shards(encoded, tmp_output, cfg.row_group_mb << 20):
+            yield pa.RecordBatch.from_pydict({"info": [json.dumps(info.__dict__)]})
+
+    return write
+
+
+def _complete(tmp_output: str, infos: list[dict], n_shards: int) -> list:
+    """ShardInfos for shards 0..n-1, an empty file for any index no row fell into (tiny inputs only)."""
+    from pipeline.shards import ShardInfo, shard_name, write_empty_shard
+
+    by_name = {i["file"]: ShardInfo(**i) for i in infos}
+    if len(by_name) != len(infos):
+        raise RuntimeError("tokenize: a shard was written by two tasks")
+    return [by_name.get(shard_name(i)) or write_empty_shard(tmp_output, i) for i in range(n_shards)]
+
+
+if __name__ == "__main__":
+    sys.exit(TokenizeJob().main())

@@ -1,0 +1,60 @@
+"""The extract stage for one WARC file: read → extract main text → language id → rule-based filters.
+
+Pure Python, so the Spark job, a benchmark or a test run exactly the same code on one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pipeline.document import Document, document_id, url_domain
+from pipeline.extract import ExtractConfig, TextExtractor
+from pipeline.filters import FiltersConfig, build_chain
+from pipeline.stats import Stats
+from pipeline.warc import iter_responses
+
+# Language id runs once per batch of this many documents: one fastText call instead of one per page.
+LANG_BATCH = 64
+
+
+def extract_documents(
+    warc_url: str, extract: ExtractConfig, filters: FiltersConfig, stats: Stats
+) -> Iterator[Document]:
+    """Kept documents of one WARC/ARC file, in file order; every record read is counted in `stats`."""
+    extractor = TextExtractor(extract)
+    chain = build_chain(filters)
+    pending: list[Document] = []
+    # Read a little past the cap, so that an over-long body is recognised (and dropped as too_large) by the extractor.
+    for response in iter_responses(warc_url, stats, max_body_bytes=extract.max_body_bytes + 1):
+        text, reason = extractor.extract(response)
+        if reason is not None:
+            stats.drop(reason)
+            continue
+        pending.append(
+            Document(
+                id=document_id(response.url, response.record_id),
+                url=response.url,
+                domain=url_domain(response.url),
+                warc_path=response.warc_path,
+                warc_offset=response.offset,
+                fetch_time=response.fetch_time,
+                lang="",
+                lang_score=0.0,
+                text=text,
+                n_chars=len(text),
+            )
+        )
+        if len(pending) >= LANG_BATCH:
+            yield from _filter_batch(chain, pending, stats)
+            pending = []
+    yield from _filter_batch(chain, pending, stats)
+
+
+def _filter_batch(chain, docs: list[Document], stats: Stats) -> Iterator[Document]:
+    for doc, reason in zip(docs, chain.apply_batch(docs, stats), strict=True):
+        if reason is None:
+            doc.n_chars = len(doc.text)  # C4 may have removed lines
+            stats.records_out += 1
+            yield doc
+        else:
+            stats.drop(reason)

@@ -1,0 +1,70 @@
+"""`sluice inspect`: its JSON equals counts computed directly from the shards and the stage stats."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.inspect import inspect_shards, main
+from pipeline.stats import Stats
+from tests.pipeline.test_shards import make_shards
+
+
+def write_stats(directory, stage, records_in, dropped, **counters):
+    directory.mkdir(exist_ok=True)
+    stats = Stats(stage=stage, records_in=records_in, records_out=records_in - sum(dropped.values()))
+    stats.dropped.update(dropped)
+    stats.counters.update(counters)
+    (directory / "_stats.json").write_text(stats.to_json())
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    manifest, _ = make_shards(tmp_path / "shards", n_docs=300)
+    write_stats(tmp_path / "documents", "extract", 1000, {"lang": 300, "gopher_quality": 150})
+    write_stats(tmp_path / "deduped", "dedup", 550, {"exact_duplicate": 120, "minhash_duplicate": 80})
+    write_stats(tmp_path / "classified", "classify", 350, {"low_quality": 50})
+    write_stats(tmp_path / "shards", "tokenize", 300, {}, copies_added=0, tokens=manifest["tokens"])
+    (tmp_path / "unrelated").mkdir()
+    return tmp_path
+
+
+def test_json_equals_direct_counts(run_dir, capsys):
+    out = run_dir / "report.json"
+    assert main([str(run_dir / "shards"), "--json", str(out), "--plots", str(run_dir / "plots"), "--verify"]) == 0
+    report = json.loads(out.read_text())
+    table = pq.read_table(sorted((run_dir / "shards").glob("shard-*.parquet")))
+    lengths = np.array([len(t) for t in table.column("tokens").to_pylist()])
+    assert report["documents"] == table.num_rows == report["unique_documents"]
+    assert report["tokens"] == lengths.sum()
+    assert report["bytes"] == sum(p.stat().st_size for p in (run_dir / "shards").glob("shard-*.parquet"))
+    dist = report["tokens_per_document"]
+    assert dist["max"] == lengths.max() and dist["percentiles"]["p50"] == np.percentile(lengths, 50)
+    assert sum(dist["histogram"]["counts"]) == table.num_rows
+    by_category = {r["name"]: r["tokens"] for r in report["tokens_per_category"]}
+    frame = table.select(["category", "lang", "domain", "n_tokens"]).to_pandas()
+    assert by_category == frame.groupby("category")["n_tokens"].sum().to_dict()
+    assert {r["name"]: r["documents"] for r in report["tokens_per_language"]} == frame["lang"].value_counts().to_dict()
+    top = frame.groupby("domain")["n_tokens"].sum().sort_values(ascending=False)
+    assert report["top_domains"][0] == {"name": top.index[0], "documents": int((frame.domain == top.index[0]).sum()),
+                                        "tokens": int(top.iloc[0])}
+    assert report["quality"]["scored"] == table.num_rows and sum(report["quality"]["histogram"]["counts"]) == 300
+    assert report["duplicates_removed"] == {"exact_duplicate": 120, "minhash_duplicate": 80, "total": 200}
+    assert [s["stage"] for s in report["funnel"]] == ["extract", "dedup", "classify", "tokenize"]
+    assert [s["records_out"] for s in report["funnel"]] == [550, 350, 300, 300]
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
+        "funnel.png", "quality.png", "tokens_per_category.png", "tokens_per_document.png",
+        "tokens_per_language.png", "top_domains.png"]
+    printed = capsys.readouterr().out
+    assert f"{report['tokens']:,}" in printed and "minhash_duplicate 80" in printed
+
+
+def test_explicit_stages_and_errors(run_dir, capsys):
+    report = inspect_shards(str(run_dir / "shards"), stages=[str(run_dir / "deduped")])
+    assert [s["stage"] for s in report["funnel"]] == ["dedup", "tokenize"]
+    assert main([str(run_dir / "shards"), "--stages", str(run_dir / "unrelated")]) == 1
+    assert "unrelated/_stats.json: missing" in capsys.readouterr().err
+    (run_dir / "shards" / "shard-00001.parquet").write_bytes(b"PAR1")
+    assert main([str(run_dir / "shards")]) == 1
+    assert "shard-00001.parquet: 4 bytes, manifest.json says" in capsys.readouterr().err
