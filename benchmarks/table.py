@@ -1,0 +1,45 @@
+"""Print the README's benchmark table from benchmarks/results/*.json (the committed measurements)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# name -> (what is compared, the command that reproduces it)
+ROWS = {
+    "extract": ("extraction + rule-based filters vs datatrove", "python benchmarks/extract_bench.py"),
+    "filters": ("Gopher/C4/FineWeb filter chain vs datatrove's", "python benchmarks/filters_bench.py"),
+    "minhash": ("MinHash signatures vs datasketch update_batch", "python benchmarks/minhash_bench.py"),
+    "dedup_quality": ("near-dup recall / precision vs datasketch MinHashLSH", "python benchmarks/dedup_quality.py"),
+    "classify": ("clutter scoring with context features vs bare fastText", "python benchmarks/classify_bench.py"),
+    "tokenize": ("tokenize job incl. Parquet I/O vs raw encode_batch", "python benchmarks/tokenize_bench.py"),
+    "train": ("grouped-GEMM experts vs per-expert loop (CPU)", "python benchmarks/train_bench.py"),
+    "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
+    "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
+}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list)))
+    if isinstance(value, float):
+        return f"{value:,.3g}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def main() -> None:
+    print("| benchmark | ours | reference | ratio | unit | reproduce |")
+    print("|---|---|---|---|---|---|")
+    for name, (what, command) in ROWS.items():
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        print(f"| {name}: {what} | {_fmt(r['ours'])} | {_fmt(r['reference'])} | {_fmt(r['ratio'])} | "
+              f"{r['unit']} | `{command}` |")
+
+
+if __name__ == "__main__":
+    main()
