@@ -64,12 +64,13 @@ class ModelStage:
                 category[i], category_score[i] = names[j], scores[j]
         else:
             category, category_score = [""] * len(texts), np.zeros(len(texts), np.float32)
-        out = table
-        for name in ("text", "n_chars", *OUTPUT_COLUMNS):
-            if name in out.column_names:
-                out = out.drop_columns([name])
-        out = out.append_column("text", pa.array(texts, pa.string()))
-        out = out.append_column("n_chars", pa.array([len(t) for t in texts], pa.int64()))
+        out = table.drop_columns([name for name in OUTPUT_COLUMNS if name in table.column_names])
+        # text and n_chars are replaced where they stand: the job declares its output schema in the input's column
+        # order, and Spark's mapInArrow takes columns by position
+        for name, values in (("text", pa.array(texts, pa.string())),
+                             ("n_chars", pa.array([len(t) for t in texts], pa.int64()))):
+            index = out.column_names.index(name) if name in out.column_names else None
+            out = out.set_column(index, name, values) if index is not None else out.append_column(name, values)
         out = out.append_column("quality", pa.array(quality, pa.float32()))
         out = out.append_column("category", pa.array(category, pa.string()))
         out = out.append_column("category_score", pa.array(category_score, pa.float32()))

@@ -32,8 +32,10 @@ def _documents(n: int = 60) -> pa.Table:
     rng = random.Random(11)
     texts = ["\n".join(page(rng, rng.choice(list(TOPICS)))[0]) for _ in range(n)] + [spam(rng) for _ in range(10)]
     n_rows = len(texts)
+    # columns after text/n_chars, as the dedup stage writes them: the job must keep every column in its place
     return pa.table({"id": [f"id{i:03d}" for i in range(n_rows)], "url": [f"http://x/{i}" for i in range(n_rows)],
-                     "text": texts, "n_chars": [len(t) for t in texts]})
+                     "text": texts, "n_chars": [len(t) for t in texts],
+                     "dup_cluster": [f"id{i:03d}" for i in range(n_rows)], "dup_cluster_size": [1] * n_rows})
 
 
 def test_classify_job_equals_plain_python(spark, tmp_path):
@@ -64,6 +66,7 @@ def test_classify_job_equals_plain_python(spark, tmp_path):
     assert [r["id"] for r in result] == [r["id"] for r in expected]
     for got, want in zip(result, expected, strict=True):
         assert got["text"] == want["text"] and got["category"] == want["category"]
+        assert got["dup_cluster"] == got["id"] and got["n_chars"] == len(got["text"])
         assert got["quality"] == pytest.approx(want["quality"], abs=1e-6)
         assert got["weight"] == pytest.approx(want["weight"], rel=1e-6)
     assert stats["records_in"] == 70 and stats["dropped"] == {DropReason.LOW_QUALITY: 10}

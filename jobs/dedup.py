@@ -1,0 +1,244 @@
+"""Dedup stage: exact copies, MinHash-LSH near duplicates (connected components) and dots.llm1 line dedup.
+
+    spark-submit jobs/dedup.py --input DIR --output DIR [--config run.toml]
+
+Plan: (1) one mapInArrow pass computes, per document, a fingerprint of its normalised text, its LSH band keys
+and the keys of its first/last lines; (2) exact groups by fingerprint, each represented by its smallest id;
+(3) representatives sharing a band key are linked to the smallest id of that bucket, and connected components
+of those links come from min-label propagation with pointer jumping, all DataFrame operations; (4) each
+cluster keeps the member that shares the most LSH buckets, ties to the smallest id (an exact group keeps its
+smallest id), so the kept set depends on the data alone, never on partitioning;
+(5) lines seen more than line_max_occurrences times keep their first occurrences in (document id, line)
+order; (6) documents are joined with their verdicts, hash-partitioned and sorted by id, and written.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from pipeline.config import load_toml
+from pipeline.dedup import DedupConfig
+from pipeline.stats import DropReason, Stats
+
+KEEP, EXACT, NEAR = 0, 1, 2
+_REASONS = {EXACT: DropReason.EXACT_DUPLICATE, NEAR: DropReason.MINHASH_DUPLICATE}
+KEYS_SCHEMA = (
+    "id string, exact_hi long, exact_lo long, band_keys array<long>, line_idx array<int>, line_keys array<long>"
+)
+
+
+def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
+    """mapInArrow: (id, text) batches -> fingerprint, band keys and line keys per document."""
+    import pyarrow as pa
+
+    from pipeline.dedup import batch_line_keys, text_fingerprints
+    from pipeline.lsh import band_hashes
+    from pipeline.minhash import MinHasher
+
+    hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
+    for batch in batches:
+        for start in range(0, batch.num_rows, cfg.batch_rows):
+            part = batch.slice(start, cfg.batch_rows)
+            texts = [t or "" for t in part.column("text").to_pylist()]
+            fp = text_fingerprints(texts).view("int64")
+            band_lists = [[] for _ in texts]
+            if cfg.near:
+                keys = band_hashes(hasher.signatures(texts), bands, rows, cfg.seed)
+                band_lists = [row.tolist() if row.any() else [] for row in keys]  # key 0: no words
+            line_idx, line_keys = (
+                batch_line_keys(texts, cfg.line_first, cfg.line_last) if cfg.lines else ([[]] * len(texts),) * 2
+            )
+            yield pa.RecordBatch.from_arrays(
+                [part.column("id"), pa.array(fp[:, 0]), pa.array(fp[:, 1]), pa.array(band_lists, pa.list_(pa.int64())),
+                 pa.array(line_idx, pa.list_(pa.int32())), pa.array(line_keys, pa.list_(pa.int64()))],
+                names=["id", "exact_hi", "exact_lo", "band_keys", "line_idx", "line_keys"],
+            )
+
+
+def connected_components(edges, max_iterations: int):
+    """(node, label = smallest node id of its component) for every node of the undirected edges (src, dst).
+
+    Each round takes the smallest label among a node's neighbours, then jumps pointers once (label of the
+    label), which halves path lengths. Every round is checkpointed, so lineage stays one round long, and
+    counts its changed labels on the checkpointed rows (no extra join)."""
+    from pyspark.sql import functions as F
+
+    both = edges.unionByName(edges.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).distinct().persist()
+    labels = both.groupBy("src").agg(F.min("dst").alias("m")).select(
+        F.col("src").alias("node"), F.least("src", "m").alias("label")
+    )
+    try:
+        for iteration in range(1, max_iterations + 1):
+            neighbour = (both.join(labels.withColumnRenamed("node", "dst"), "dst")
+                         .groupBy("src").agg(F.min("label").alias("nl")).withColumnRenamed("src", "node"))
+            step = labels.join(neighbour, "node").select("node", F.col("label").alias("old"),
+                                                         F.least("label", "nl").alias("label"))
+            target = step.select(F.col("node").alias("label"), F.col("label").alias("jump"))
+            labels = step.join(target, "label", "left").select(
+                "node", "old", F.coalesce(F.least("label", "jump"), F.col("label")).alias("label")
+            ).localCheckpoint()
+            changed = labels.where("label != old").count()
+            labels = labels.drop("old")
+            if changed == 0:
+                return labels, iteration
+    finally:
+        both.unpersist()
+    raise RuntimeError(f"dedup: connected components did not converge in {max_iterations} rounds "
+                       "(raise dedup.max_cc_iterations)")
+
+
+def apply_verdicts(batches, columns: list[str], tmp_output: str):
+    """mapInArrow: drop duplicates, remove repeated lines, count everything; one stats file per task."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyspark import TaskContext
+
+    from pipeline.dedup import remove_lines
+
+    stats = Stats(stage="dedup")
+    for batch in batches:
+        stats.records_in += batch.num_rows
+        status = batch.column("status").to_numpy(zero_copy_only=False)
+        for code, reason in _REASONS.items():
+            stats.drop(reason, int((status == code).sum()))
+        kept = batch.filter(pa.array(status == KEEP))
+        removals = kept.column("remove_lines").to_pylist()
+        if any(removals):
+            texts = kept.column("text").to_pylist()
+            for i, remove in enumerate(removals):
+                if remove:
+                    texts[i], removed_chars = remove_lines(texts[i], remove)
+                    stats.count("lines_removed", len(remove))
+                    stats.count("line_removed_chars", removed_chars)
+                    stats.count("documents_with_lines_removed")
+            text = pa.array(texts, pa.string())
+            kept = kept.set_column(kept.schema.get_field_index("text"), "text", text)
+            if "n_chars" in columns:
+                n_chars = pc.utf8_length(text).cast(pa.int64())
+                kept = kept.set_column(kept.schema.get_field_index("n_chars"), "n_chars", n_chars)
+            has_words = pa.array([not remove or bool(t.strip()) for t, remove in zip(texts, removals, strict=True)])
+            stats.drop(DropReason.EMPTY_TEXT, kept.num_rows - int(pc.sum(has_words).as_py() or 0))
+            kept = kept.filter(has_words)
+        stats.records_out += kept.num_rows
+        yield kept.select(columns)
+    write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+
+
+class DedupJob(SparkJob):
+    name = "dedup"
+    description = "Remove exact, MinHash-LSH near-duplicate documents and repeated boundary lines."
+
+    def run(self, spark, args, tmp_output: str) -> Stats:
+        from pyspark.errors import AnalysisException
+
+        cfg = load_toml(DedupConfig, args.config, section="dedup")
+        bands, rows = cfg.lsh_params()
+        try:
+            docs = spark.read.parquet(*args.input)
+        except AnalysisException as e:
+            raise SystemExit(f"dedup: cannot read Parquet input {args.input}: {e}") from None
+        missing = {"id", "text"} - set(docs.columns)
+        if missing:
+            raise SystemExit(f"dedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
+        input_bytes = _input_bytes(docs.inputFiles())
+        n_files = cfg.output_files or max(1, math.ceil(input_bytes / (128 << 20)))
+        shuffle = cfg.shuffle_partitions or (
+            None if spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions")
+            else max(2 * spark.sparkContext.defaultParallelism, math.ceil(input_bytes / (32 << 20))))
+        previous = spark.conf.get("spark.sql.shuffle.partitions")
+        if shuffle:  # Spark's default of 200 tiny tasks per shuffle costs 7x the work on a laptop
+            spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
+        try:
+            return self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output)
+        finally:
+            spark.conf.set("spark.sql.shuffle.partitions", previous)
+
+    def _dedup(self, spark, cfg: DedupConfig, bands: int, rows: int, docs, n_files: int, tmp_output: str) -> Stats:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+
+        keys = docs.select("id", "text").mapInArrow(
+            lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
+        ).persist()
+        first_keys = keys
+        exact = Window.partitionBy("exact_hi", "exact_lo")
+        if cfg.exact:
+            keys = keys.withColumn("rep", F.min("id").over(exact))
+        else:
+            keys = keys.withColumn("rep", F.col("id"))
+        reps = keys.where("id = rep")
+        counters = {}
+        if cfg.near:
+            bucket = Window.partitionBy("key")
+            members = reps.select("id", F.explode("band_keys").alias("key"))
+            bucketed = (members.withColumn("root", F.min("id").over(bucket))
+                        .withColumn("bucket_n", F.count("*").over(bucket)).where("bucket_n > 1").persist())
+            edges = bucketed.where("id != root").selectExpr("id AS src", "root AS dst").distinct()
+            labels, counters["cc_iterations"] = connected_components(edges, cfg.max_cc_iterations)
+            # The keeper is the member sharing the most buckets (the cluster's centre, close to most members),
+            # ties to the smallest id: keeping an outlier of a chain would drop documents unlike anything kept.
+            shared = bucketed.groupBy("id").agg(F.sum(F.col("bucket_n") - 1).alias("shared"))
+            keepers = (labels.join(shared.withColumnRenamed("id", "node"), "node").groupBy("label")
+                       .agg(F.min(F.struct(-F.col("shared"), F.col("node"))).alias("best"))
+                       .select("label", F.col("best.node").alias("keeper")))
+            keys = (keys.join(labels.withColumnRenamed("node", "rep"), "rep", "left").join(keepers, "label", "left")
+                    .withColumn("dup_cluster", F.coalesce("keeper", "rep")))
+        else:
+            keys = keys.withColumn("dup_cluster", F.col("rep"))
+        keys = keys.withColumn("dup_cluster_size", F.count("*").over(Window.partitionBy("dup_cluster")))
+        keys = keys.withColumn("status", F.when(F.col("id") == F.col("dup_cluster"), KEEP)
+                               .when(F.col("id") != F.col("rep"), EXACT).otherwise(NEAR)).persist()
+
+        verdicts = keys.select("id", "dup_cluster", "dup_cluster_size", "status")
+        if cfg.lines:
+            lines = keys.where(f"status = {KEEP}").select(
+                "id", F.explode(F.arrays_zip("line_idx", "line_keys")).alias("l")
+            ).select("id", F.col("l.line_idx").alias("line"), F.col("l.line_keys").alias("key"))
+            by_key = Window.partitionBy("key")
+            frequent = lines.withColumn("n", F.count("*").over(by_key)).where(f"n > {cfg.line_max_occurrences}")
+            removed = (frequent.withColumn("rank", F.row_number().over(by_key.orderBy("id", "line")))
+                       .where(f"rank > {cfg.line_max_occurrences}")
+                       .groupBy("id").agg(F.sort_array(F.collect_list("line")).alias("remove_lines")))
+            verdicts = verdicts.join(removed, "id", "left")
+        else:
+            verdicts = verdicts.withColumn("remove_lines", F.lit(None).cast("array<int>"))
+
+        joined = docs.repartition(n_files, "id").join(verdicts.repartition(n_files, "id"), "id")
+        joined = joined.select(*docs.columns, "dup_cluster", "dup_cluster_size", "status", "remove_lines")
+        columns = [*docs.columns, "dup_cluster", "dup_cluster_size"]
+        out_schema = StructType([*docs.schema.fields, StructField("dup_cluster", StringType()),
+                                 StructField("dup_cluster_size", LongType())])
+        out = joined.sortWithinPartitions("id").mapInArrow(
+            lambda it: apply_verdicts(it, columns, tmp_output), out_schema
+        )
+        out.write.mode("errorifexists").parquet(tmp_output)
+        if cfg.near:
+            bucketed.unpersist()
+        keys.unpersist()
+        first_keys.unpersist()
+        stats = merge_task_stats(tmp_output, self.name)
+        rename_parts(tmp_output)
+        for key, value in counters.items():
+            stats.count(key, value)
+        return stats
+
+
+def _input_bytes(input_files: list[str]) -> int:
+    """The input's size: output file count derives from it alone, so any cluster layout writes the same files."""
+    total = 0
+    for url in input_files:
+        fs, path = filesystem(url)
+        total += fs.size(path)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    return DedupJob().main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

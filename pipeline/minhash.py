@@ -1,0 +1,219 @@
+"""Vectorised MinHash over word n-gram shingles: numpy over a whole batch, no Python loop per word or hash.
+
+A batch of texts becomes one UTF-32 code-point array. One table lookup per code point lowercases it, folds
+punctuation and whitespace away and gives every kept character a random 64-bit value; word hashes are
+polynomial sums of those values (`np.add.reduceat` over word starts), n-gram hashes are position-weighted
+sums of n consecutive word hashes, and permutation j is `a_j * x mod 2**32` on the 32-bit mixed shingle
+hash x with a random odd a_j (a bijection, so it adds no collisions), reduced per document with
+`np.minimum.reduceat` in cache-sized tiles.
+datasketch's "affine32" scheme adds `+ b_j`; on mixed inputs that buys no accuracy (tests/pipeline/
+test_minhash.py measures both against the binomial error) and costs a third more time.
+
+Words are runs of letters, digits and combining marks in any script. Scripts written without spaces (Han,
+kana, Thai, Lao, Khmer, Myanmar) make one word per character, so their shingles are character n-grams.
+A document with fewer than n words has one shingle made of the words it has. A document with no words
+gets the all-`EMPTY` signature; LSH never makes such documents candidates (see pipeline/lsh.py).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+EMPTY = np.uint32(0xFFFFFFFF)  # every slot of the signature of a document without words
+_TABLE_SEED = 0x51C3  # fixed: word hashes must not change with the MinHasher seed or between runs
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+# Characters that form a word each: scripts written without spaces between words.
+_SINGLE_CHAR_WORD_RANGES = (
+    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+)
+_CHUNK_CHARS = 1 << 22  # characters per internal sub-batch: bounds every temporary array
+_TILE_ELEMENTS = 1 << 20  # permutations x shingles per tile: big enough that numpy's call overhead fades
+
+
+def fmix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, in place on a uint64 array: spreads every input bit over the output."""
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(33)
+        x *= np.uint64(0xFF51AFD7ED558CCD)
+        x ^= x >> np.uint64(33)
+        x *= np.uint64(0xC4CEB9FE1A85EC53)
+        x ^= x >> np.uint64(33)
+    return x
+
+
+@lru_cache(maxsize=1)
+def _char_values() -> np.ndarray:
+    """For each BMP code point, the random value of its lowercase form: 0 for separators, an odd value for a
+    one-character word, an even non-zero value for any other word character (one lookup gives all three)."""
+    rng = np.random.default_rng(_TABLE_SEED)
+    random_values = rng.integers(1, 2**62, 0x10000, dtype=np.uint64) << np.uint64(1)
+    values = np.zeros(0x10000, dtype=np.uint64)
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if unicodedata.category(ch)[0] in "LNM":
+            low = ch.lower()
+            values[cp] = random_values[ord(low) if len(low) == 1 else cp]
+    for lo, hi in _SINGLE_CHAR_WORD_RANGES:
+        values[lo : hi + 1][values[lo : hi + 1] != 0] |= np.uint64(1)
+    return values
+
+
+_powers_cache: list[np.ndarray] = []
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """R**i and R**-i mod 2**64 for i < n (at least): weights that make a word hash depend on character order.
+    Grown, never shrunk, so batches of varying size reuse one table."""
+    if not _powers_cache or _powers_cache[0].size < n:
+        size = max(1 << 12, 1 << (int(n) - 1).bit_length())
+        base = 0x9E3779B97F4A7C15  # odd, so invertible mod 2**64
+        _powers_cache[:] = [_geometric(base, size), _geometric(pow(base, -1, 2**64), size)]
+    return _powers_cache[0], _powers_cache[1]
+
+
+def _geometric(base: int, size: int) -> np.ndarray:
+    """base**i mod 2**64 for i < size (a power of two) by doubling: log2(size) vectorised steps."""
+    out = np.empty(size, dtype=np.uint64)
+    out[0], filled = 1, 1
+    with np.errstate(over="ignore"):
+        while filled < size:
+            np.multiply(out[:filled], np.uint64(pow(base, filled, 2**64)), out=out[filled : 2 * filled])
+            filled *= 2
+    return out
+
+
+@dataclass
+class Tokens:
+    """Word hashes of a batch, concatenated, and each document's slice of them."""
+
+    word_hashes: np.ndarray  # uint64, all words of all documents in order
+    offsets: np.ndarray  # int64, len = n_docs + 1: words of doc i are word_hashes[offsets[i]:offsets[i+1]]
+
+
+def tokenize(texts: list[str]) -> Tokens:
+    """Normalised word hashes (lowercase, punctuation and whitespace folded) for every text of the batch."""
+    n = len(texts)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    doc_starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=doc_starts[1:])
+    codes = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    table = _char_values()
+    if codes.size and codes.max() > 0xFFFF:
+        astral = codes > 0xFFFF
+        values = table[np.where(astral, 0, codes)]
+        cps = codes[astral]
+        ideograph = ((cps >= 0x20000) & (cps < 0x40000)).astype(np.uint64)  # CJK extensions: one word each
+        values[astral] = ((fmix64(cps.astype(np.uint64) + np.uint64(_TABLE_SEED)) >> np.uint64(2)) << np.uint64(1)
+                          | ideograph | np.uint64(2))
+    else:
+        values = table[codes]
+    is_word = values != 0
+    single = (values & np.uint64(1)).astype(bool)
+    prev_word = np.concatenate(([False], is_word[:-1]))
+    prev_single = np.concatenate(([False], single[:-1]))
+    starts = np.flatnonzero(is_word & (~prev_word | single | prev_single))
+    if starts.size == 0:
+        return Tokens(np.zeros(0, dtype=np.uint64), np.zeros(n + 1, dtype=np.int64))
+    forward, backward = _powers(codes.size)
+    with np.errstate(over="ignore"):
+        # Separators have value 0, so a segment [start_k, start_k+1) sums the characters of word k only.
+        sums = np.add.reduceat(values * forward[: codes.size], starts)
+        word_hashes = sums * backward[starts]
+    doc_of_word = np.searchsorted(doc_starts, starts, side="right") - 1
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc_of_word, minlength=n), out=offsets[1:])
+    return Tokens(word_hashes, offsets)
+
+
+def shingle_hashes(tokens: Tokens, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of every word n-gram, and each document's slice of them (one shingle for short docs)."""
+    counts = np.diff(tokens.offsets)
+    n_words = tokens.word_hashes.size
+    doc_of_word = np.repeat(np.arange(counts.size), counts)
+    position = np.arange(n_words) - tokens.offsets[doc_of_word]
+    doc_len = counts[doc_of_word]
+    first = np.flatnonzero((position + ngram <= doc_len) | ((doc_len < ngram) & (position == 0)))
+    weights = _ngram_weights(ngram)
+    with np.errstate(over="ignore"):
+        acc = tokens.word_hashes[first] * weights[0]
+        for i in range(1, ngram):  # one pass per n-gram position, not per shingle
+            inside = position[first] + i < doc_len[first]
+            following = tokens.word_hashes[np.minimum(first + i, n_words - 1)]
+            acc += np.where(inside, following, np.uint64(0)) * weights[i]
+    hashes = (fmix64(acc) >> np.uint64(32)).astype(np.uint32)
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(np.minimum(counts, np.maximum(counts - ngram + 1, 1)), out=offsets[1:])
+    return hashes, offsets
+
+
+@lru_cache(maxsize=8)
+def _ngram_weights(ngram: int) -> np.ndarray:
+    return np.random.default_rng(_TABLE_SEED + ngram).integers(1, 2**63, ngram, dtype=np.uint64) | np.uint64(1)
+
+
+class MinHasher:
+    """`MinHasher(num_perm, ngram, seed).signatures(texts)` -> uint32 array (len(texts), num_perm)."""
+
+    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1):
+        if num_perm < 1 or ngram < 1:
+            raise ValueError(f"num_perm and ngram must be >= 1, got num_perm={num_perm}, ngram={ngram}")
+        self.num_perm, self.ngram, self.seed = num_perm, ngram, seed
+        rng = np.random.default_rng(seed)
+        self.a = (rng.integers(0, 2**32, num_perm, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
+
+    def signatures(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
+        start = 0
+        for stop in _chunk_bounds(texts):  # bounded memory for any batch, even of 1 MB documents
+            hashes, offsets = shingle_hashes(tokenize(texts[start:stop]), self.ngram)
+            out[start:stop] = self.signatures_of_shingles(hashes, offsets)
+            start = stop
+        return out
+
+    def signatures_of_shingles(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Min over each document's shingles of every permutation; documents without shingles stay EMPTY."""
+        n_docs = offsets.size - 1
+        sig = np.full((n_docs, self.num_perm), EMPTY, dtype=np.uint32)
+        if hashes.size == 0:
+            return sig
+        doc_of_shingle = np.repeat(np.arange(n_docs), np.diff(offsets))
+        perm_block = min(self.num_perm, 128)
+        cols = max(1024, _TILE_ELEMENTS // perm_block)
+        buf = np.empty((perm_block, cols), dtype=np.uint32)
+        for s in range(0, hashes.size, cols):
+            x = hashes[s : s + cols]
+            docs = doc_of_shingle[s : s + cols]
+            seg_first = np.concatenate(([0], np.flatnonzero(docs[1:] != docs[:-1]) + 1))
+            seg_docs = docs[seg_first]
+            for p in range(0, self.num_perm, perm_block):
+                a = self.a[p : p + perm_block, None]
+                tile = buf[: a.shape[0], : x.size]
+                np.multiply(a, x[None, :], out=tile)
+                mins = np.minimum.reduceat(tile, seg_first, axis=1).T
+                block = sig[seg_docs, p : p + perm_block]
+                sig[seg_docs, p : p + perm_block] = np.minimum(block, mins)
+        return sig
+
+
+def _chunk_bounds(texts: list[str]):
+    """End indices of consecutive slices of texts holding about _CHUNK_CHARS characters each."""
+    total = 0
+    for i, text in enumerate(texts):
+        total += len(text) + 1
+        if total >= _CHUNK_CHARS:
+            yield i + 1
+            total = 0
+    if total or not texts:
+        yield len(texts)
+
+
+def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Share of equal slots; two empty documents estimate 0 (they share no shingle)."""
+    if np.all(sig_a == EMPTY) and np.all(sig_b == EMPTY):
+        return 0.0
+    return float(np.mean(sig_a == sig_b))
