@@ -117,3 +117,19 @@ def test_band_hashes_skip_empty_and_separate_bands():
     keys = band_hashes(sig, 8, 4)
     assert keys.dtype == np.int64 and (keys[0] == 0).all()
     assert (keys[1] == keys[2]).all() and len(set(keys[1].tolist())) == 8
+
+
+def test_sub_batches_do_not_change_signatures(monkeypatch):
+    import pipeline.minhash as minhash
+
+    texts = [" ".join(_prose(i, 5 + 40 * (i % 4))) for i in range(30)] + ["", "one", "two words", "中文 😀 x"]
+    hasher = MinHasher(num_perm=64)
+    whole = hasher.signatures(texts)
+    monkeypatch.setattr(minhash, "_CHUNK_CHARS", 500)  # many sub-batches, boundaries inside the batch
+    assert (hasher.signatures(texts) == whole).all()
+    assert (np.vstack([hasher.signatures([t]) for t in texts]) == whole).all()
+    tokens = tokenize(texts)
+    hashes, offsets = shingle_hashes(tokens, 5)
+    for i, text in enumerate(texts):  # batch-wide shingles equal each document's own
+        alone, _ = shingle_hashes(tokenize([text]), 5)
+        assert (hashes[offsets[i] : offsets[i + 1]] == alone).all()
