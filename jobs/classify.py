@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
+
+if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
+
 import tempfile
 from pathlib import Path
-
-if __package__ in (None, ""):  # `spark-submit jobs/classify.py` runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
 from pipeline.stats import Stats

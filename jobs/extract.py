@@ -8,11 +8,13 @@ task rewrites the same file, and only successful attempts' stats reach the drive
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # `spark-submit jobs/extract.py` runs this file as a script
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repo root, not jobs/ (which shadows stdlib)
+if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
+
+
 
 from jobs.base import SparkJob, filesystem  # noqa: E402
 from pipeline.stats import Stats  # noqa: E402

@@ -15,35 +15,17 @@ The driver then writes tokenizer.json and, last, manifest.json.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 
+if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
 
-def _hand_over_to_stdlib_tokenize() -> None:
-    """Running any jobs/<stage>.py as a script (`spark-submit jobs/extract.py`) puts jobs/ on sys.path, where
-    this file shadows the standard library's `tokenize`, which linecache (so logging, inspect, dataclasses)
-    imports. When imported under that name, load the real module and let the importer return it instead."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    del sys.modules["tokenize"]
-    try:
-        import tokenize as stdlib_tokenize
-    finally:
-        sys.path[:] = saved
-    sys.modules["tokenize"] = stdlib_tokenize
+import json
+import math
 
-
-if __name__ == "tokenize":
-    _hand_over_to_stdlib_tokenize()
-    SparkJob = object  # this module object is discarded; nothing below may import anything
-else:
-    if __package__ in (None, ""):  # `spark-submit jobs/tokenize.py` runs this file as a script
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats
-    from pipeline.stats import Stats
+from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats  # noqa: E402
+from pipeline.stats import Stats  # noqa: E402
 
 INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain")
 SAMPLE_BYTES = 1 << 20  # of text, read and tokenized on the driver to measure tokens per byte
