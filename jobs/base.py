@@ -33,7 +33,7 @@ def spark_session(app_name: str, master: str | None = None):
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    elif "spark.master" not in _submitted_conf():
+    elif not _launcher_sets_master():
         builder = builder.master("local[*]")
     builder = (
         builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -67,10 +67,12 @@ def ship_packages(spark) -> None:
     spark.sparkContext.addPyFile(str(archive))
 
 
-def _submitted_conf() -> dict:
-    from pyspark import SparkConf
-
-    return dict(SparkConf().getAll())
+def _launcher_sets_master() -> bool:
+    """Whether spark-submit chose the master: it always does (local[*] when not told), and its JVM, started before
+    this process, holds it. (Reading SparkConf() here would not show it: before the first session the Python
+    side has no JVM to ask and returns nothing, which used to send `spark-submit --master ...` runs to local[*].)
+    A plain `python` driver can also name one in PYSPARK_SUBMIT_ARGS."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
 
 
 def filesystem(url: str):

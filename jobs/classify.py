@@ -45,8 +45,9 @@ class ClassifyJob(SparkJob):
             check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
         except (ModelError, ConfigError) as e:
             raise SystemExit(f"classify: {e}") from None
-        spark.sparkContext.addFile(str(models_dir), recursive=True)
-        shipped = Path(models_dir).name
+        shipped = _models_archive(models_dir)
+        spark.sparkContext.addArchive(str(shipped))  # Spark ships no directory to a cluster; an archive it unpacks
+        shipped = shipped.name
 
         frame = spark.read.parquet(*args.input)
         fields = [f for f in frame.schema.fields if f.name not in OUTPUT_COLUMNS]
@@ -88,6 +89,26 @@ def _spark_type(arrow_name: str):
     from pyspark.sql.types import FloatType, LongType, StringType
 
     return {"float32": FloatType(), "string": StringType(), "int64": LongType()}[arrow_name]
+
+
+def _models_archive(models_dir: str) -> Path:
+    """The models as one zip named by its content: a session can ship several model sets, and re-adding the same
+    set (same name, same path) is a no-op for Spark, while two sets never collide under one name."""
+    import hashlib
+    import zipfile
+
+    files = sorted(p for p in Path(models_dir).iterdir() if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    archive = Path(tempfile.gettempdir()) / f"sluice-models-{digest.hexdigest()[:16]}.zip"
+    if not archive.exists():
+        partial = archive.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
+            for path in files:
+                z.write(path, path.name)
+        os.replace(partial, archive)
+    return archive
 
 
 def _local_models(url: str) -> str:

@@ -9,19 +9,28 @@ simply done again.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import importlib
-import json
-import logging
+import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-if __package__ in (None, ""):  # `spark-submit jobs/pipeline.py` runs this file as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script (`spark-submit jobs/pipeline.py`): put the repo root where jobs/ was,
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
 
-from jobs.base import STAGE_FILE, filesystem, output_is_complete, ship_packages, spark_session  # noqa: E402
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from jobs.base import (  # noqa: E402
+    STAGE_FILE,
+    filesystem,
+    output_is_complete,
+    remove_stale_temp_outputs,
+    ship_packages,
+    spark_session,
+)
 from pipeline.config import ConfigError, config_hash, defaults_toml  # noqa: E402
 
 log = logging.getLogger("sluice.pipeline")
@@ -102,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if stage.name == "extract":
             from pipeline.warc import expand_inputs
 
+            # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
+            # that vanishes after this listing is counted as missing_input there instead of failing the run
             inputs = expand_inputs(args.input)
-            argv_stage, extra = ["--input", *inputs], json.dumps(inputs)
+            argv_stage, extra = ["--input", *args.input], json.dumps(inputs)
         else:
             argv_stage, extra = ["--input", previous], ""
         if stage.name == "classify":
@@ -139,9 +150,12 @@ def _train_tokenizer(corpus: str, output: str, config) -> None:
 
     texts = sample_texts(corpus, config.train_sample_mb << 20)
     tokenizer = train_tokenizer(texts, config.vocab_size, config.eos_token, config.min_frequency)
+    remove_stale_temp_outputs(output)
     fs, path = filesystem(output)
-    with fs.open(path, "w", encoding="utf-8") as f:
+    partial = f"{path}.tmp-{uuid.uuid4().hex[:8]}"  # renamed into place: a killed run never leaves half a file
+    with fs.open(partial, "w", encoding="utf-8") as f:  # that the rerun would take for a trained tokenizer
         f.write(tokenizer.to_str(pretty=True))
+    fs.mv(partial, path)
     print(f"tokenizer: trained a {tokenizer.get_vocab_size()}-token byte-level BPE on {corpus} → {output}")
 
 
