@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ship_packages(spark)
     common = ["--config", args.config] if args.config else []
     upstream = previous = ""
+    auto_tokenizer = not args.tokenizer and not config.tokenize.tokenizer
+    ran_upstream = False  # a stage before tokenize ran in this invocation: an auto-trained tokenizer is stale
     for stage in STAGES:
         output = f"{out}/{stage.directory}"
         if stage.name == "extract":
@@ -118,12 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             argv_stage, extra = ["--input", previous], ""
         if stage.name == "classify":
+            if not filesystem(models)[0].isdir(filesystem(models)[1]):
+                print(f"sluice run: no classifier models at {models}: pass --models DIR (train them with "
+                      "`sluice classifiers train ...`, see README)", file=sys.stderr)
+                return 2
             argv_stage += ["--models", models]
             extra = _file_digest(models)
         if stage.name == "tokenize":
-            if not args.tokenizer and not config.tokenize.tokenizer and not filesystem(tokenizer)[0].exists(
-                filesystem(tokenizer)[1]
-            ):
+            if auto_tokenizer and (ran_upstream or not filesystem(tokenizer)[0].exists(filesystem(tokenizer)[1])):
                 _train_tokenizer(previous, tokenizer, config.tokenize)
             argv_stage += ["--tokenizer", tokenizer]
             extra = _file_digest(tokenizer)
@@ -138,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             if rc:
                 return rc
+            ran_upstream = True
         upstream, previous = stage_hash, output
         if stage.name == args.until:
             break

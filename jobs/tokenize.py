@@ -94,6 +94,7 @@ class TokenizeJob(SparkJob):
         stats.count("rows_written", manifest["documents"])
         stats.count("bytes_written", manifest["bytes"])
         fs, out = filesystem(tmp_output)
+        fs.makedirs(out, exist_ok=True)  # no task wrote here when there is nothing to tokenize
         with fs.open(f"{out}/{TOKENIZER_FILE}", "w", encoding="utf-8") as f:
             f.write(tokenizer_json)
         with fs.open(f"{out}/{MANIFEST}", "w", encoding="utf-8") as f:  # last: its presence means complete

@@ -194,3 +194,28 @@ def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_wi
     assert str(vanished) in message and "fail_on_missing_input" in message, message
     assert not (run / "documents").exists(), "a failed stage left an output directory"
     assert not temp_dirs(run) and not list(run.rglob("_SUCCESS"))
+
+
+def test_changed_config_redoes_that_stage_and_those_after_it(reference, tmp_path):
+    """Only [classify] changes: extract and dedup are skipped, classify and tokenize run again, and the new
+    threshold shows in the result (documents under it are dropped as low_quality)."""
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "run"
+    seed(run, reference, "documents", "deduped", "classified", "shards")
+    qualities = sorted(pq.read_table(reference.run / "classified", columns=["quality"]).column(0).to_pylist())
+    median = qualities[len(qualities) // 2]
+    config = tmp_path / "run.toml"
+    config.write_text(CONFIG.read_text().replace("min_quality = 0.5", f"min_quality = {median!r}"))
+    args = sluice_run_args(reference.inputs, run, "--tokenizer", str(reference.tokenizer))
+    args[args.index("--config") + 1] = str(config)
+    log = run_logged([PYTHON, "-m", "jobs.cli", "run", *args], tmp_path / "rerun.log")
+    assert skipped(log, "extract") and skipped(log, "dedup")
+    assert not skipped(log, "classify") and not skipped(log, "tokenize")
+    before = json.loads((reference.run / "classified" / "_stats.json").read_text())
+    after = json.loads((run / "classified" / "_stats.json").read_text())
+    assert after["records_in"] == before["records_in"]
+    assert after["dropped"].get("low_quality", 0) > before["dropped"].get("low_quality", 0)
+    manifest = json.loads((run / "shards" / "manifest.json").read_text())
+    assert sum(s["rows"] for s in manifest["shards"]) < sum(
+        s["rows"] for s in json.loads((reference.run / "shards" / "manifest.json").read_text())["shards"])
