@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.machine import describe_machine  # noqa: E402
 from pipeline.config import to_dict  # noqa: E402
 from trainer.checkpointing import ActivationMeter  # noqa: E402
 from trainer.config import load_config  # noqa: E402
@@ -228,13 +229,7 @@ def bench(device: str, args, data: Path, out: Path) -> dict:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0]
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, load average {load:.1f}"
+    return describe_machine(f"{torch.get_num_threads()} torch threads")
 
 
 def print_table(r: dict) -> None:
