@@ -32,6 +32,9 @@ _CP1252_FALLBACK = "sluice-cp1252-fallback"
 _SINGLE_BYTE = re.compile(r"^(cp125\d|iso8859_\d+|latin_1|ascii|koi8_\w|mac_\w+|cp\d{3})$")
 
 
+REFIRE_S = 0.05  # the page timer's repeat interval once it has fired
+
+
 class PageTimeout(BaseException):
     """Raised inside trafilatura by the page timer; a BaseException so that no `except Exception` in a library
     swallows it and carries on with a half-finished page."""
@@ -49,20 +52,27 @@ def time_limit(seconds: float | None):
         yield
         return
 
+    armed = [True]
+
     def on_alarm(signum, frame):
-        raise PageTimeout
+        if armed[0]:
+            raise PageTimeout
 
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    # After the first alarm the timer keeps firing every REFIRE_S: a library's bare `except:` that swallows one
+    # PageTimeout gets the next one, so the page still stops.
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_S)
     started = time.monotonic()
     try:
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        yield
     finally:
-        # Outer block: if the (one-shot) timer fires just as the page finishes, PageTimeout may cut the inner
-        # `finally` short, and the handler and any outer timer must still be put back.
+        while True:  # disarm first; an alarm landing here is caught and disarming is retried
+            try:
+                armed[0] = False
+                break
+            except PageTimeout:
+                continue
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
         if previous_delay > 0:
             remaining = previous_delay - (time.monotonic() - started)
@@ -225,9 +235,10 @@ class TextExtractor:
                 text, reason = self._extract(html, content_type, url)
         except PageTimeout:
             return None, DropReason.TIMEOUT
-        if not on_main_thread and time.perf_counter() - started > self.config.timeout_s:
-            # Signals only reach the main thread: off it, an over-long page is dropped afterwards, not interrupted.
-            if not self._warned_thread:
+        if time.perf_counter() - started > self.config.timeout_s:
+            # Over the limit all the same: off the main thread no signal can interrupt the page, and on it a long C
+            # call (lxml's parse) can finish past the limit before the alarm's handler gets to run.
+            if not on_main_thread and not self._warned_thread:
                 log.warning("extraction runs off the main thread: the time limit is checked, not enforced")
                 self._warned_thread = True
             return None, DropReason.TIMEOUT

@@ -169,3 +169,19 @@ def test_garbage_never_raises(extractor):
         body = bytes(rng.getrandbits(8) for _ in range(size))
         text, reason = extractor.extract(response(b"<html><body>" + body))
         assert (text is None) == (reason is not None)
+
+
+def test_a_timeout_swallowed_by_a_bare_except_fires_again():
+    from pipeline.extract import PageTimeout
+
+    started = time.monotonic()
+    with pytest.raises(PageTimeout), time_limit(0.1):
+        try:
+            while True:  # a library loop under a bare except (it catches the first alarm)
+                pass
+        except BaseException:  # noqa: B036 - that is the point
+            pass
+        while True:
+            pass
+    assert time.monotonic() - started < 1.0
+    time.sleep(0.2)  # disarmed: no alarm arrives after the block
