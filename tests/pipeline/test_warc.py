@@ -74,7 +74,11 @@ def record(i: int, gz: bool = True, length_delta: int = 0) -> bytes:
     body = f"<html><body><p>page {i} {'x' * 300}</p></body></html>".encode()
     http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
     writer.write_record(
-        writer.create_warc_record(f"http://example.com/{i}", "response", payload=io.BytesIO(body), http_headers=http)
+        writer.create_warc_record(f"http://example.com/{i}", "response", payload=io.BytesIO(body), http_headers=http,
+                                  # fixed id and date: the compressed bytes (and so where a cut lands) are the same
+                                  # in every run
+                                  warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>",
+                                                     "WARC-Date": "2024-01-01T00:00:00Z"})
     )
     raw = buf.getvalue()
     if length_delta:
