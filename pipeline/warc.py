@@ -186,8 +186,12 @@ class _FileReader:
                 start = None
                 self.f.seek(it.offset)
                 if self.f.read(1 << 16).strip(b"\r\n\t \x00"):
-                    # warcio stops quietly at a record whose headers are cut off by the end of the file
-                    self._drop(DropReason.MALFORMED_RECORD, "truncated_at_end")
+                    # warcio stops quietly at a record cut off inside its gzip member or its headers: count it
+                    # once, then look for a readable record behind it (a cut member mid-file hides the rest)
+                    if not resyncing:
+                        self._drop(DropReason.MALFORMED_RECORD, "truncated")
+                    start = self._find_next_start(it.offset + 1) if self.f.seekable() else None
+                    resyncing = True
             except _Resync as e:
                 start = self._find_next_start(e.record_start + 1)
                 resyncing = True
