@@ -82,6 +82,19 @@ def filesystem(url: str):
     return fs, path
 
 
+def content_digest(url: str) -> str:
+    """A short hash of a file, or of every file under a directory (names and bytes): what a stage's output depends on
+    when that input is a model set or a tokenizer."""
+    import hashlib
+
+    fs, path = filesystem(url)
+    digest = hashlib.sha256()
+    for name in sorted(fs.find(path)) if fs.isdir(path) else [path]:
+        with fs.open(name, "rb") as f:
+            digest.update(name.rsplit("/", 1)[-1].encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
+
+
 def output_is_complete(url: str) -> bool:
     fs, path = filesystem(url)
     return fs.exists(f"{path}/{SUCCESS_FILE}") and fs.exists(f"{path}/{STATS_FILE}")

@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`
 import tempfile
 from pathlib import Path
 
-from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from jobs.base import SparkJob, content_digest, filesystem, merge_task_stats, rename_parts, write_task_stats
 from pipeline.stats import Stats
 
 
@@ -94,14 +94,10 @@ def _spark_type(arrow_name: str):
 def _models_archive(models_dir: str) -> Path:
     """The models as one zip named by its content: a session can ship several model sets, and re-adding the same
     set (same name, same path) is a no-op for Spark, while two sets never collide under one name."""
-    import hashlib
     import zipfile
 
     files = sorted(p for p in Path(models_dir).iterdir() if p.is_file())
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    archive = Path(tempfile.gettempdir()) / f"sluice-models-{digest.hexdigest()[:16]}.zip"
+    archive = Path(tempfile.gettempdir()) / f"sluice-models-{content_digest(models_dir)}.zip"
     if not archive.exists():
         partial = archive.with_suffix(f".{os.getpid()}.tmp")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:

@@ -16,7 +16,6 @@ if __package__ in (None, ""):  # run as a script (`spark-submit jobs/pipeline.py
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -25,6 +24,7 @@ from dataclasses import dataclass  # noqa: E402
 
 from jobs.base import (  # noqa: E402
     STAGE_FILE,
+    content_digest,
     filesystem,
     output_is_complete,
     remove_stale_temp_outputs,
@@ -55,16 +55,6 @@ STAGES = (
 def _job(stage: Stage):
     module, cls = stage.job.split(":")
     return getattr(importlib.import_module(module), cls)()
-
-
-def _file_digest(url: str) -> str:
-    fs, path = filesystem(url)
-    h = hashlib.sha256()
-    for name in sorted(fs.find(path)) if fs.isdir(path) else [path]:
-        with fs.open(name, "rb") as f:
-            h.update(name.rsplit("/", 1)[-1].encode())
-            h.update(f.read())
-    return h.hexdigest()[:16]
 
 
 def recorded_hash(output: str) -> str | None:
@@ -120,17 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             argv_stage, extra = ["--input", previous], ""
         if stage.name == "classify":
-            if not filesystem(models)[0].isdir(filesystem(models)[1]):
+            models_fs, models_path = filesystem(models)
+            if not models_fs.isdir(models_path):
                 print(f"sluice run: no classifier models at {models}: pass --models DIR (train them with "
                       "`sluice classifiers train ...`, see README)", file=sys.stderr)
                 return 2
             argv_stage += ["--models", models]
-            extra = _file_digest(models)
+            extra = content_digest(models)
         if stage.name == "tokenize":
-            if auto_tokenizer and (ran_upstream or not filesystem(tokenizer)[0].exists(filesystem(tokenizer)[1])):
+            tokenizer_fs, tokenizer_path = filesystem(tokenizer)
+            if auto_tokenizer and (ran_upstream or not tokenizer_fs.exists(tokenizer_path)):
                 _train_tokenizer(previous, tokenizer, config.tokenize)
             argv_stage += ["--tokenizer", tokenizer]
-            extra = _file_digest(tokenizer)
+            extra = content_digest(tokenizer)
         sections = {name: getattr(config, name) for name in stage.sections}
         stage_hash = config_hash({"stage": stage.name, "upstream": upstream, "config": sections, "extra": extra})
         if not args.force and output_is_complete(output) and recorded_hash(output) == stage_hash:
