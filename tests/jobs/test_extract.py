@@ -3,13 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.document import DOCUMENT_COLUMNS
 from tests.conftest import ROOT
+from tests.jobs.pipeline_fixtures import SPARK_SUBMIT, spark_env
 
 pytestmark = pytest.mark.spark
 
@@ -24,11 +24,8 @@ def crawl(tmp_path_factory):
 
 
 def spark_submit(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
-               PYSPARK_DRIVER_PYTHON=sys.executable, PYTHONPATH=str(ROOT))
-    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
-    return subprocess.run([submit, "--master", "local[2]", str(ROOT / "jobs" / "extract.py"), *args],
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([SPARK_SUBMIT, "--master", "local[2]", str(ROOT / "jobs" / "extract.py"), *args],
+                          env=spark_env(), capture_output=True, text=True, timeout=600)
 
 
 def parquet_files(path):
