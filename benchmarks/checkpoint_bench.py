@@ -8,7 +8,7 @@ shards (--shards, their n_tokens column) or else a log-normal, so batch shapes v
     python benchmarks/checkpoint_bench.py --device cuda   # also the `small` config in bf16 on the GPU
 
 CPU: the budget counts saved-activation bytes (`budget_scope = "activations"`), measured every step with
-trainer.checkpointing.ActivationMeter; a step whose measured peak (kept bytes + largest recompute working set)
+trainer.recompute.ActivationMeter; a step whose measured peak (kept bytes + largest recompute working set)
 exceeds the budget counts as an out-of-memory step and is skipped (its tokens and time are not counted).
 CUDA: the budget is real device memory, enforced with torch.cuda.set_per_process_memory_fraction; a step that
 raises torch.cuda.OutOfMemoryError is counted, cleaned up and skipped (its wasted time is counted). In both, the
@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from pipeline.config import to_dict  # noqa: E402
-from trainer.checkpointing import ActivationMeter  # noqa: E402
+from trainer.recompute import ActivationMeter  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.data import default_buckets  # noqa: E402
 from trainer.loop import Trainer  # noqa: E402

@@ -6,7 +6,7 @@ that live next to each component (an unknown key or a wrong type is an error nam
     [optim]               trainer/optim.py (AdamW + warmup-stable-decay)
     [train]               this file
     [save]                trainer/state.py (saved training state)
-    [checkpointing]       activation checkpointing (trainer/checkpointing.py plans it)
+    [checkpointing]       activation checkpointing (trainer/recompute/ plans it)
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class TrainConfig:
 @dataclass(kw_only=True, slots=True)
 class RecomputeConfig:
     """Activation checkpointing. `none` and `full` are fixed plans; `static` (one plan for the largest shape) and
-    `mimose` (a plan per input shape) are planned by trainer/checkpointing.py under `budget`."""
+    `mimose` (a plan per input shape) are planned by trainer/recompute/ under `budget`."""
 
     mode: Literal["none", "full", "static", "mimose"] = "none"
     # bytes when > 1, a fraction of device memory when in (0, 1]; 0: 0.9 of device memory on CUDA, no limit on CPU

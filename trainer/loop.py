@@ -13,9 +13,8 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -28,40 +27,11 @@ from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
 from trainer.parallelize import ParallelDims, init_distributed, parallelize
+from trainer.recompute import build_recompute_policy
 
 # dense bf16 peak per device, for MFU (first matching name wins, so the specific variants come first)
 PEAK_BF16_FLOPS = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200": 989e12, "H800": 989e12,
                    "A100": 312e12, "A800": 312e12, "L40S": 362e12, "B200": 2250e12}
-
-
-class RecomputePolicy(Protocol):
-    """Chooses which blocks recompute their activations for the next step, from the batch shape (B, S).
-
-    trainer/checkpointing.py implements the input-aware Mimose planner with this interface."""
-
-    def plan(self, batch_shape: tuple[int, int]) -> Sequence[bool]: ...
-
-    def after_step(self, metrics: dict) -> None: ...
-
-
-class FixedRecompute:
-    def __init__(self, n_blocks: int, recompute: bool):
-        self._plan = [recompute] * n_blocks
-
-    def plan(self, batch_shape: tuple[int, int]) -> Sequence[bool]:
-        return self._plan
-
-    def after_step(self, metrics: dict) -> None:
-        pass
-
-
-def build_recompute_policy(cfg: JobConfig, model: Transformer, device: torch.device) -> RecomputePolicy:
-    mode = cfg.checkpointing.mode
-    if mode in ("none", "full"):
-        return FixedRecompute(cfg.model.n_layers, mode == "full")
-    from trainer.checkpointing import build_recompute_policy as build_planned  # issue 8
-
-    return build_planned(cfg, model, device)
 
 
 def peak_flops(device: torch.device, configured: float) -> float | None:

@@ -161,7 +161,7 @@ class Transformer(nn.Module):
         self.register_buffer("rope_sin", sin_SK, persistent=False)
         self._recompute_plan: list[bool] = [False] * cfg.n_layers
 
-    # --- activation checkpointing hook (the planner in trainer/checkpointing.py drives it) ---
+    # --- activation checkpointing hook (the planner in trainer/recompute/ drives it) ---
     def set_recompute_plan(self, plan: Sequence[bool]) -> None:
         """Which blocks to recompute in backward instead of keeping their activations; takes effect next
         forward. A plain Python list read in forward: switching plans never rewraps modules."""

@@ -54,11 +54,11 @@ class MoEConfig:
             raise ValueError("moe.n_shared_experts must be >= 0, expert_ffn_dim and cuda_group_align >= 1")
 
 
-def _in_recompute() -> bool:
+def in_recompute() -> bool:
     """True while autograd runs a backward pass, which is where activation checkpointing re-runs forward.
 
     Statistics gathered in forward must be counted once per step, not again when a checkpointed block is
-    recomputed during backward (trainer/checkpointing.py switches blocks to recompute between steps).
+    recomputed during backward (trainer/recompute/ switches blocks to recompute between steps).
     """
     return torch._C._current_graph_task_id() != -1
 
@@ -100,7 +100,7 @@ class Router(nn.Module):
             topk_weights_TK = topk_weights_TK / (topk_weights_TK.sum(dim=-1, keepdim=True) + 1e-20)
         topk_weights_TK = topk_weights_TK * self.cfg.route_scale
 
-        if self.training and not _in_recompute():
+        if self.training and not in_recompute():
             with torch.no_grad():
                 self.tokens_per_expert += torch.bincount(topk_ids_TK.flatten(), minlength=E).float()
         return topk_weights_TK, topk_ids_TK, scores_TE
@@ -280,7 +280,7 @@ class MoE(nn.Module):
             K = self.cfg.top_k
             aux = self.cfg.seq_balance_coef * sequence_balance_loss(scores_TE.view(B, S, -1),
                                                                     topk_ids_TK.view(B, S, K))
-            if not _in_recompute():
+            if not in_recompute():
                 self.last_aux_loss.copy_(aux.detach())
             out_BSD = _AddAuxLoss.apply(out_BSD, aux)
         return out_BSD
