@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEMO := demo
+DEMO := demo-run
 SPARK_ENV := SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$(abspath $(PY)) PYSPARK_DRIVER_PYTHON=$(abspath $(PY))
 SUBMIT := $(SPARK_ENV) $(VENV)/bin/spark-submit --master "local[*]" --driver-memory 2g --py-files dist/sluice-pyfiles.zip
 
@@ -21,9 +21,8 @@ install: $(VENV)/.installed
 
 # The package travels to executors as a zip on --py-files (see README: running on a cluster).
 pyfiles: install
-	@mkdir -p dist
 	@rm -f dist/sluice-pyfiles.zip
-	@zip -qr dist/sluice-pyfiles.zip pipeline classifiers jobs -x '*__pycache__*'
+	@$(PY) -c "from jobs.base import write_pyfiles_zip; write_pyfiles_zip('dist/sluice-pyfiles.zip')"
 
 java:
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required for Spark: install it with 'sudo apt-get install -y openjdk-17-jre-headless' (or brew install openjdk@17)"; exit 1; }
@@ -35,7 +34,7 @@ demo: java install pyfiles
 	rm -rf $(DEMO)
 	$(VENV)/bin/sluice sample-crawl --output $(DEMO)/crawl --pages 400 --seed 1
 	$(VENV)/bin/sluice classifiers train-demo --crawl $(DEMO)/crawl --output $(DEMO)/models
-	$(SUBMIT) jobs/pipeline.py --input '$(DEMO)/crawl/*.warc.gz' --output $(DEMO)/run \
+	$(SUBMIT) jobs/run.py --input '$(DEMO)/crawl/*.warc.gz' --output $(DEMO)/run \
 		--models $(DEMO)/models --config configs/demo.toml
 	$(VENV)/bin/sluice stats $(DEMO)/run/documents $(DEMO)/run/deduped $(DEMO)/run/classified $(DEMO)/run/shards
 	$(VENV)/bin/sluice inspect $(DEMO)/run/shards --plots $(DEMO)/plots --json $(DEMO)/inspect.json

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from classifiers.balance import CategoryBalancer
     from classifiers.clutter import content_lines
     from classifiers.config import ClassifyConfig
-    from classifiers.sample_labels import crawl_documents
     from classifiers.stage import ModelStage, add_weights
+    from demo.labels import crawl_documents
     from pipeline.stats import Stats
 
     work = Path(tempfile.mkdtemp(prefix="classify-bench-"))

@@ -5,7 +5,7 @@
 Input: `sluice sample-crawl --pages N --seed 1` in a temp dir (not committed; the issue asks for ~1 GB ≈ 80k pages,
 hours of CPU on a shared 2-core machine, hence the flag), and classifier models from `sluice classifiers train-demo`
 on it; neither is timed. Both sides read the crawl's well-formed files (the last one is broken on purpose and
-stops datatrove's WarcReader). Ours: `jobs.pipeline.main` (what `sluice run` runs) with configs/demo.toml on
+stops datatrove's WarcReader). Ours: `jobs.run.main` (what `sluice run` runs) with configs/demo.toml on
 local[CORES], in a subprocess whose driver marks when each stage job starts and ends (wall clock and CPU of the
 driver, JVM and Python workers together, read from /proc). Reference: datatrove in its own venv with
 tasks=CORES, workers=CORES: WarcReader → Trafilatura(favour_precision, deduplicate=False, timeout = our
@@ -59,7 +59,7 @@ def tree_cpu():
 OURS_DRIVER = TREE_CPU + r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import jobs.base, jobs.pipeline
+import jobs.base, jobs.run
 marks = []
 def mark(name):
     marks.append([name, time.perf_counter(), tree_cpu()])
@@ -73,10 +73,10 @@ def wrap(owner, attr, label):
         finally:
             mark(name + ":end")
     setattr(owner, attr, timed)
-wrap(jobs.pipeline, "spark_session", lambda a: "spark_session")
+wrap(jobs.run, "spark_session", lambda a: "spark_session")
 wrap(jobs.base.SparkJob, "main", lambda a: a[0].name)
-wrap(jobs.pipeline, "_train_tokenizer", lambda a: "train_tokenizer")
-rc = jobs.pipeline.main(sys.argv[2:])
+wrap(jobs.run, "_train_tokenizer", lambda a: "train_tokenizer")
+rc = jobs.run.main(sys.argv[2:])
 print("RESULT " + json.dumps({"rc": rc, "marks": marks}), flush=True)
 sys.exit(rc)
 """
@@ -235,7 +235,7 @@ def main() -> None:
 
     from benchmarks.extract_bench import machine
     from pipeline.filters.langid import default_model_path
-    from pipeline.run_config import RunConfig
+    from jobs.run_config import RunConfig
 
     config = RunConfig.load(args.config)
     bands, rows = config.dedup.lsh_params()

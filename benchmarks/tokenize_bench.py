@@ -6,7 +6,7 @@ Same texts, same tokenizer, same process, one core each (TOKENIZERS_PARALLELISM=
   reference      `Tokenizer.encode_batch` on the texts already in a Python list, 2048 per call
   ours (task)    what one tokenize task does: Parquet batches in → tokenize_batch (EOS, weights, shuffle keys,
                  list<uint32> building) → ShardWriter → zstd Parquet out
-  ours (job)     the whole Spark job (jobs/tokenize.py at local[1], session already up): tokenize, cache, size,
+  ours (job)     the whole Spark job (jobs/tokenize_shards.py at local[1], session already up): tokenize, cache, size,
                  shuffle by shard, sort, write shards and manifest
 Texts are the visible text of the shared extraction-dev pages (lxml), repeated to --text-mb; without
 ../shared/data, generated sentences. The inspect part writes --inspect-gb of shards with random token ids and
@@ -136,7 +136,7 @@ def bench_task(tokenizer, corpus: Path, out: Path) -> tuple[Clock, int]:
 
 def bench_job(tokenizer_path: Path, corpus: Path, out: Path) -> list[tuple[Clock, int]]:
     from jobs.base import spark_session
-    from jobs.tokenize import TokenizeJob
+    from jobs.tokenize_shards import TokenizeJob
 
     job = TokenizeJob()
     spark = spark_session("tokenize-bench", "local[1]")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from classifiers.fasttext_model import ModelError, TrainingError, TrainParams
 
@@ -36,7 +37,7 @@ def _params(args) -> TrainParams:
                        bucket=args.bucket, threads=args.threads)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(extra: dict[str, tuple[Callable, str]] | None = None) -> argparse.ArgumentParser:
     from classifiers.clutter import ClutterTraining
     from classifiers.domain import DomainTraining
     from classifiers.quality import QualityTraining
@@ -67,31 +68,31 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--extraction-dev", required=True)
     evaluate.add_argument("--threshold", type=float, default=0.5)
-    sub.add_parser("cluster-domains", help="categories without labels (Spark MLlib KMeans)", add_help=False)
-    demo = sub.add_parser("train-demo", help="small models from a sample crawl's labels, for `make demo`")
-    demo.add_argument("--crawl", required=True)
-    demo.add_argument("--output", required=True)
-    demo.add_argument("--extraction-dev", default=None)
+    for name, (_, help_) in (extra or {}).items():
+        sub.add_parser(name, help=help_, add_help=False)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extra: dict[str, tuple[Callable, str]] | None = None,
+         crawl_pages: Callable[[str], list] | None = None) -> int:
+    """`extra` holds subcommands that need a layer above classifiers/ (cluster-domains runs on Spark, train-demo
+    reads the demo's labels); `crawl_pages` reads a sample crawl's labelled pages for `train clutter --crawl`.
+    jobs/cli.py supplies both, so this package imports nothing above it."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cluster-domains"]:  # imports pyspark, so it lives in jobs/
-        from jobs.cluster_domains import main as cluster_main
-
-        return cluster_main(argv[1:])
+    extra = extra or {}
+    if argv[:1] and argv[0] in extra:
+        return extra[argv[0]][0](argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
+    args = parser(extra).parse_args(argv)
     from classifiers import commands
 
     try:
-        if args.command == "train":
-            metrics = getattr(commands, f"train_{args.model}")(args, _params(args))
-        elif args.command == "evaluate-clutter":
+        if args.command == "evaluate-clutter":
             metrics = commands.evaluate_clutter(args)
+        elif args.model == "clutter":
+            metrics = commands.train_clutter(args, _params(args), crawl_pages)
         else:
-            metrics = commands.train_demo(args)
+            metrics = getattr(commands, f"train_{args.model}")(args, _params(args))
     except (TrainingError, ModelError) as e:
         print(f"sluice classifiers: {e}", file=sys.stderr)
         return 1

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
+from collections.abc import Callable
 
 from classifiers.fasttext_model import TrainingError, TrainParams
 
@@ -38,13 +37,17 @@ def train_domain(args, params: TrainParams) -> dict:
     return {**train_domain(texts, [r[args.label_column] for r in rows], args.output, settings), "output": args.output}
 
 
-def clutter_pages(crawl: str | None, extraction_dev: str | None, pages_src: str | None, limit: int | None = None):
+def clutter_pages(crawl: str | None, extraction_dev: str | None, pages_src: str | None, limit: int | None = None,
+                  crawl_pages: Callable[[str], list] | None = None):
+    """`crawl_pages` reads a sample crawl's labelled pages; it comes from the layer that owns the demo data
+    (jobs/cli.py passes demo.labels.crawl_clutter_pages), since classifiers/ imports nothing above it."""
     from classifiers import clutter_data
-    from classifiers.sample_labels import crawl_clutter_pages
 
     pages = []
     if crawl:
-        pages += crawl_clutter_pages(crawl)
+        if crawl_pages is None:
+            raise TrainingError("clutter: --crawl needs the demo package (run through the `sluice` command)")
+        pages += crawl_pages(crawl)
     if extraction_dev:
         pages += clutter_data.extraction_dev_pages(extraction_dev, _extract)
     if pages_src:
@@ -56,10 +59,10 @@ def clutter_pages(crawl: str | None, extraction_dev: str | None, pages_src: str 
     return pages
 
 
-def train_clutter(args, params: TrainParams) -> dict:
+def train_clutter(args, params: TrainParams, crawl_pages: Callable[[str], list] | None = None) -> dict:
     from classifiers.clutter import ClutterTraining, train_clutter
 
-    pages = clutter_pages(args.crawl, args.extraction_dev, args.pages, args.limit)
+    pages = clutter_pages(args.crawl, args.extraction_dev, args.pages, args.limit, crawl_pages)
     settings = ClutterTraining(holdout=max(args.holdout, 0.1), params=params)
     metrics = train_clutter(pages, args.output, settings)
     if args.extraction_dev:
@@ -89,29 +92,3 @@ def clutter_rates(model_path: str, extraction_dev: str, threshold: float) -> dic
 
 def evaluate_clutter(args) -> dict:
     return clutter_rates(args.model, args.extraction_dev, args.threshold)
-
-
-def train_demo(args) -> dict:
-    """Small quality, domain and clutter models from a sample crawl's own labels (demo only)."""
-    from classifiers.clutter import ClutterTraining, train_clutter
-    from classifiers.domain import DomainTraining, train_domain
-    from classifiers.quality import QualityTraining, train_quality
-    from classifiers.sample_labels import crawl_documents
-
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    small = {"dim": 32, "bucket": 50_000, "threads": 1}
-    docs = crawl_documents(args.crawl)
-    good = [d["text"] for d in docs if d["quality"] == "good"]
-    bad = [d["text"] for d in docs if d["quality"] != "good"]
-    metrics = {"quality_v1": train_quality(good, bad, out / "quality_v1.bin",
-                                           QualityTraining(params=TrainParams(lr=0.1, epoch=10, **small)))}
-    labelled = [d for d in docs if d.get("category")]
-    metrics["domain_v1"] = train_domain([d["text"] for d in labelled], [d["category"] for d in labelled],
-                                        out / "domain_v1.bin",
-                                        DomainTraining(params=TrainParams(lr=0.3, epoch=15, word_ngrams=1, **small)))
-    pages = clutter_pages(args.crawl, args.extraction_dev, None)
-    metrics["clutter_v1"] = train_clutter(pages, out / "clutter_v1.bin",
-                                          ClutterTraining(params=TrainParams(lr=0.2, epoch=15, **small)))
-    (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    return {name: json.dumps(m, sort_keys=True) for name, m in metrics.items()}

@@ -2,7 +2,7 @@
 
 Writes K WARC/1.1 files `DIR/sample-00000.warc.gz`, ... (default K = max(2, ceil(N / 100))), one gzip member per
 record as crawlers write them: a `warcinfo` record, then a `request` and a `response` record per fetch. Articles
-are real prose (see `pipeline.sample_text`) inside site chrome: navigation, cookie banner, byline, share buttons,
+are real prose (see `demo.text`) inside site chrome: navigation, cookie banner, byline, share buttons,
 related posts, comments, ads, newsletter box, footer, inline CSS and JavaScript (20-60 KB of HTML a page). Around
 them: exact duplicates (same body at another URL), near duplicates (word or sentence edits at rates 1-30 %),
 spam, keyword lists, junk (soft 404, login wall, redirect, empty body, ...), non-HTML responses (PNG, PDF, JSON,
@@ -23,7 +23,7 @@ byte-identical output: WARC-Date, record ids and every choice derive from the se
                      content_length_too_short/truncated_gzip (broken); "" for articles
     quality          "good" (article, duplicate, near_duplicate) | "bad" (spam, keyword_list, junk) | null
     language         ISO 639-1 code of the text; null where there is none (non_html, broken, empty body)
-    category         one of sample_text.CATEGORIES for articles and their copies, else null
+    category         one of demo.text.CATEGORIES for articles and their copies, else null
     title            the article's <h1> (also in <title>), or the page's title; null when there is none
     charset          encoding of the HTML bytes (lowercase web label); null for non-HTML
     declared_charset what the HTTP header and/or <meta> claim; null when undeclared; differs from `charset` on
@@ -65,8 +65,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline import sample_text as st
-from pipeline.sample_text import UTF8, Article, Charset
+from demo import text as st
+from demo.text import UTF8, Article, Charset
 
 KINDS = ("article", "duplicate", "near_duplicate", "spam", "keyword_list", "junk", "non_html", "broken")
 QUALITY = {"article": "good", "duplicate": "good", "near_duplicate": "good", "spam": "bad", "keyword_list": "bad",
@@ -83,7 +83,7 @@ BROKEN = ("content_length_too_long", "content_length_too_short", "truncated_gzip
 MIN_PAGES = 80  # the least that holds every kind, subtype, language, charset and category
 # Per-unit edit probabilities: a word edit touches five 5-gram shingles, a sentence edit many more.
 EDIT_RATES = {"words": (0.005, 0.01, 0.02, 0.05, 0.1), "sentences": (0.03, 0.08, 0.15, 0.3, 0.5)}
-CATEGORY_WEIGHTS = (0.3, 0.09, 0.15, 0.12, 0.12, 0.1, 0.12)  # sample_text.CATEGORIES order; unbalanced on purpose
+CATEGORY_WEIGHTS = (0.3, 0.09, 0.15, 0.12, 0.12, 0.1, 0.12)  # demo.text.CATEGORIES order; unbalanced on purpose
 USER_AGENT = "SluiceSampleBot/0.1 (+https://sluice.invalid/bot)"
 SERVERS = ("nginx/1.24.0", "Apache/2.4.58 (Debian)", "cloudflare", "LiteSpeed", "Microsoft-IIS/10.0")
 CRAWL_START = datetime(2024, 3, 4, 6, 0, 0, tzinfo=UTC)

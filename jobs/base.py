@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import uuid
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from pipeline.stats import Stats
 
@@ -46,24 +46,34 @@ def spark_session(app_name: str, master: str | None = None):
     return spark
 
 
+# What executors need: document processing, models and the stage jobs. demo/ and trainer/ stay on the driver.
+EXECUTOR_PACKAGES = ("pipeline", "classifiers", "jobs")
+
+
+def write_pyfiles_zip(archive: str | Path) -> Path:
+    """The zip `--py-files` takes (`make pyfiles` writes dist/sluice-pyfiles.zip with it)."""
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    archive = Path(archive)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for package in EXECUTOR_PACKAGES:
+            for path in sorted((root / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    z.write(path, path.relative_to(root).as_posix())
+    return archive
+
+
 def ship_packages(spark) -> None:
     """On a cluster, send our packages to the executors as a zip (what `--py-files` does for spark-submit).
 
     Skipped on local masters, where executors share the driver's file system and sys.path."""
     import tempfile
-    import zipfile
-    from pathlib import Path
 
-    master = spark.sparkContext.master
-    if master.startswith("local"):
+    if spark.sparkContext.master.startswith("local"):
         return
-    root = Path(__file__).resolve().parent.parent
-    archive = Path(tempfile.mkdtemp(prefix="sluice-pyfiles-")) / "sluice.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for package in ("pipeline", "classifiers", "jobs"):
-            for path in sorted((root / package).rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    z.write(path, path.relative_to(root).as_posix())
+    archive = write_pyfiles_zip(Path(tempfile.mkdtemp(prefix="sluice-pyfiles-")) / "sluice.zip")
     spark.sparkContext.addPyFile(str(archive))
 
 
@@ -180,7 +190,7 @@ class SparkJob:
         return p
 
     def main(self, argv: list[str] | None = None, stage_record: dict | None = None) -> int:
-        """Run the stage as `spark-submit` does; `stage_record` (from jobs/pipeline.py) goes into _stage.json."""
+        """Run the stage as `spark-submit` does; `stage_record` (from jobs/run.py) goes into _stage.json."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         args = self.parser().parse_args(argv)
         if output_is_complete(args.output) and not args.force:

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
 import tempfile
 from pathlib import Path
 
@@ -35,8 +31,8 @@ class ClassifyJob(SparkJob):
         from classifiers.balance import CategoryBalancer, check_categories
         from classifiers.fasttext_model import ModelError
         from classifiers.stage import OUTPUT_COLUMNS, ModelStage, add_weights, cached_stage
+        from jobs.run_config import RunConfig
         from pipeline.config import ConfigError
-        from pipeline.run_config import RunConfig
 
         config = RunConfig.load(args.config).classify
         models_dir = _local_models(args.models)

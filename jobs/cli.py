@@ -8,15 +8,39 @@ import sys
 
 # subcommand -> (module:function taking argv, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "sample-crawl": ("pipeline.sample_crawl:main", "write a realistic sample crawl of WARC.gz files"),
+    "sample-crawl": ("demo.crawl:main", "write a realistic sample crawl of WARC.gz files"),
     "stats": ("jobs.stats:main", "print the _stats.json of stage outputs"),
-    "run": ("jobs.pipeline:main", "run extract → dedup → classify → tokenize"),
-    "config": ("jobs.pipeline:config_main", "print the default run.toml"),
-    "classifiers": ("classifiers.cli:main", "train the quality, domain and clutter models"),
+    "run": ("jobs.run:main", "run extract → dedup → classify → tokenize"),
+    "config": ("jobs.run:config_main", "print the default run.toml"),
+    "classifiers": ("jobs.cli:classifiers_main", "train the quality, domain and clutter models"),
     "tokenizer": ("pipeline.tokenize:main", "train a byte-level BPE tokenizer on a corpus"),
     "inspect": ("pipeline.inspect:main", "statistics and plots of a shard directory"),
     "train": ("trainer.train:main", "train the MoE model on shards (needs the [train] extra)"),
 }
+
+
+def classifiers_main(argv: list[str]) -> int:
+    """`sluice classifiers`: classifiers/cli.py, plus the two subcommands that need a layer above classifiers/."""
+    from classifiers.cli import main
+
+    def cluster_domains(rest: list[str]) -> int:
+        from jobs.cluster_domains import main as cluster_main  # Spark MLlib
+
+        return cluster_main(rest)
+
+    def train_demo(rest: list[str]) -> int:
+        from demo.models import main as demo_main
+
+        return demo_main(rest)
+
+    def crawl_pages(crawl: str) -> list:
+        from demo.labels import crawl_clutter_pages
+
+        return crawl_clutter_pages(crawl)
+
+    extra = {"cluster-domains": (cluster_domains, "categories without labels (Spark MLlib KMeans)"),
+             "train-demo": (train_demo, "small models from a sample crawl's labels, for `make demo`")}
+    return main(argv, extra=extra, crawl_pages=crawl_pages)
 
 
 def usage() -> str:

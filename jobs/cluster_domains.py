@@ -8,14 +8,9 @@ MODELS_DIR, which `classifiers.clusters.ClusterDomainModel` applies to any docum
 
 from __future__ import annotations
 
-import os
-import sys
-
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger("sluice.jobs")

@@ -14,13 +14,8 @@ order; (6) documents are joined with their verdicts, hash-partitioned and sorted
 
 from __future__ import annotations
 
-import os
-import sys
-
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
 import math
+import sys
 
 from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
 from pipeline.config import load_toml

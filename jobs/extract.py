@@ -8,16 +8,10 @@ task rewrites the same file, and only successful attempts' stats reach the drive
 
 from __future__ import annotations
 
-import os
 import sys
 
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
-
-
-from jobs.base import SparkJob, filesystem  # noqa: E402
-from pipeline.stats import Stats  # noqa: E402
+from jobs.base import SparkJob, filesystem
+from pipeline.stats import Stats
 
 
 class ExtractJob(SparkJob):
@@ -25,10 +19,10 @@ class ExtractJob(SparkJob):
     description = "WARC/ARC files → clean Document Parquet (extraction, language id, rule-based filters)"
 
     def run(self, spark, args, tmp_output: str) -> Stats:
+        from jobs.run_config import RunConfig
         from pipeline.document import write_documents
         from pipeline.extract_stage import extract_documents
         from pipeline.filters import build_chain
-        from pipeline.run_config import RunConfig
         from pipeline.warc import expand_inputs
 
         config = RunConfig.load(args.config)

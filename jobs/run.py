@@ -1,4 +1,4 @@
-"""`sluice run` (or `spark-submit jobs/pipeline.py`): extract → dedup → classify → tokenize, one Spark session.
+"""`sluice run` (or `spark-submit jobs/run.py`): extract → dedup → classify → tokenize, one Spark session.
 
 Each stage writes OUTPUT/<dir>/ and records the hash of everything that decided its output (its config
 tables, the hash of the stage before it, its inputs, models or tokenizer) in `_stage.json`. A rerun skips a
@@ -9,20 +9,15 @@ simply done again.
 
 from __future__ import annotations
 
-import os
+import argparse
+import importlib
+import json
+import logging
 import sys
+import uuid
+from dataclasses import dataclass
 
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/pipeline.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
-import argparse  # noqa: E402
-import importlib  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from jobs.base import (  # noqa: E402
+from jobs.base import (
     STAGE_FILE,
     content_digest,
     filesystem,
@@ -31,24 +26,83 @@ from jobs.base import (  # noqa: E402
     ship_packages,
     spark_session,
 )
-from pipeline.config import ConfigError, config_hash, defaults_toml  # noqa: E402
+from jobs.run_config import RunConfig
+from pipeline.config import ConfigError, config_hash, defaults_toml
 
 log = logging.getLogger("sluice.pipeline")
 
 
+class RunError(Exception):
+    """A user error found while preparing a stage (a missing model directory, ...): one line, exit code 2."""
+
+
+@dataclass
+class RunContext:
+    """What the stages of one `sluice run` share: its arguments, config and what earlier stages did."""
+
+    args: argparse.Namespace
+    config: RunConfig
+    out: str
+    models: str
+    tokenizer: str
+    auto_tokenizer: bool  # trained by the run into OUTPUT/tokenizer.json, not given by the user
+    ran_upstream: bool = False  # a stage before this one ran in this invocation: an auto-trained tokenizer is stale
+
+
 @dataclass(frozen=True)
 class Stage:
+    """One stage of the run. `prepare` is its hook: the job arguments beyond --input/--output/--config, and what
+    besides config and upstream decides its output (hashed into _stage.json)."""
+
     name: str
     directory: str
     job: str  # module:class
     sections: tuple[str, ...]  # the RunConfig tables this stage reads
 
+    def enabled(self, config: RunConfig) -> bool:
+        return True
 
-STAGES = (
-    Stage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters")),
+    def inputs(self, run: RunContext, previous: str) -> list[str]:
+        return [previous]
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        return [], ""
+
+
+class ExtractStage(Stage):
+    def inputs(self, run: RunContext, previous: str) -> list[str]:
+        return list(run.args.input)
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        from pipeline.warc import expand_inputs
+
+        # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
+        # that vanishes after this listing is counted as missing_input there instead of failing the run
+        return [], json.dumps(expand_inputs(run.args.input))
+
+
+class ClassifyStage(Stage):
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        models_fs, models_path = filesystem(run.models)
+        if not models_fs.isdir(models_path):
+            raise RunError(f"no classifier models at {run.models}: pass --models DIR (train them with "
+                           "`sluice classifiers train ...`, see README)")
+        return ["--models", run.models], content_digest(run.models)
+
+
+class TokenizeStage(Stage):
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
+        if run.auto_tokenizer and (run.ran_upstream or not tokenizer_fs.exists(tokenizer_path)):
+            _train_tokenizer(previous, run.tokenizer, run.config.tokenize)
+        return ["--tokenizer", run.tokenizer], content_digest(run.tokenizer)
+
+
+STAGES: tuple[Stage, ...] = (
+    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters")),
     Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup",)),
-    Stage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
-    Stage("tokenize", "shards", "jobs.tokenize:TokenizeJob", ("tokenize",)),
+    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
+    TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize",)),
 )
 
 
@@ -80,8 +134,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.run_config import RunConfig
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
@@ -90,51 +142,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
     out = args.output.rstrip("/")
-    models = args.models or f"{out}/models"
-    tokenizer = args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json"
+    run = RunContext(args=args, config=config, out=out, models=args.models or f"{out}/models",
+                     tokenizer=args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json",
+                     auto_tokenizer=not args.tokenizer and not config.tokenize.tokenizer)
     spark = spark_session("sluice-run", args.master)
     ship_packages(spark)
     common = ["--config", args.config] if args.config else []
     upstream = previous = ""
-    auto_tokenizer = not args.tokenizer and not config.tokenize.tokenizer
-    ran_upstream = False  # a stage before tokenize ran in this invocation: an auto-trained tokenizer is stale
     for stage in STAGES:
+        if not stage.enabled(config):
+            continue
         output = f"{out}/{stage.directory}"
-        if stage.name == "extract":
-            from pipeline.warc import expand_inputs
-
-            # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
-            # that vanishes after this listing is counted as missing_input there instead of failing the run
-            inputs = expand_inputs(args.input)
-            argv_stage, extra = ["--input", *args.input], json.dumps(inputs)
-        else:
-            argv_stage, extra = ["--input", previous], ""
-        if stage.name == "classify":
-            models_fs, models_path = filesystem(models)
-            if not models_fs.isdir(models_path):
-                print(f"sluice run: no classifier models at {models}: pass --models DIR (train them with "
-                      "`sluice classifiers train ...`, see README)", file=sys.stderr)
-                return 2
-            argv_stage += ["--models", models]
-            extra = content_digest(models)
-        if stage.name == "tokenize":
-            tokenizer_fs, tokenizer_path = filesystem(tokenizer)
-            if auto_tokenizer and (ran_upstream or not tokenizer_fs.exists(tokenizer_path)):
-                _train_tokenizer(previous, tokenizer, config.tokenize)
-            argv_stage += ["--tokenizer", tokenizer]
-            extra = content_digest(tokenizer)
+        try:
+            argv_stage, extra = stage.prepare(run, previous)
+        except RunError as e:
+            print(f"sluice run: {e}", file=sys.stderr)
+            return 2
         sections = {name: getattr(config, name) for name in stage.sections}
         stage_hash = config_hash({"stage": stage.name, "upstream": upstream, "config": sections, "extra": extra})
         if not args.force and output_is_complete(output) and recorded_hash(output) == stage_hash:
             print(f"{stage.name}: {output} is complete and its config is unchanged; skipped")
         else:
             rc = _job(stage).main(
-                [*argv_stage, "--output", output, *common, "--force"],
+                ["--input", *stage.inputs(run, previous), *argv_stage, "--output", output, *common, "--force"],
                 stage_record={"stage": stage.name, "config_hash": stage_hash},
             )
             if rc:
                 return rc
-            ran_upstream = True
+            run.ran_upstream = True
         upstream, previous = stage_hash, output
         if stage.name == args.until:
             break
@@ -158,8 +193,6 @@ def _train_tokenizer(corpus: str, output: str, config) -> None:
 
 def config_main(argv: list[str] | None = None) -> int:
     """`sluice config --defaults`: the full default run.toml, with comments; `--check FILE` validates one."""
-    from pipeline.run_config import RunConfig
-
     p = argparse.ArgumentParser(prog="sluice config", description=config_main.__doc__)
     p.add_argument("--defaults", action="store_true", help="print the default run.toml")
     p.add_argument("--check", metavar="FILE", help="validate FILE and print it with defaults filled in")

@@ -1,4 +1,4 @@
-"""spark-submit jobs/tokenize.py --input DIR --output DIR --tokenizer tokenizer.json [--target-shard-mb 256]
+"""spark-submit jobs/tokenize_shards.py --input DIR --output DIR --tokenizer tokenizer.json [--target-shard-mb 256]
 
 Classified documents → shard-NNNNN.parquet + tokenizer.json + manifest.json, byte-identical on every run.
 Token ids never enter the JVM (Spark would convert every id, several times); text is shuffled instead:
@@ -15,17 +15,13 @@ The driver then writes tokenizer.json and, last, manifest.json.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 
-if __package__ in (None, ""):  # run as a script (`spark-submit jobs/<stage>.py`): put the repo root where jobs/ was,
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jobs/tokenize.py shadows the stdlib's
-
-import json
-import math
-
-from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats  # noqa: E402
-from pipeline.stats import Stats  # noqa: E402
+from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats
+from pipeline.stats import Stats
 
 INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain")
 SAMPLE_BYTES = 1 << 20  # of text, read and tokenized on the driver to measure tokens per byte
@@ -45,8 +41,8 @@ class TokenizeJob(SparkJob):
 
         import pyspark.sql.functions as F
 
+        from jobs.run_config import RunConfig
         from pipeline.config import ConfigError, config_hash, to_dict
-        from pipeline.run_config import RunConfig
         from pipeline.shards import MANIFEST, TOKENIZER_FILE, build_manifest, manifest_json, row_bytes
         from pipeline.tokenize import PLANNED_DDL, load_tokenizer, sample_texts, tokens_per_byte
 

@@ -1,6 +1,6 @@
 """Tokenization: train or load a Hugging Face tokenizer, encode Arrow batches, turn weights into copies.
 
-`tokenize_batch` is the whole stage on one Arrow batch of classified documents; jobs/tokenize.py only
+`tokenize_batch` is the whole stage on one Arrow batch of classified documents; jobs/tokenize_shards.py only
 distributes it and hands its output to pipeline.shards for writing. Every document gets the EOS id appended.
 The tokenizer's own post-processor template (BOS and the like) is not applied: EOS is the only special token
 a shard document carries, whichever tokenizer.json is used.

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline import sample_crawl, sample_text
+from demo import crawl as sample_crawl
+from demo import text as sample_text
 
 PAGES, SEED = 80, 3
 
@@ -71,7 +72,7 @@ def test_same_seed_gives_identical_bytes(crawl, tmp_path):
 
 def test_output_does_not_depend_on_the_hash_seed(crawl, tmp_path):
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(sample_crawl.__file__).parents[1])}
-    subprocess.run([sys.executable, "-m", "pipeline.sample_crawl", "--output", str(tmp_path), "--pages", str(PAGES),
+    subprocess.run([sys.executable, "-m", "demo.crawl", "--output", str(tmp_path), "--pages", str(PAGES),
                     "--seed", str(SEED)], check=True, env=env, capture_output=True)
     for name in ("sample-00000.warc.gz", "labels.jsonl"):
         assert (tmp_path / name).read_bytes() == (crawl / name).read_bytes(), name

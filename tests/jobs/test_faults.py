@@ -164,7 +164,7 @@ def crawl_with_vanished_file(tmp_path_factory, tmp_path):
 
 
 def test_vanished_input_is_counted_named_and_the_run_goes_on(spark, crawl_with_vanished_file, tmp_path):
-    from jobs.pipeline import main as sluice_run
+    from jobs.run import main as sluice_run
 
     crawl, vanished = crawl_with_vanished_file
     run = tmp_path / "run"
@@ -180,7 +180,7 @@ def test_vanished_input_is_counted_named_and_the_run_goes_on(spark, crawl_with_v
 
 
 def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_with_vanished_file, tmp_path):
-    from jobs.pipeline import main as sluice_run
+    from jobs.run import main as sluice_run
 
     crawl, vanished = crawl_with_vanished_file
     config = tmp_path / "run.toml"

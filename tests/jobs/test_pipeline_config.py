@@ -4,9 +4,9 @@ import tomllib
 
 import pytest
 
-from jobs.pipeline import config_main
+from jobs.run import config_main
 from pipeline.config import ConfigError, from_dict, to_dict
-from pipeline.run_config import RunConfig
+from jobs.run_config import RunConfig
 
 
 def test_printed_defaults_are_the_defaults(capsys):

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.tokenize import TokenizeJob
+from jobs.tokenize_shards import TokenizeJob
 from pipeline.shards import ShardReader
 from pipeline.tokenize import train_tokenizer
 from tests.pipeline.test_tokenize import EOS, corpus_texts

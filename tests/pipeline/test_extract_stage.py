@@ -6,7 +6,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.extract_stage import extract_documents
-from pipeline.run_config import RunConfig
+from jobs.run_config import RunConfig
 from pipeline.stats import Stats
 from tests.conftest import shared_data
 
