@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/e2e_bench.py [--pages 3000] [--cores 2] [--datatrove-python PATH]
 
-Input: `sluice sample-crawl --pages N --seed 1` in a temp dir (not committed; the issue asks for ~1 GB ≈ 80k pages,
+Input: `sluice sample-crawl --pages N --seed 1` in a temp dir (not committed; a realistic ~1 GB ≈ 80k pages takes
 hours of CPU on a shared 2-core machine, hence the flag), and classifier models from `sluice classifiers train-demo`
 on it; neither is timed. Both sides read the crawl's well-formed files (the last one is broken on purpose and
 stops datatrove's WarcReader). Ours: `jobs.run.main` (what `sluice run` runs) with configs/demo.toml on

@@ -1,4 +1,4 @@
-"""The Document row every stage reads and writes (DESIGN.md, "Document row")."""
+"""The Document row: the columns every stage output keeps (each stage adds its own after them)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ else:
 
 def write_shards(root: Path, docs: list[list[int]], n_shards: int = 2, row_group_size: int = 16,
                  manifest: bool = True) -> Path:
-    """Shards in the format of DESIGN.md / pipeline/shards.py, written with plain pyarrow (no pipeline code)."""
+    """Shards in the shard format (shard-NNNNN.parquet + manifest.json), written with plain pyarrow, no pipeline code."""
     root.mkdir(parents=True, exist_ok=True)
     entries = []
     for s in range(n_shards):
