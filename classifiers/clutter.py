@@ -13,25 +13,19 @@ Scoring and deciding are separate: `ClutterModel.score_documents` scores lines,
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from classifiers.fasttext_model import (
+    FastTextClassifier,
     TrainingError,
     TrainParams,
     auc,
     label_probabilities,
-    load_fasttext,
     normalize,
-    split_holdout,
-    train_fasttext,
-    update_card_metrics,
 )
-
-log = logging.getLogger("sluice.classifiers")
 
 CONTENT, CLUTTER = "content", "clutter"
 MAX_LINE_TOKENS = 48
@@ -104,16 +98,11 @@ def line_features(lines: list[str]) -> list[str]:
     return out
 
 
-class ClutterModel:
+class ClutterModel(FastTextClassifier):
+    """Scores lines; `max_chars` is unused (every line of a document is judged)."""
+
     kind = "clutter"
-
-    def __init__(self, model, path: str):
-        self._model = model
-        self.path = path
-
-    @classmethod
-    def load(cls, path: str | Path) -> ClutterModel:
-        return cls(load_fasttext(path, cls.kind, {CONTENT, CLUTTER}), str(path))
+    labels = frozenset({CONTENT, CLUTTER})
 
     def score_lines(self, lines: list[str]) -> np.ndarray:
         return label_probabilities(self._model, line_features(lines), CONTENT)
@@ -128,6 +117,24 @@ class ClutterModel:
             out.append((lines, scores[start:start + len(lines)]))
             start += len(lines)
         return out
+
+
+    @classmethod
+    def examples(cls, items: list[LabelledPage]) -> list[tuple[str, str]]:
+        return page_examples(items)
+
+    @classmethod
+    def evaluate(cls, model, train: list[LabelledPage], held: list[LabelledPage]) -> dict:
+        """Line accuracy and AUC over the held-out pages (pages, not lines, are held out: a page's lines are not
+        independent)."""
+        examples = page_examples(held)
+        metrics = {"train_pages": len(train), "heldout_pages": len(held), "heldout_lines": len(examples)}
+        if examples:
+            scores = label_probabilities(model, [f for _, f in examples], CONTENT)
+            truth = np.array([label == CONTENT for label, _ in examples])
+            metrics["heldout_accuracy"] = round(float(((scores >= 0.5) == truth).mean()), 4)
+            metrics["heldout_auc"] = round(auc(scores, truth), 4)
+        return metrics
 
 
 @dataclass
@@ -155,19 +162,8 @@ def page_examples(pages: list[LabelledPage]) -> list[tuple[str, str]]:
 
 
 def train_clutter(pages: list[LabelledPage], output: str | Path, settings: ClutterTraining | None = None) -> dict:
-    """Hold out whole pages (lines of one page are not independent), train, report line accuracy and AUC."""
+    """Hold out whole pages, train, report line accuracy and AUC."""
     settings = settings or ClutterTraining()
     if not pages:
         raise TrainingError("clutter: no labelled pages")
-    train_idx, held_idx = split_holdout(len(pages), settings.holdout, settings.params.seed)
-    model = train_fasttext(page_examples([pages[i] for i in train_idx]), output, "clutter", settings.params)
-    held = page_examples([pages[i] for i in held_idx])
-    metrics = {"train_pages": len(train_idx), "heldout_pages": len(held_idx), "heldout_lines": len(held)}
-    if held:
-        scores = label_probabilities(model, [f for _, f in held], CONTENT)
-        truth = np.array([label == CONTENT for label, _ in held])
-        metrics["heldout_accuracy"] = round(float(((scores >= 0.5) == truth).mean()), 4)
-        metrics["heldout_auc"] = round(auc(scores, truth), 4)
-    update_card_metrics(output, metrics)
-    log.info("clutter: %s", metrics)
-    return metrics
+    return ClutterModel.train(pages, output, settings.holdout, settings.params)

@@ -53,10 +53,14 @@ class ClassifyConfig:
     max_scored_chars: int = 20000
     # rows per Arrow batch in the Spark job
     batch_rows: int = 1024
+    # load a fastText model that has no card (size, sha256, labels) beside it; nothing then says it is whole
+    allow_uncarded_models: bool = False
+    # the stage stops, naming the model, instead of writing its output when it would drop more than this share
+    max_drop_share: float = 0.9
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
     def __post_init__(self) -> None:
-        for key in ("clutter_threshold", "min_quality"):
+        for key in ("clutter_threshold", "min_quality", "max_drop_share"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"classify.{key}: must be within [0, 1], got {value}")

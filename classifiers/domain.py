@@ -6,7 +6,6 @@ Labels are category names; whitespace in a name becomes '_' because fastText lab
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,16 +15,11 @@ import numpy as np
 
 from classifiers.fasttext_model import (
     LABEL_PREFIX,
+    FastTextClassifier,
     TrainingError,
     TrainParams,
-    load_fasttext,
     normalize,
-    split_holdout,
-    train_fasttext,
-    update_card_metrics,
 )
-
-log = logging.getLogger("sluice.classifiers")
 
 
 def category_label(name: str) -> str:
@@ -35,18 +29,12 @@ def category_label(name: str) -> str:
     return label
 
 
-class DomainModel:
+class DomainModel(FastTextClassifier):
     kind = "domain"
 
     def __init__(self, model, path: str, max_chars: int = 20000):
-        self._model = model
-        self.path = path
-        self.max_chars = max_chars
+        super().__init__(model, path, max_chars)
         self.categories = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
-
-    @classmethod
-    def load(cls, path: str | Path, max_chars: int = 20000) -> DomainModel:
-        return cls(load_fasttext(path, cls.kind), str(path), max_chars)
 
     def predict(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
         """(top category, its probability) per text."""
@@ -56,6 +44,25 @@ class DomainModel:
         names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
         scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
         return names, scores
+
+    @classmethod
+    def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return items  # (label, normalized text) already
+
+    @classmethod
+    def evaluate(cls, model, train: list, held: list) -> dict:
+        counts = Counter(label for label, _ in train + held)
+        correct = 0
+        if held:
+            predicted, _ = model.predict([text for _, text in held], k=1)
+            correct = sum(row[0] == LABEL_PREFIX + label for row, (label, _) in zip(predicted, held, strict=True))
+        return {
+            "classes": len(counts),
+            "train_rows": len(train),
+            "heldout_rows": len(held),
+            "heldout_accuracy": round(correct / len(held), 4) if held else None,
+            "smallest_class": min(counts.values()),
+        }
 
 
 @dataclass(kw_only=True)
@@ -74,20 +81,5 @@ def train_domain(texts: list[str], categories: list[str], output: str | Path,
     if len(counts) < 2:
         raise TrainingError(f"domain: the labelled set has one class ({next(iter(counts), 'none')}); "
                             "a classifier needs at least two categories")
-    normalized = [normalize(t, settings.max_chars) for t in texts]
-    train_idx, held_idx = split_holdout(len(texts), settings.holdout, settings.params.seed)
-    model = train_fasttext([(labels[i], normalized[i]) for i in train_idx], output, "domain", settings.params)
-    correct = 0
-    if len(held_idx):
-        predicted, _ = model.predict([normalized[i] for i in held_idx], k=1)
-        correct = sum(row[0] == LABEL_PREFIX + labels[i] for row, i in zip(predicted, held_idx, strict=True))
-    metrics = {
-        "classes": len(counts),
-        "train_rows": len(train_idx),
-        "heldout_rows": len(held_idx),
-        "heldout_accuracy": round(correct / len(held_idx), 4) if len(held_idx) else None,
-        "smallest_class": min(counts.values()),
-    }
-    update_card_metrics(output, metrics)
-    log.info("domain: %s", metrics)
-    return metrics
+    items = [(label, normalize(t, settings.max_chars)) for label, t in zip(labels, texts, strict=True)]
+    return DomainModel.train(items, output, settings.holdout, settings.params)

@@ -3,13 +3,14 @@
 A trained model is two files: `<name>.bin` (fastText's own binary format, parsed by fastText's C++ code,
 never unpickled) and `<name>.json`, its card: kind, labels, size and sha256 of the .bin, training
 parameters and held-out metrics. fastText loads a truncated .bin without complaint and then predicts
-garbage, so when a card is present its size and hash are checked before loading; labels are checked
-against what the model kind needs either way.
+garbage, so a model is refused unless its card is there and its size and hash match the card
+(`allow_uncarded` loads one without a card, at the user's word); either way the file's structure is walked
+first (`classifiers.fasttext_format`), so a lying header is an error, not a MemoryError, and the labels are
+checked against what the model kind needs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +18,9 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from classifiers.fasttext_format import FastTextFormatError, check_fasttext_file
+from pipeline.shards import file_sha256
 
 log = logging.getLogger("sluice.classifiers")
 
@@ -128,14 +132,6 @@ def card_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_card(model_path: str | Path, **fields) -> None:
     model_path = Path(model_path)
     card = {"file": model_path.name, "bytes": model_path.stat().st_size, "sha256": file_sha256(model_path), **fields}
@@ -150,16 +146,20 @@ def update_card_metrics(model_path: str | Path, metrics: dict) -> None:
 
 
 def read_card(model_path: str | Path) -> dict | None:
+    """The card beside a model, None when there is none; ModelError when it is there but not a card."""
     path = card_path(model_path)
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{path}: model card is not valid JSON: {e}") from None
+    if not isinstance(card, dict) or not isinstance(card.get("bytes"), int) or not isinstance(card.get("sha256"), str):
+        raise ModelError(f"{path}: not a model card (no bytes and sha256 of the model)")
+    return card
 
 
-def load_fasttext(path: str | Path, kind: str, required_labels: set[str] | None = None):
+def load_fasttext(path: str | Path, kind: str, required_labels: set[str] | None = None, allow_uncarded: bool = False):
     """Load a fastText model after checking that it is whole and has the labels `kind` needs."""
     import fasttext
 
@@ -167,16 +167,24 @@ def load_fasttext(path: str | Path, kind: str, required_labels: set[str] | None 
     if not path.is_file():
         raise ModelError(f"{path}: {kind} model file not found")
     card = read_card(path)
+    if card is None and not allow_uncarded:
+        raise ModelError(f"{path}: {kind} model has no card {card_path(path).name} (size, sha256, labels), so "
+                         "nothing says it is whole; retrain it with `sluice classifiers train`, or set "
+                         "classify.allow_uncarded_models = true to load it unchecked")
     if card is not None:
         size = path.stat().st_size
-        if card.get("bytes") != size or card.get("sha256") != file_sha256(path):
+        if card["bytes"] != size or card["sha256"] != file_sha256(path):
             raise ModelError(f"{path}: {kind} model file is corrupt or truncated "
-                             f"({size} bytes; its card {card_path(path).name} says {card.get('bytes')})")
+                             f"({size} bytes; its card {card_path(path).name} says {card['bytes']})")
         if card.get("kind") not in (None, kind):
             raise ModelError(f"{path}: is a {card.get('kind')} model, not a {kind} model")
     try:
+        check_fasttext_file(path)
+    except FastTextFormatError as e:
+        raise ModelError(f"{path}: not a fastText model file ({e})") from None
+    try:
         model = fasttext.load_model(str(path))
-    except ValueError as e:
+    except (ValueError, MemoryError) as e:
         raise ModelError(f"{path}: not a fastText model file ({e})") from None
     labels = {label.removeprefix(LABEL_PREFIX) for label in model.get_labels()}
     if required_labels is not None and not required_labels <= labels:
@@ -184,6 +192,46 @@ def load_fasttext(path: str | Path, kind: str, required_labels: set[str] | None 
     if len(labels) < 2:
         raise ModelError(f"{path}: {kind} model has fewer than two labels ({sorted(labels)})")
     return model
+
+
+class FastTextClassifier:
+    """A fastText model of one kind: loading with every check, and training with a held-out split.
+
+    A subclass names its `kind` and the `labels` its model must have, and implements the two training hooks:
+    `examples(items)` turns labelled items into (label, fastText text) pairs, `evaluate(model, train, held)`
+    measures the trained model on the held-out items. Items are held out whole (a page of clutter lines, a
+    document), so the reported metrics describe the model that is saved."""
+
+    kind = ""
+    labels: frozenset[str] | None = None  # None: any two or more
+
+    def __init__(self, model, path: str, max_chars: int = 20000):
+        self._model = model
+        self.path = path
+        self.max_chars = max_chars
+
+    @classmethod
+    def load(cls, path: str | Path, max_chars: int = 20000, allow_uncarded: bool = False):
+        return cls(load_fasttext(path, cls.kind, cls.labels, allow_uncarded), str(path), max_chars)
+
+    @classmethod
+    def examples(cls, items: list) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    @classmethod
+    def evaluate(cls, model, train: list, held: list) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def train(cls, items: list, output: str | Path, holdout: float, params: TrainParams) -> dict:
+        """Train on `items` minus a held-out split, write the model and its card; the metrics go on the card."""
+        train_idx, held_idx = split_holdout(len(items), holdout, params.seed)
+        train, held = [items[i] for i in train_idx], [items[i] for i in held_idx]
+        model = train_fasttext(cls.examples(train), output, cls.kind, params)
+        metrics = cls.evaluate(model, train, held)
+        update_card_metrics(output, metrics)
+        log.info("%s: %s", cls.kind, metrics)
+        return metrics
 
 
 def label_probabilities(model, texts: list[str], label: str):

@@ -6,44 +6,45 @@ Train it as DCLM does: positives from a reference corpus you want more of, negat
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from classifiers.fasttext_model import (
+    FastTextClassifier,
     TrainingError,
     TrainParams,
     auc,
     label_probabilities,
-    load_fasttext,
     normalize,
-    split_holdout,
-    train_fasttext,
-    update_card_metrics,
 )
-
-log = logging.getLogger("sluice.classifiers")
 
 HIGH, LOW = "hq", "lq"
 
 
-class QualityModel:
+class QualityModel(FastTextClassifier):
     kind = "quality"
-
-    def __init__(self, model, path: str, max_chars: int = 20000):
-        self._model = model
-        self.path = path
-        self.max_chars = max_chars
-
-    @classmethod
-    def load(cls, path: str | Path, max_chars: int = 20000) -> QualityModel:
-        return cls(load_fasttext(path, cls.kind, {HIGH, LOW}), str(path), max_chars)
+    labels = frozenset({HIGH, LOW})
 
     def predict(self, texts: list[str]) -> np.ndarray:
         """P(high quality) per text, float32."""
         return label_probabilities(self._model, [normalize(t, self.max_chars) for t in texts], HIGH)
+
+    @classmethod
+    def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return items  # (label, normalized text) already
+
+    @classmethod
+    def evaluate(cls, model, train: list, held: list) -> dict:
+        scores = label_probabilities(model, [text for _, text in held], HIGH)
+        positive = np.array([label == HIGH for label, _ in held])
+        return {
+            "train_rows": len(train),
+            "heldout_rows": len(held),
+            "heldout_auc": round(auc(scores, positive), 4),
+            "heldout_accuracy": round(float(((scores >= 0.5) == positive).mean()), 4) if held else None,
+        }
 
 
 @dataclass(kw_only=True)
@@ -60,20 +61,6 @@ def train_quality(positives: list[str], negatives: list[str], output: str | Path
     if not positives or not negatives:
         raise TrainingError(f"quality: need both positive and negative documents "
                             f"(got {len(positives)} positive, {len(negatives)} negative)")
-    texts = [normalize(t, settings.max_chars) for t in positives + negatives]
-    labels = [HIGH] * len(positives) + [LOW] * len(negatives)
-    train_idx, held_idx = split_holdout(len(texts), settings.holdout, settings.params.seed)
-    examples = [(labels[i], texts[i]) for i in train_idx]
-    model = train_fasttext(examples, output, "quality", settings.params)
-    held_texts = [texts[i] for i in held_idx]
-    held_pos = np.array([labels[i] == HIGH for i in held_idx])
-    scores = label_probabilities(model, held_texts, HIGH)
-    metrics = {
-        "train_rows": len(train_idx),
-        "heldout_rows": len(held_idx),
-        "heldout_auc": round(auc(scores, held_pos), 4),
-        "heldout_accuracy": round(float(((scores >= 0.5) == held_pos).mean()), 4) if len(held_idx) else None,
-    }
-    update_card_metrics(output, metrics)
-    log.info("quality: %s", metrics)
-    return metrics
+    items = [(HIGH, normalize(t, settings.max_chars)) for t in positives]
+    items += [(LOW, normalize(t, settings.max_chars)) for t in negatives]
+    return QualityModel.train(items, output, settings.holdout, settings.params)

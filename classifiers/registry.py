@@ -16,6 +16,8 @@ MODELS: dict[str, tuple[str, str]] = {
     "quality_v1": ("quality", ".bin"),
     "domain_v1": ("domain", ".bin"),
     "domain_clusters_v1": ("domain", ".npz"),
+    "webtype_v1": ("webtype", ".bin"),
+    "embedding_v1": ("embedding", ".bin"),  # semantic dedup's vectors, loaded by classifiers.embedding
 }
 
 
@@ -25,23 +27,20 @@ def model_path(models_dir: str | Path, name: str) -> Path:
     return Path(models_dir) / f"{name}{MODELS[name][1]}"
 
 
-def load_model(models_dir: str | Path, name: str, role: str, max_chars: int = 20000):
-    """Load model `name` for `role` ('clutter', 'quality' or 'domain') from `models_dir`."""
+def load_model(models_dir: str | Path, name: str, role: str, max_chars: int = 20000, allow_uncarded: bool = False):
+    """Load model `name` for `role` ('clutter', 'quality' or 'domain') from `models_dir`; a model without its card
+    is refused unless `allow_uncarded` (the cluster model cannot go without one: its card holds the names)."""
     path = model_path(models_dir, name)
     if MODELS[name][0] != role:
         raise ModelError(f"{name} is a {MODELS[name][0]} model; it cannot be the {role} model")
+    if name == "domain_clusters_v1":
+        from classifiers.clusters import ClusterDomainModel
+
+        return ClusterDomainModel.load(path)
     if name == "clutter_v1":
-        from classifiers.clutter import ClutterModel
-
-        return ClutterModel.load(path)
-    if name == "quality_v1":
-        from classifiers.quality import QualityModel
-
-        return QualityModel.load(path, max_chars)
-    if name == "domain_v1":
-        from classifiers.domain import DomainModel
-
-        return DomainModel.load(path, max_chars)
-    from classifiers.clusters import ClusterDomainModel
-
-    return ClusterDomainModel.load(path)
+        from classifiers.clutter import ClutterModel as cls
+    elif name == "quality_v1":
+        from classifiers.quality import QualityModel as cls
+    else:
+        from classifiers.domain import DomainModel as cls
+    return cls.load(path, max_chars, allow_uncarded)

@@ -18,18 +18,26 @@ from classifiers.decisions import keep_nonempty, keep_quality, remove_clutter
 from classifiers.registry import load_model
 from pipeline.stats import DropReason, Stats
 
+EMPTY_INPUT = "empty_input_text"  # counter: documents that arrived empty (their drop is no model's doing)
 OUTPUT_COLUMNS = {"quality": "float32", "category": "string", "category_score": "float32", "weight": "float32"}
 _STAGES: dict[tuple, ModelStage] = {}
+
+
+class DropShareError(ValueError):
+    """A model would drop more of the stage's input than classify.max_drop_share allows; names the model."""
 
 
 class ModelStage:
     def __init__(self, models_dir: str | Path, config: ClassifyConfig):
         self.config = config
-        self.clutter = load_model(models_dir, config.clutter_model, "clutter") if config.clutter_model else None
-        self.quality = (load_model(models_dir, config.quality_model, "quality", config.max_scored_chars)
-                        if config.quality_model else None)
-        self.domain = (load_model(models_dir, config.domain_model, "domain", config.max_scored_chars)
-                       if config.domain_model else None)
+
+        def load(name: str, role: str):
+            return load_model(models_dir, name, role, config.max_scored_chars,
+                              config.allow_uncarded_models) if name else None
+
+        self.clutter = load(config.clutter_model, "clutter")
+        self.quality = load(config.quality_model, "quality")
+        self.domain = load(config.domain_model, "domain")
 
     @property
     def categories(self) -> list[str]:
@@ -42,6 +50,7 @@ class ModelStage:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         stats.records_in += table.num_rows
         texts = [t or "" for t in table.column("text").to_pylist()]
+        _count(stats, EMPTY_INPUT, sum(not t.strip() for t in texts))  # empty before any model saw them
         if self.clutter is not None:
             cleaned = []
             for lines, scores in self.clutter.score_documents(texts):
@@ -79,9 +88,31 @@ class ModelStage:
         return out
 
 
+def check_drop_share(stats: Stats, config: ClassifyConfig) -> None:
+    """DropShareError when the stage dropped more than max_drop_share of its input, naming the model that dropped
+    most: a broken or mismatched model (a quality model for another language, a clutter model that removes
+    every line) then stops the run instead of producing near-empty shards."""
+    dropped = sum(stats.dropped.values())
+    if not stats.records_in or dropped <= config.max_drop_share * stats.records_in:
+        return
+    n, model, reason = max(
+        (stats.dropped.get(DropReason.LOW_QUALITY, 0), config.quality_model or "(none)", DropReason.LOW_QUALITY),
+        (stats.dropped.get(DropReason.EMPTY_TEXT, 0) - stats.counters.get(EMPTY_INPUT, 0),
+         config.clutter_model or "(none)", "every line removed as clutter"))
+    raise DropShareError(
+        f"classify: model {model} would drop {n:,} of {stats.records_in:,} documents ({reason}), "
+        f"{dropped / stats.records_in:.1%} dropped in all, more than classify.max_drop_share = "
+        f"{config.max_drop_share}; nothing was written. Check the model against this corpus, or raise the limit")
+
+
 def _drop(stats: Stats, reason: str, n: int) -> None:
     if n:
         stats.drop(reason, n)
+
+
+def _count(stats: Stats, key: str, n: int) -> None:
+    if n:
+        stats.count(key, n)
 
 
 def add_weights(table, balancer: CategoryBalancer):

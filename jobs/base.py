@@ -14,11 +14,10 @@ import sys
 import uuid
 from pathlib import Path, PurePosixPath
 
-from pipeline.stats import Stats
+from pipeline.stats import STATS_FILE, Stats
 
 log = logging.getLogger("sluice.jobs")
 
-STATS_FILE = "_stats.json"
 SUCCESS_FILE = "_SUCCESS"
 TASK_STATS_DIR = "_task_stats"
 STAGE_FILE = "_stage.json"  # what the pipeline records about the run that produced an output (its config hash)

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from pipeline.shards import ShardError, ShardReader
+from pipeline.stats import STATS_FILE
 
 SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain"]
 STAGE_ORDER = {"extract": 0, "dedup": 1, "classify": 2, "tokenize": 3}
@@ -114,14 +115,14 @@ def stage_funnel(shards_path: str, stages: list[str] | None = None) -> list[dict
     funnel = []
     for d in dirs:
         try:
-            with fs.open(f"{d}/_stats.json", "r") as f:
+            with fs.open(f"{d}/{STATS_FILE}", "r") as f:
                 stats = json.load(f)
         except FileNotFoundError:
             if stages:
-                raise ShardError(f"{d}/_stats.json: missing (stage not run or not finished)") from None
+                raise ShardError(f"{d}/{STATS_FILE}: missing (stage not run or not finished)") from None
             continue
         except ValueError as e:
-            raise ShardError(f"{d}/_stats.json: not valid JSON ({e})") from None
+            raise ShardError(f"{d}/{STATS_FILE}: not valid JSON ({e})") from None
         funnel.append({"stage": stats.get("stage", ""), "path": d, "records_in": stats.get("records_in", 0),
                        "dropped": stats.get("dropped", {}), "records_out": stats.get("records_out", 0),
                        "counters": stats.get("counters", {})})

@@ -226,9 +226,10 @@ def read_manifest(fs, root: str) -> dict:
     return manifest
 
 
-def file_sha256(fs, path: str, chunk: int = 8 << 20) -> str:
+def file_sha256(path, fs=None, chunk: int = 8 << 20) -> str:
+    """Hex sha256 of a file: a local path, or a path on the fsspec filesystem `fs`."""
     digest = hashlib.sha256()
-    with fs.open(path, "rb") as f:
+    with open(path, "rb") if fs is None else fs.open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -382,7 +383,7 @@ class ShardReader:
 
         entry, path = self._entries[shard], self._path(shard)
         if self.verify and shard not in self._verified:
-            if file_sha256(self._fs, path) != entry["sha256"]:
+            if file_sha256(path, self._fs) != entry["sha256"]:
                 raise ShardError(f"{path}: sha256 differs from {MANIFEST} (the file is corrupt or was replaced)")
             self._verified.add(shard)
         try:

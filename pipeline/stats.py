@@ -10,6 +10,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+STATS_FILE = "_stats.json"  # a stage output's Stats, beside its data
+
 
 class DropReason:
     """Canonical drop reasons; use these names so a typo fails at import time, not in a report."""

@@ -56,8 +56,46 @@ def test_truncated_model_is_caught_by_its_card(small_models, tmp_path):
 
 def test_garbage_file_is_not_a_fasttext_model(tmp_path):
     (tmp_path / "q.bin").write_bytes(b"\x00garbage" * 100)
-    with pytest.raises(ModelError, match=r"q\.bin: not a fastText model file"):
-        QualityModel.load(tmp_path / "q.bin")
+    with pytest.raises(ModelError, match=r"q\.bin: not a fastText model file \(wrong magic number"):
+        QualityModel.load(tmp_path / "q.bin", allow_uncarded=True)
+
+
+def test_model_without_card_is_refused_unless_allowed(small_models, tmp_path):
+    (tmp_path / "quality_v1.bin").write_bytes((small_models[0] / "quality_v1.bin").read_bytes())
+    with pytest.raises(ModelError, match=r"quality_v1\.bin: quality model has no card quality_v1\.json.*"
+                                         r"allow_uncarded_models"):
+        QualityModel.load(tmp_path / "quality_v1.bin")
+    model = QualityModel.load(tmp_path / "quality_v1.bin", allow_uncarded=True)
+    assert model.predict(["some text"]).shape == (1,)
+
+
+def test_card_that_is_not_a_card_is_refused(small_models, tmp_path):
+    (tmp_path / "quality_v1.bin").write_bytes((small_models[0] / "quality_v1.bin").read_bytes())
+    (tmp_path / "quality_v1.json").write_text('{"kind": "quality"}')
+    with pytest.raises(ModelError, match=r"quality_v1\.json: not a model card"):
+        QualityModel.load(tmp_path / "quality_v1.bin")
+
+
+def test_truncated_uncarded_model_is_caught_by_the_header_walk(small_models, tmp_path):
+    """The issue's case: a .bin cut short with no card loaded and scored every document 0.0."""
+    data = (small_models[0] / "quality_v1.bin").read_bytes()
+    for cut in (len(data) // 2, len(data) - 1, 200):
+        (tmp_path / "q.bin").write_bytes(data[:cut])
+        with pytest.raises(ModelError, match=r"q\.bin: not a fastText model file \(truncated"):
+            QualityModel.load(tmp_path / "q.bin", allow_uncarded=True)
+
+
+def test_header_claiming_a_huge_dictionary_is_an_error_not_a_memory_error(small_models, tmp_path):
+    import struct
+
+    data = bytearray((small_models[0] / "quality_v1.bin").read_bytes())
+    size_at = 8 + 12 * 4 + 8  # magic, version, 12 int32 arguments, one double
+    words, labels = struct.unpack_from("<ii", data, size_at + 4)
+    struct.pack_into("<ii", data, size_at, (1 << 30) + labels, 1 << 30)
+    (tmp_path / "q.bin").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"q\.bin: not a fastText model file \(truncated: dictionary claims "
+                                         r"1073741826 entries"):
+        QualityModel.load(tmp_path / "q.bin", allow_uncarded=True)
 
 
 def test_a_domain_model_is_not_a_quality_model(small_models):

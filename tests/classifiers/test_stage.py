@@ -6,7 +6,7 @@ import pytest
 from classifiers.balance import CategoryBalancer
 from classifiers.config import BalanceConfig, ClassifyConfig
 from classifiers.fasttext_model import ModelError
-from classifiers.stage import ModelStage, add_weights
+from classifiers.stage import EMPTY_INPUT, DropShareError, ModelStage, add_weights, check_drop_share
 from pipeline.stats import DropReason, Stats
 from tests.classifiers.textgen import page, spam
 
@@ -46,3 +46,33 @@ def test_missing_model_fails_naming_the_file(tmp_path):
         ModelStage(tmp_path, ClassifyConfig())
     with pytest.raises(ModelError, match="unknown model name 'quality_v9'"):
         ModelStage(tmp_path, ClassifyConfig(clutter_model="", quality_model="quality_v9"))
+
+
+def test_model_without_card_is_refused_by_the_stage_unless_allowed(small_models, tmp_path):
+    import shutil
+
+    shutil.copy(small_models[0] / "quality_v1.bin", tmp_path / "quality_v1.bin")
+    only_quality = {"clutter_model": "", "domain_model": ""}
+    with pytest.raises(ModelError, match=r"quality_v1\.bin: quality model has no card"):
+        ModelStage(tmp_path, ClassifyConfig(**only_quality))
+    stage = ModelStage(tmp_path, ClassifyConfig(**only_quality, allow_uncarded_models=True))
+    assert stage.quality is not None
+
+
+def test_drop_share_over_the_limit_stops_naming_the_model(small_models):
+    config = ClassifyConfig(min_quality=0.5)
+    stats = Stats(stage="classify")
+    ModelStage(small_models[0], config).score_batch(documents(1, 9), stats)  # 1 page, 9 spam, 1 all-clutter
+    assert stats.dropped[DropReason.LOW_QUALITY] == 9 and stats.records_in == 11
+    with pytest.raises(DropShareError, match=r"model quality_v1 would drop 9 of 11 documents \(low_quality\), "
+                                             r"90\.9% dropped in all, more than classify\.max_drop_share = 0\.9"):
+        check_drop_share(stats, config)
+    check_drop_share(stats, ClassifyConfig(min_quality=0.5, max_drop_share=0.95))  # under the limit: nothing
+
+
+def test_drop_share_names_the_clutter_model_when_it_empties_documents():
+    stats = Stats(stage="classify", records_in=10, records_out=0)
+    stats.drop(DropReason.EMPTY_TEXT, 10)
+    stats.count(EMPTY_INPUT, 1)  # one arrived empty: not the model's doing
+    with pytest.raises(DropShareError, match=r"model clutter_v1 would drop 9 of 10 documents \(every line removed"):
+        check_drop_share(stats, ClassifyConfig())
