@@ -38,7 +38,7 @@ class ExtractJob(SparkJob):
         def process(items):
             for index, path in items:
                 stats = Stats(stage="extract")
-                docs = extract_documents(path, config.extract, config.filters, stats)
+                docs = extract_documents(path, config.extract, config.filters, stats, config.pii)
                 write_documents(docs, f"{target}/part-{index:05d}.parquet")
                 yield stats.to_dict()
 

@@ -98,10 +98,24 @@ class TokenizeStage(Stage):
         return ["--tokenizer", run.tokenizer], content_digest(run.tokenizer)
 
 
+class DecontaminateStage(Stage):
+    def enabled(self, config: RunConfig) -> bool:
+        return config.decontaminate.enabled
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        from pipeline.eval_sets import EvalSetError, eval_set_digests
+
+        try:  # the evaluation sets' contents decide the output: a changed set redoes this stage
+            return [], eval_set_digests(run.config.decontaminate.eval_sets)
+        except EvalSetError as e:
+            raise RunError(str(e)) from None
+
+
 STAGES: tuple[Stage, ...] = (
-    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters")),
+    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii")),
     Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup",)),
     ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
+    DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob", ("decontaminate",)),
     TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize",)),
 )
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from classifiers.config import ClassifyConfig
 from pipeline.config import load_toml
+from pipeline.decontaminate import DecontaminateConfig
 from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FiltersConfig
+from pipeline.formatters.pii import PIIConfig
 from pipeline.tokenize import TokenizeConfig
 
 
@@ -19,6 +21,8 @@ class RunConfig:
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
 
     @classmethod

@@ -82,6 +82,9 @@ class TokenizeJob(SparkJob):
 
         stats = merge_task_stats(tmp_output, self.name)
         manifest = build_manifest(infos, tokenizer_info, to_dict(config), config_hash(config))
+        eval_sets = _eval_sets(args.input)
+        if eval_sets is not None:  # the input was decontaminated: say against which evaluation sets
+            manifest["eval_sets"] = eval_sets
         if manifest["documents"] != stats.records_out + stats.counters["copies_added"]:
             raise RuntimeError(f"tokenize: shards hold {manifest['documents']} rows, planning made "
                                f"{stats.records_out + stats.counters['copies_added']}")
@@ -96,6 +99,19 @@ class TokenizeJob(SparkJob):
         with fs.open(f"{out}/{MANIFEST}", "w", encoding="utf-8") as f:  # last: its presence means complete
             f.write(manifest_json(manifest))
         return stats
+
+
+def _eval_sets(inputs: list[str]) -> list | None:
+    """The decontaminate stage's list of evaluation sets (by content hash) when the input is its output."""
+    from jobs.decontaminate import EVAL_SETS_FILE
+
+    found = None
+    for url in inputs:
+        fs, path = filesystem(url)
+        if fs.exists(f"{path.rstrip('/')}/{EVAL_SETS_FILE}"):
+            with fs.open(f"{path.rstrip('/')}/{EVAL_SETS_FILE}", "r") as f:
+                found = (found or []) + json.load(f)
+    return found
 
 
 def _tokenizer(cfg) -> tuple[str, dict]:

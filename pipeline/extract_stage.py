@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pipeline.document import Document, document_id, url_domain
 from pipeline.extract import ExtractConfig, TextExtractor
 from pipeline.filters import FiltersConfig, build_chain
+from pipeline.formatters.pii import PIIConfig, PIIFormatter
 from pipeline.stats import Stats
 from pipeline.warc import iter_responses
 
@@ -18,11 +19,15 @@ LANG_BATCH = 64
 
 
 def extract_documents(
-    warc_url: str, extract: ExtractConfig, filters: FiltersConfig, stats: Stats
+    warc_url: str, extract: ExtractConfig, filters: FiltersConfig, stats: Stats, pii: PIIConfig | None = None
 ) -> Iterator[Document]:
-    """Kept documents of one WARC/ARC file, in file order; every record read is counted in `stats`."""
+    """Kept documents of one WARC/ARC file, in file order; every record read is counted in `stats`.
+
+    With `[pii] enabled`, kept documents have personal data masked (after the filters: they judge the page as
+    written, and a masked placeholder must not change a verdict)."""
     extractor = TextExtractor(extract)
     chain = build_chain(filters)
+    masker = PIIFormatter(pii) if pii is not None and pii.enabled else None
     pending: list[Document] = []
     # Read a little past the cap, so that an over-long body is recognised (and dropped as too_large) by the extractor.
     for response in iter_responses(warc_url, stats, max_body_bytes=extract.max_body_bytes + 1):
@@ -45,14 +50,16 @@ def extract_documents(
             )
         )
         if len(pending) >= LANG_BATCH:
-            yield from _filter_batch(chain, pending, stats)
+            yield from _filter_batch(chain, pending, stats, masker)
             pending = []
-    yield from _filter_batch(chain, pending, stats)
+    yield from _filter_batch(chain, pending, stats, masker)
 
 
-def _filter_batch(chain, docs: list[Document], stats: Stats) -> Iterator[Document]:
+def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatter | None) -> Iterator[Document]:
     for doc, reason in zip(docs, chain.apply_batch(docs, stats), strict=True):
         if reason is None:
+            if masker is not None:
+                masker.apply(doc, stats)
             doc.n_chars = len(doc.text)  # C4 may have removed lines
             stats.records_out += 1
             yield doc

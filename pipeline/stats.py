@@ -34,6 +34,7 @@ class DropReason:
     LOW_QUALITY = "low_quality"
     DOWNSAMPLED = "downsampled"
     MISSING_INPUT = "missing_input"
+    CONTAMINATED = "contaminated"  # shares n-grams with an evaluation set (counter contaminated.<set> names it)
 
 
 @dataclass

@@ -1,0 +1,101 @@
+"""spark-submit jobs/decontaminate.py --input DIR --output DIR --config run.toml
+
+Documents → the same rows minus those that contain evaluation-set text ([decontaminate] table). The driver reads
+every evaluation set (a bad path or file fails here, once, with one line), builds the n-gram index
+(`pipeline.decontaminate.NgramIndex`, 12 MB per million n-grams) and broadcasts it; each task judges its rows in
+Arrow batches, drops contaminated ones (`contaminated`, and `contaminated.<set>` in counters) or, in cut mode,
+rewrites their text. `_eval_sets.json` in the output lists the sets by content hash; the tokenize stage copies it
+into the shards' manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from pipeline.stats import DropReason, Stats
+
+EVAL_SETS_FILE = "_eval_sets.json"
+
+
+def load_index(config):
+    """The index of every configured set and the manifest records of the sets; EvalSetError on a bad set."""
+    from pipeline.decontaminate import NgramIndex
+    from pipeline.eval_sets import load_eval_set
+
+    sets = [load_eval_set(c) for c in config.eval_sets]
+    index = NgramIndex.build([(s.name, s.texts) for s in sets], config.ngram)
+    per_set = [int((index.item_sets[index.items] == i).sum()) for i in range(len(sets))]
+    return index, [s.record(n) for s, n in zip(sets, per_set, strict=True)]
+
+
+def judge_batches(batches, index, config, stats: Stats):
+    """Arrow batches in, kept (and in cut mode rewritten) rows out; every row counted in `stats`."""
+    import pyarrow as pa
+
+    from pipeline.decontaminate import judge_batch
+
+    for batch in batches:
+        for start in range(0, batch.num_rows, config.batch_rows):
+            part = batch.slice(start, config.batch_rows)
+            texts = [t or "" for t in part.column("text").to_pylist()]
+            verdicts = judge_batch(texts, index, config)
+            stats.records_in += part.num_rows
+            keep = [v.contaminated_by is None for v in verdicts]
+            for v in verdicts:
+                if v.contaminated_by is not None:
+                    stats.drop(DropReason.CONTAMINATED)
+                    stats.count(f"contaminated.{v.contaminated_by}")
+                elif v.text is not None:
+                    stats.count("decontaminate.documents_cut")
+                    stats.count("decontaminate.chars_cut", v.cut_chars)
+            stats.records_out += sum(keep)
+            if any(v.text is not None for v in verdicts):
+                new = [v.text if v.text is not None else t for v, t in zip(verdicts, texts, strict=True)]
+                column = part.schema.get_field_index("text")
+                part = part.set_column(column, part.schema.field(column), pa.array(new, pa.string()))
+                if "n_chars" in part.schema.names:
+                    at = part.schema.get_field_index("n_chars")
+                    n_chars = pa.array([len(t) for t in new], part.schema.field(at).type)
+                    part = part.set_column(at, part.schema.field(at), n_chars)
+            yield part.filter(pa.array(keep))
+
+
+class DecontaminateJob(SparkJob):
+    name = "decontaminate"
+    description = "documents → the same rows without evaluation-set text (drop or cut)"
+
+    def run(self, spark, args, tmp_output: str) -> Stats:
+        from jobs.run_config import RunConfig
+        from pipeline.eval_sets import EvalSetError
+
+        config = RunConfig.load(args.config).decontaminate
+        try:
+            index, records = load_index(config)
+        except EvalSetError as e:
+            raise SystemExit(f"decontaminate: {e}") from None
+        shared = spark.sparkContext.broadcast(index)
+        frame = spark.read.parquet(*args.input)
+        if "text" not in frame.columns:
+            raise SystemExit(f"decontaminate: input {' '.join(args.input)} has no column 'text'")
+
+        def judge(batches):
+            from pyspark import TaskContext
+
+            stats = Stats(stage="decontaminate")
+            yield from judge_batches(batches, shared.value, config, stats)
+            write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+
+        frame.mapInArrow(judge, frame.schema).write.mode("append").parquet(tmp_output)
+        rename_parts(tmp_output)
+        stats = merge_task_stats(tmp_output, self.name)
+        stats.count("decontaminate.eval_ngrams", int(index.hashes.size))
+        fs, out = filesystem(tmp_output)
+        with fs.open(f"{out}/{EVAL_SETS_FILE}", "w") as f:
+            f.write(json.dumps(records, indent=1, sort_keys=True) + "\n")
+        return stats
+
+
+if __name__ == "__main__":
+    sys.exit(DecontaminateJob().main())

@@ -1,0 +1,246 @@
+"""Finding personal data in text: one scanner per type, each a fast trigger plus a checksum or structure check.
+
+Speed comes from never trying a pattern at every character: e-mails start from each '@' (a C-level search),
+IPv6 from each ':' followed by a hex digit, the digit types from regular expressions whose first character is a
+digit or '+' (sre skips other characters in C). A candidate then has to pass a check that random text rarely
+passes: Luhn and an issuer prefix for cards, mod-97 and the country's length for IBANs, `ipaddress` for IPs, a
+digit count and a layout for phone numbers. Each scanner yields (start, end, value) spans; `find_spans` merges
+them, earlier types winning overlaps (an IBAN's digits are never also a card).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+TYPES = ("email", "iban", "card", "ip", "phone")  # also the priority order when two spans overlap
+
+# --- e-mail -----------------------------------------------------------------------------------------------------
+_LOCAL_TAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-]|@)")
+# "name [at] host [dot] org", "name(at)host.de": the spelled-out forms people use against scrapers
+_AT_WORD = re.compile(r"[\[({]\s*(?:at|AT|At)\s*[\])}]|\s(?:at|AT)\s(?=[A-Za-z0-9-]+\s*[\[({]\s*(?:dot|DOT)\s*[\])}])")
+_SPELLED_DOMAIN = re.compile(
+    r"\s*((?:[A-Za-z0-9-]+\s*(?:\.|[\[({]\s*(?:dot|DOT|Dot)\s*[\])}]|\s(?:dot|DOT)\s)\s*)+[A-Za-z]{2,24})(?![A-Za-z0-9-])"
+)
+_SPELLED_DOT = re.compile(r"\s*(?:[\[({]\s*(?:dot|DOT|Dot)\s*[\])}]|\s(?:dot|DOT)\s)\s*|\s*\.\s*")
+_LOCAL_WORD_TAIL = re.compile(r"[A-Za-z0-9._+-]{1,64}\s*\Z")
+
+
+def find_emails(text: str) -> Iterator[tuple[int, int, str]]:
+    at = text.find("@")
+    while at != -1:
+        local = _LOCAL_TAIL.search(text, max(0, at - 64), at)
+        domain = _DOMAIN.match(text, at + 1)
+        if local and domain:
+            start = local.start()
+            while start < at and text[start] in ".-":  # a sentence's dot or a dash before the address
+                start += 1
+            if start < at:
+                yield start, domain.end(), text[start:domain.end()]
+                at = text.find("@", domain.end())
+                continue
+        at = text.find("@", at + 1)
+    for m in _AT_WORD.finditer(text):
+        local = _LOCAL_WORD_TAIL.search(text, max(0, m.start() - 64), m.start())
+        domain = _SPELLED_DOMAIN.match(text, m.end())
+        if local and domain and local.group().strip():
+            start = local.start()
+            host = _SPELLED_DOT.sub(".", domain.group(1))
+            yield start, domain.end(), f"{local.group().strip()}@{host}"
+
+
+# --- IBAN ---------------------------------------------------------------------------------------------------------
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "BY": 28,
+    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19,
+    "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+_IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})((?:[ -]?[A-Z0-9]){11,30})")
+
+
+def iban_valid(compact: str) -> bool:
+    """ISO 13616: the country's length, and the number (letters as 10..35, first four characters last) mod 97 = 1."""
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def find_ibans(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _IBAN.finditer(text):
+        length = IBAN_LENGTHS.get(m.group(1))
+        if length is None:
+            continue
+        need, end, compact = length - 4, m.start(3), m.group(1) + m.group(2)
+        body = m.group(3)
+        for i, c in enumerate(body):  # exactly `need` characters, separators allowed between them
+            if c not in " -":
+                compact += c
+                if len(compact) == length:
+                    end = m.start(3) + i + 1
+                    break
+        if len(compact) == length and need and iban_valid(compact) and not text[end:end + 1].isalnum():
+            yield m.start(), end, compact
+
+
+# --- payment cards ------------------------------------------------------------------------------------------------
+_CARD = re.compile(r"(?<![\d.,/-])\d(?:[ -]?\d){12,18}(?![\d]|[.,/-]\d)")
+_CARD_LAYOUTS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 5), (4, 4, 4, 2)}
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i & 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_issuer_ok(digits: str) -> bool:
+    """The issuer prefix must fit the length: a Luhn check alone passes one random digit run in ten."""
+    n, p2, p4 = len(digits), int(digits[:2]), int(digits[:4])
+    if digits[0] == "4":
+        return n in (13, 16, 19)  # Visa
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16  # Mastercard
+    if p2 in (34, 37):
+        return n == 15  # American Express
+    if p2 in (36, 38, 39) or 300 <= p4 // 10 <= 305:
+        return 14 <= n <= 19  # Diners Club
+    if digits.startswith(("6011", "65")) or 644 <= p4 // 10 <= 649 or p2 == 62:
+        return 16 <= n <= 19  # Discover, UnionPay
+    if 3528 <= p4 <= 3589:
+        return 16 <= n <= 19  # JCB
+    if p2 in (50, 56, 57, 58, 63, 67):
+        return 12 <= n <= 19  # Maestro
+    return False
+
+
+def find_cards(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _CARD.finditer(text):
+        raw = m.group()
+        digits = raw.replace(" ", "").replace("-", "")
+        if raw != digits:
+            groups = tuple(len(g) for g in re.split(r"[ -]", raw))
+            if groups not in _CARD_LAYOUTS or len({c for c in raw if c in " -"}) > 1:
+                continue
+        if card_issuer_ok(digits) and luhn_valid(digits):
+            yield m.start(), m.end(), digits
+
+
+# --- IP addresses -------------------------------------------------------------------------------------------------
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|\bbuild)\s*\Z")
+_IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f:]")
+_IPV6_LEFT = re.compile(r"[0-9A-Fa-f:]{0,39}\Z")
+_IPV6_RIGHT = re.compile(r"[0-9A-Fa-f:.]{0,45}")
+
+
+def find_ipv4(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _IPV4.finditer(text):
+        if not _VERSION_BEFORE.search(text, max(0, m.start() - 10), m.start()):
+            yield m.start(), m.end(), m.group()
+
+
+def find_ipv6(text: str) -> Iterator[tuple[int, int, str]]:
+    pos = 0
+    while (m := _IPV6_TRIGGER.search(text, pos)) is not None:
+        colon = m.start()
+        left = _IPV6_LEFT.search(text, max(0, colon - 39), colon)
+        start = left.start()
+        end = _IPV6_RIGHT.match(text, colon).end()
+        while end > colon and (text[end - 1] == "." or (text[end - 1] == ":" and text[end - 2:end] != "::")):
+            end -= 1
+        candidate = text[start:end]
+        ok = (
+            candidate.count(":") >= 2
+            and not (start and (text[start - 1].isalnum() or text[start - 1] in "_."))
+            and not (end < len(text) and (text[end].isalnum() or text[end] == "_"))
+            and any(c.isdigit() for c in candidate)
+        )
+        if ok:
+            try:
+                ipaddress.IPv6Address(candidate)
+            except ValueError:
+                ok = False
+        if ok:
+            yield start, end, candidate
+            pos = end
+        else:
+            pos = colon + 1
+
+
+# --- phone numbers ------------------------------------------------------------------------------------------------
+# International (+CC or 00CC, then groups; an optional "(0)" trunk), North American ((555) 123-4567, 555-123-4567,
+# 555.123.4567), and national numbers with a trunk 0 whose groups are separated (030 1234567, 0171/1234567,
+# 01 23 45 67 89). A bare digit run is a phone number only after a word like "tel" or "phone".
+_PHONE = re.compile(
+    r"(?<![\w+.,/-])(?:"
+    r"(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,8}){0,5}"
+    r"|(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
+    r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"
+    r"|0[1-9](?:\.\d{2}){4}"
+    r")(?![\w]|[.,/-]\d)"
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:tel|telephone|phone|mobile|mob|cell|fax|call|whatsapp|telefon|handy|tél|téléphone)\.?:?"
+    r"|\btel:)\s*(\+?[\d][\d ./()-]{5,20}\d)(?![\w]|[.,/-]\d)"
+)
+_NOT_PHONE_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|order|invoice|ref|id|no|nr|#|art|sku|serial)[\s.:#-]*\Z")
+
+
+def _phone_digits_ok(raw: str) -> bool:
+    international = raw.startswith(("+", "00"))
+    digits = sum(c.isdigit() for c in raw.replace("(0)", ""))
+    if international:
+        return 8 <= digits - (2 if raw.startswith("00") else 0) <= 15
+    return 9 <= digits <= 12 if raw[0] == "0" else digits == 10
+
+
+def find_phones(text: str) -> Iterator[tuple[int, int, str]]:
+    seen = set()
+    for m in _PHONE.finditer(text):
+        raw = m.group()
+        if _phone_digits_ok(raw) and not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            seen.add(m.start())
+            yield m.start(), m.end(), raw
+    for m in _PHONE_CONTEXT.finditer(text):
+        raw = m.group(1)
+        if m.start(1) not in seen and 7 <= sum(c.isdigit() for c in raw) <= 15:
+            yield m.start(1), m.end(1), raw
+
+
+def find_ips(text: str) -> Iterator[tuple[int, int, str]]:
+    yield from find_ipv4(text)
+    if ":" in text:
+        yield from find_ipv6(text)
+
+
+SCANNERS = {"email": find_emails, "iban": find_ibans, "card": find_cards, "ip": find_ips, "phone": find_phones}
+
+
+def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int, str, str]]:
+    """Non-overlapping (start, end, type, value) spans sorted by start; on overlap the type earlier in TYPES wins."""
+    taken: list[tuple[int, int, str, str]] = []
+    # Text shaped like an IBAN whose checksum fails is an account number all the same (mistyped, or made up for
+    # an example), never a phone or card number: its digit groups are kept from the later scanners.
+    blocked = [(m.start(), m.end()) for m in _IBAN.finditer(text)] if "iban" in types else []
+    for kind in TYPES:
+        if kind not in types:
+            continue
+        for start, end, value in SCANNERS[kind](text):
+            if not any(start < e and s < end for s, e, _, _ in taken):
+                if kind not in ("email", "iban") and any(start < e and s < end for s, e in blocked):
+                    continue
+                taken.append((start, end, kind, value))
+    taken.sort()
+    return taken

@@ -1,0 +1,135 @@
+import pytest
+
+from pipeline.config import ConfigError, from_dict
+from pipeline.document import Document
+from pipeline.formatters.pii import PIIConfig, PIIFormatter
+from pipeline.formatters.pii_detect import find_spans, iban_valid, luhn_valid
+from pipeline.stats import Stats
+
+
+def mask(text: str, **config) -> str:
+    return PIIFormatter(PIIConfig(**config)).format(text)
+
+
+@pytest.mark.parametrize("value", [
+    "john.doe@gmail.com", "Jane.Roe+news@Mail.Example-Corp.co.uk", "x_y-z@sub.domain.io", "a.b@c.museum",
+])
+def test_emails_in_several_formats_are_masked(value):
+    for wrapper in ("Write to {}.", "<{}>", "mailto:{}", "({}),", "\"{}\""):
+        text = wrapper.format(value)
+        assert value not in mask(text), text
+        assert "<EMAIL>" in mask(text)
+
+
+@pytest.mark.parametrize("text", ["max.mustermann(at)firma.de", "bob [at] corp [dot] com", "anna [at] uni-x.de"])
+def test_spelled_out_emails_are_masked(text):
+    assert mask(f"Kontakt: {text}!") == "Kontakt: <EMAIL>!"
+
+
+@pytest.mark.parametrize("text", [
+    "Server 83.12.44.201 is down", "at 83.12.44.201:8080.", "net 10.20.30.0/24 here", "from 172.16.254.1,",
+    "IPv6 2a02:8108:1cc0:5e00::1 here", "fe80::1ff:fe23:4567:890a%eth0", "[2a00:1450:4001:82a::200e]:443",
+    "2a02:8108:1cc0:5e00:0:0:0:1 up", "::ffff:83.12.44.201 mapped",
+])
+def test_ip_addresses_are_masked(text):
+    out = mask(text)
+    assert "<IP>" in out and not any(c.isdigit() for c in out.replace("<IP>", "").split("/")[0].split("]:")[0]
+                                      .replace("%eth0", "").replace("IPv6", "").replace(":8080", "")), out
+
+
+@pytest.mark.parametrize("text", [
+    "+1 (415) 555-2671", "+44 20 7946 0958", "+49 (0)30 1234 5678", "0049 30 12345678", "(212) 555-0199",
+    "212-555-0199", "212.555.0199", "030 12345678", "0171/1234567", "01 23 45 67 89", "01.23.45.67.89",
+    "+33 1 23 45 67 89", "+919876543210", "+86 138 0013 8000",
+])
+def test_phone_numbers_are_masked(text):
+    assert mask(f"Call {text} today") == "Call <PHONE> today"
+
+
+def test_a_bare_digit_run_is_a_phone_only_after_a_phone_word():
+    assert mask("Tel. 3012345678 or fax: 301234567") == "Tel. <PHONE> or fax: <PHONE>"
+    assert mask("we counted 3012345678 grains") == "we counted 3012345678 grains"
+
+
+@pytest.mark.parametrize("text", [
+    "4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5500 0000 0000 0004", "3782 822463 10005",
+    "378282246310005", "6011111111111117", "3530111333300000",
+])
+def test_payment_cards_are_masked(text):
+    assert mask(f"Card: {text}.") == "Card: <CARD>."
+
+
+def test_cards_need_luhn_and_an_issuer():
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+    assert mask("Card: 4111 1111 1111 1112.") == "Card: 4111 1111 1111 1112."  # Luhn fails
+    assert mask("id 1234567812345670 here") == "id 1234567812345670 here"  # Luhn ok, no issuer starts with 1
+
+
+@pytest.mark.parametrize("text", [
+    "DE89 3704 0044 0532 0130 00", "DE89370400440532013000", "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432",
+    "FR14 2004 1010 0505 0001 3M02 606", "NL91ABNA0417164300", "CH9300762011623852957",
+])
+def test_ibans_are_masked(text):
+    assert mask(f"IBAN: {text}. Danke") == "IBAN: <IBAN>. Danke"
+
+
+def test_ibans_need_the_checksum_and_length():
+    assert iban_valid("DE89370400440532013000")
+    assert not iban_valid("DE88370400440532013000") and not iban_valid("DE8937040044053201300")
+    assert mask("IBAN DE88 3704 0044 0532 0130 00") == "IBAN DE88 3704 0044 0532 0130 00"
+
+
+@pytest.mark.parametrize("text", [
+    "version 1.2.3.4 and v2.0.1.7", "released 2023-01-15 or 15.01.2023 or 01/15/2023", "ISBN 978-3-16-148410-0",
+    "ISBN 0-306-40615-2", "at 48.8566, 2.3522 (Paris)", "order 123-456-7890 shipped", "Order #A1B2-C3D4-2291",
+    "a run 12345678901234567890123", "ssh user@host and git@server", "npm i lodash@4.17.21", "@media screen",
+    "std::vector<int> a::b", "at 12:30:45 UTC", "MAC 00:1A:2B:3C:4D:5E", "pi is 3.14159265358979",
+    "population 83,200,000", "ratio 1:2:3", "Tel. about 12", "price 1.299,00 EUR", "ID 1234 5678 9012 3456",
+])
+def test_hard_negatives_are_left_alone(text):
+    assert mask(text) == text
+
+
+def test_public_addresses_are_allowed_and_the_allow_list_is_configurable():
+    text = "docs 192.0.2.1, 198.51.100.7, 203.0.113.9, 2001:db8::1, 8.8.8.8, user@example.com, a@mail.example.org"
+    assert mask(text) == text
+    assert mask("docs 192.0.2.1", allowed_ips=[]) == "docs <IP>"
+    assert mask("me@example.com", allowed_email_domains=[]) == "<EMAIL>"
+
+
+def test_placeholders_and_salted_hashes():
+    assert mask("a@b.com", placeholders={"email": "[email]"}) == "[email]"
+    one = mask("a@b.com and A@B.com and c@b.com", mode="hash", salt="s1")
+    tokens = one.split(" and ")
+    assert tokens[0] == tokens[1] != tokens[2] and tokens[0].startswith("<EMAIL:")  # joinable, case-normalised
+    assert mask("a@b.com", mode="hash", salt="s2") != tokens[0]
+    with pytest.raises(ValueError, match="salt"):
+        PIIConfig(mode="hash")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="unknown PII type 'ssn'"):
+        from_dict(PIIConfig, {"types": ["ssn"]}, prefix="pii")
+    with pytest.raises(ConfigError, match="not an IP network"):
+        from_dict(PIIConfig, {"allowed_ips": ["300.1.1.1"]}, prefix="pii")
+
+
+def test_types_can_be_switched_off():
+    assert mask("a@b.com 83.12.44.201", types=["ip"]) == "a@b.com <IP>"
+
+
+def test_overlapping_types_resolve_to_one_span():
+    spans = find_spans("IBAN DE89370400440532013000 ok")
+    assert [(s[2], s[3]) for s in spans] == [("iban", "DE89370400440532013000")]
+
+
+def test_stats_count_documents_and_spans_per_type_and_nothing_is_dropped():
+    formatter = PIIFormatter(PIIConfig(enabled=True))
+    stats = Stats()
+    texts = ["a@b.com and c@d.org", "call +44 20 7946 0958", "nothing here", "e@f.net at 83.12.44.201"]
+    for i, text in enumerate(texts):
+        doc = Document(str(i), "", "", "", 0, "", "", 0.0, text, len(text))
+        formatter.apply(doc, stats)
+    assert stats.counters["pii.email.documents"] == 2 and stats.counters["pii.email.spans"] == 3
+    assert stats.counters["pii.phone.spans"] == 1 and stats.counters["pii.ip.documents"] == 1
+    assert stats.counters["pii.documents"] == 3 and not stats.dropped
