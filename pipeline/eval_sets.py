@@ -41,7 +41,7 @@ def expand(config: EvalSetConfig) -> tuple[object, list[str]]:
             fs, _, found = fsspec.get_fs_token_paths(pattern)
         except (OSError, ValueError, ImportError) as e:
             raise EvalSetError(f"evaluation set {config.name!r}: cannot open {pattern}: {e}") from None
-        found = [f for f in found if not fs.isdir(f)]
+        found = [f for f in found if fs.isfile(f)]
         if not found:
             raise EvalSetError(f"evaluation set {config.name!r}: no file matches {pattern}")
         files += found
