@@ -6,6 +6,7 @@ that live next to each component (an unknown key or a wrong type is an error nam
     [optim]               trainer/optim.py (AdamW + warmup-stable-decay)
     [train]               this file
     [save]                trainer/state.py (saved training state)
+    [parallel]            trainer/parallel_dims.py (dp_shard x ep ranks, data streams)
     [checkpointing]       activation checkpointing (trainer/recompute/ plans it)
 """
 
@@ -20,6 +21,7 @@ from pipeline.config import ConfigError, from_dict, to_dict
 from trainer.data import DataConfig
 from trainer.model import ModelConfig
 from trainer.optim import OptimConfig
+from trainer.parallel_dims import ParallelConfig
 from trainer.state import SaveConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -85,11 +87,15 @@ class JobConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     save: SaveConfig = field(default_factory=SaveConfig)
     checkpointing: RecomputeConfig = field(default_factory=RecomputeConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     def __post_init__(self) -> None:
         if self.data.max_seq_len > self.model.max_seq_len:
             raise ValueError(f"data.max_seq_len={self.data.max_seq_len} exceeds "
                              f"model.max_seq_len={self.model.max_seq_len}")
+        if self.model.moe.n_routed_experts % self.parallel.ep:
+            raise ValueError(f"parallel.ep={self.parallel.ep} does not divide "
+                             f"model.moe.n_routed_experts={self.model.moe.n_routed_experts}")
 
     @property
     def seq_len(self) -> int:

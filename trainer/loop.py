@@ -1,8 +1,12 @@
 """The training loop: train() -> train_step() -> forward_backward().
 
-Every stateful part (model, optimizer, schedule, data position, step and tokens seen, RNG) is saved together,
-so a run killed at any point resumes from its newest complete saved state and reproduces the uninterrupted
-loss curve (bitwise on CPU).
+Every stateful part (model, optimizer, schedule, data position, step and tokens seen, RNG) is saved together
+(trainer/checkpoint.py, sharded with DCP), so a run killed at any point resumes from its newest complete saved
+state and reproduces the uninterrupted loss curve (bitwise on CPU at the same layout).
+
+Data streams: the run reads `parallel.data_streams` streams (the world size at its start); rank r reads streams
+r, r + W, ... and runs one micro-batch of each per step. A run resumed on fewer ranks keeps the streams, so each
+step still sees the same batches.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import torch
 import torch.distributed as dist
 
 from pipeline.config import to_dict
+from trainer import checkpoint
 from trainer import state as saved
 from trainer.config import JobConfig
 from trainer.data import ShardLoader
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
-from trainer.parallelize import ParallelDims, init_distributed, parallelize
+from trainer.parallelize import ParallelDims, agree_recompute_plan, clip_grad_norm_, init_distributed, parallelize
 from trainer.recompute import build_recompute_policy
 
 # dense bf16 peak per device, for MFU (first matching name wins, so the specific variants come first)
@@ -53,24 +58,34 @@ class Trainer:
     def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
                  on_step_end: Callable[[int, dict], None] | None = None):
         self.cfg, self.out_dir, self.on_step_end = cfg, Path(out_dir), on_step_end
-        self.dims: ParallelDims = init_distributed(cfg.train.device)
+        self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
         torch.manual_seed(cfg.train.seed)
         self.model: Transformer = cfg.model.build(device)
-        self.module = parallelize(self.model, self.dims, cfg.train.compile)
+        self.module = parallelize(self.model, self.dims, cfg.train.compile, cfg.train.bf16)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)
-        self.data = ShardLoader(data, cfg.data, cfg.model.max_seq_len, self.dims.rank, self.dims.world_size,
-                                cfg.model.vocab_size, pin_memory=device.type == "cuda")
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        resume_from = checkpoint.latest(self.ckpt_dir) if resume else None
+        if resume and resume_from is None:
+            raise FileNotFoundError(f"--resume: no complete saved state under {self.ckpt_dir}")
+        saved_streams = checkpoint.read_trainer_state(resume_from)["data_streams"] if resume_from else 0
+        self.n_streams = saved_streams or cfg.parallel.data_streams or self.dims.world_size
+        if self.n_streams % self.dims.world_size:
+            raise ValueError(f"{self.n_streams} data streams do not split evenly over {self.dims.world_size} ranks "
+                             "(parallel.data_streams, or the count saved by the run being resumed)")
+        self.streams = list(range(self.dims.rank, self.n_streams, self.dims.world_size))
+        self.loaders = [ShardLoader(data, cfg.data, cfg.model.max_seq_len, s, self.n_streams, cfg.model.vocab_size,
+                                    pin_memory=device.type == "cuda") for s in self.streams]
         self.recompute = build_recompute_policy(cfg, self.model, device)
         self.autocast = device.type == "cuda" and cfg.train.bf16
         self.peak_flops = peak_flops(device, cfg.train.peak_flops)
         self.step, self.tokens_seen = 0, 0
-        self.storage = saved.LocalStorage(self.out_dir / "checkpoints") if self.dims.is_main else None
         self.metrics_path = self.out_dir / "metrics.jsonl"
-        if resume:
-            self._resume()
-        elif self.storage is not None and self.storage.names():
+        checkpoint.clean_stale(self.ckpt_dir)
+        if resume_from is not None:
+            self._resume(resume_from)
+        elif checkpoint.complete_states(self.ckpt_dir):
             raise FileExistsError(f"{self.out_dir} already holds saved training states: pass --resume to continue "
                                   "that run, or choose another --out")
         elif self.dims.is_main:
@@ -82,10 +97,9 @@ class Trainer:
     # --- the loop --------------------------------------------------------------------------------------------
     def train(self) -> list[dict]:
         history, start = [], time.perf_counter()
-        batches = iter(self.data)
+        streams = [iter(loader) for loader in self.loaders]
         while self.step < self.cfg.train.steps:
-            batch = next(batches)
-            metrics = self.train_step(batch)
+            metrics = self.train_step([next(s) for s in streams])
             metrics["elapsed_s"] = round(time.perf_counter() - start, 3)
             history.append(metrics)
             self._log(metrics)
@@ -95,20 +109,23 @@ class Trainer:
                 self.on_step_end(self.step, metrics)
         return history
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict:
+    def train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> dict:
+        """One optimizer step over this rank's micro-batches (one per data stream it reads)."""
         t0 = time.perf_counter()
         device = self.dims.device
-        inputs_BS = batch["input_ids"].to(device, non_blocking=True)
-        labels_BS = batch["labels"].to(device, non_blocking=True)
-        B, S = inputs_BS.shape
-        self.model.set_recompute_plan(self.recompute.plan((B, S)))
+        batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True))
+                   for b in micro_batches]
+        B, S = max((inp.shape for inp, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
+        # one plan for all ranks: a recomputed MoE block re-runs collectives in backward that every rank must join
+        self.model.set_recompute_plan(agree_recompute_plan(self.recompute.plan((B, S)), self.dims))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
-        n_local = (labels_BS != IGNORE_INDEX).sum()
-        n_global = self._all_reduce(n_local.clone())
-        loss_sum = self.forward_backward(inputs_BS, labels_BS, n_global)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf)
+        counts = torch.stack([torch.stack([(lab != IGNORE_INDEX).sum(), torch.tensor(lab.numel(), device=device)])
+                              for _, lab in batches]).sum(dim=0)
+        n_global, padded = self._all_reduce(counts)
+        loss_sum = sum(self.forward_backward(inp, lab, n_global) for inp, lab in batches)
+        grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -126,7 +143,7 @@ class Trainer:
         flops = flops_per_token(self.model, S) * tokens
         metrics = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": float(grad_norm),
                    "tokens": tokens, "batch_shape": [B, S],
-                   "pad_frac": round(1 - tokens / (B * S * self.dims.world_size), 4),
+                   "pad_frac": round(1 - tokens / int(padded), 4),
                    "tokens_per_s": round(tokens / dt, 1), "tflops_per_s": round(flops / dt / 1e12, 4),
                    "mfu": round(flops / dt / (self.peak_flops * self.dims.world_size), 4) if self.peak_flops else None,
                    "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen, "mem_bytes": memory_bytes(device),
@@ -152,33 +169,28 @@ class Trainer:
 
     # --- saved state -----------------------------------------------------------------------------------------
     def save(self) -> None:
-        data_states = [self.data.state_dict()]
-        if self.dims.distributed:
-            data_states = [None] * self.dims.world_size
-            dist.all_gather_object(data_states, self.data.state_dict())
-        if self.dims.is_main:
-            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "schedule": self.schedule.state_dict(), "data": data_states,
-                     "trainer": {"step": self.step, "tokens_seen": self.tokens_seen}, "rng": saved.rng_state()}
-            saved.save_state(self.storage, self.step, state, self.cfg.save.keep_latest)
-        if self.dims.distributed:
-            dist.barrier()
+        trainer_state = {"step": self.step, "tokens_seen": self.tokens_seen, "schedule": self.schedule.state_dict(),
+                         "data_streams": self.n_streams, "world_size": self.dims.world_size,
+                         "layout": {"dp_shard": self.dims.dp_shard, "ep": self.dims.ep}}
+        data = {str(s): loader.state_dict() for s, loader in zip(self.streams, self.loaders, strict=True)}
+        rank_state = {"rank": self.dims.rank, "rng": saved.rng_state(), "data": data}
+        checkpoint.save(self.ckpt_dir, self.step, self.model, self.optimizer, trainer_state, rank_state,
+                        self.cfg.save.keep_latest)
 
-    def _resume(self) -> None:
-        storage = self.storage or saved.LocalStorage(self.out_dir / "checkpoints")
-        name = saved.latest(storage)
-        if name is None:
-            raise FileNotFoundError(f"--resume: no complete saved state under {self.out_dir / 'checkpoints'}")
-        state = storage.load(name)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def _resume(self, path: Path) -> None:
+        checkpoint.load(path, self.model, self.optimizer)
+        state = checkpoint.read_trainer_state(path)
         self.schedule.load_state_dict(state["schedule"])
-        self.data.load_state_dict(state["data"][self.dims.rank])
-        self.step, self.tokens_seen = state["trainer"]["step"], state["trainer"]["tokens_seen"]
-        saved.set_rng_state(state["rng"])
+        ranks = checkpoint.read_rank_states(path)
+        data = {int(s): sd for r in ranks for s, sd in r["data"].items()}
+        for s, loader in zip(self.streams, self.loaders, strict=True):
+            loader.load_state_dict(data[s])
+        self.step, self.tokens_seen = state["step"], state["tokens_seen"]
+        if state["world_size"] == self.dims.world_size:  # RNG streams belong to ranks; another layout starts afresh
+            saved.set_rng_state(ranks[self.dims.rank]["rng"])
         if self.dims.is_main:
             self._truncate_metrics(self.step)
-            print(f"resumed from {storage.root / name} at step {self.step}", file=sys.stderr)
+            print(f"resumed from {path} at step {self.step}", file=sys.stderr)
 
     def _truncate_metrics(self, step: int) -> None:
         """Drops metric lines of steps after the resumed one (the killed run's tail), atomically."""

@@ -207,6 +207,11 @@ class GroupedExperts(nn.Module):
         self.w2 = nn.Parameter(torch.empty(E, dim, F_))  # w2_EDF: down projection
         self.w3 = nn.Parameter(torch.empty(E, F_, dim))  # w3_EFD: up projection
 
+    def local_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The experts this rank runs: all E, or under expert parallelism (trainer/expert_parallel.py, which
+        also moves the token slots between ranks around forward) the local shard of the DTensor weights."""
+        return tuple(w.to_local() if hasattr(w, "to_local") else w for w in (self.w1, self.w2, self.w3))
+
     def forward(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
         if self.impl == "loop" or not has_grouped_mm():
             return self._forward_loop(x_ND, counts_E)
@@ -216,16 +221,17 @@ class GroupedExperts(nn.Module):
 
     def _forward_loop(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
         """Reference: one SwiGLU per expert over its contiguous slice. Simple, slow (E small matmuls)."""
+        w1, w2, w3 = self.local_weights()
         outs = []
         for e, x_nD in enumerate(torch.split(x_ND, counts_E.tolist())):
-            h_nF = F.silu(x_nD @ self.w1[e].to(x_nD.dtype).T) * (x_nD @ self.w3[e].to(x_nD.dtype).T)
-            outs.append(h_nF @ self.w2[e].to(x_nD.dtype).T)
+            h_nF = F.silu(x_nD @ w1[e].to(x_nD.dtype).T) * (x_nD @ w3[e].to(x_nD.dtype).T)
+            outs.append(h_nF @ w2[e].to(x_nD.dtype).T)
         return torch.cat(outs)
 
     def _forward_grouped(self, x_ND: torch.Tensor, counts_E: torch.Tensor, dtype: torch.dtype,
                          align: int) -> torch.Tensor:
         """All experts in three grouped GEMMs over the expert-sorted rows (offsets = cumulative counts)."""
-        w1, w2, w3 = (w.to(dtype) for w in (self.w1, self.w2, self.w3))
+        w1, w2, w3 = (w.to(dtype) for w in self.local_weights())
         if align > 1:
             x_ND, counts_E, keep_N = _pad_groups(x_ND, counts_E, align)
         offs_E = torch.cumsum(counts_E, dim=0, dtype=torch.int32)

@@ -1,62 +1,27 @@
 """Everything that depends on how many devices there are, applied to a built model from outside.
 
-The model never branches on the parallel backend. Order: move to device -> compile blocks -> DDP.
+The model never branches on the parallel backend. Order: move to device -> compile blocks -> expert parallelism
+-> FSDP2 (routed experts over "dp_shard", then every block and the root over all ranks). One rank: no wrapping at
+all, so the single-device run stays the reference the parallel runs are tested against.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from trainer.parallel_dims import ParallelDims, init_distributed, pick_device, shutdown
 
-@dataclass(frozen=True, slots=True)
-class ParallelDims:
-    """This process's place in a torchrun job (rank 0 of 1 when not under torchrun)."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
+__all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "parallelize", "clip_grad_norm_",
+           "agree_recompute_plan"]
 
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("train.device is 'cuda' but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
-
-
-def init_distributed(device_name: str) -> ParallelDims:
-    """Reads torchrun's environment; starts the process group (NCCL on GPU, gloo on CPU) when WORLD_SIZE > 1."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_name, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
-                                device_id=device if device.type == "cuda" else None)
-    return ParallelDims(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
-
-
-def parallelize(model: nn.Module, dims: ParallelDims, compile_blocks: bool = False) -> nn.Module:
-    """Returns the module to call in training; `model` itself stays the one to save and inspect.
+def parallelize(model: nn.Module, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True) -> nn.Module:
+    """Shards `model` in place and returns it (FSDP2 keeps the module, so saving and inspecting use it too).
 
     Blocks are compiled one by one (as torchtitan does) so the Python loop over blocks, which reads the
     activation-recompute plan, is never traced: changing the plan cannot trigger a recompilation.
@@ -66,14 +31,77 @@ def parallelize(model: nn.Module, dims: ParallelDims, compile_blocks: bool = Fal
         for block in model.layers:
             block.compile(dynamic=True)
     if dims.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        # buffers (the routing bias) are updated identically on every rank from all-reduced loads
-        return DDP(model, device_ids=[dims.local_rank] if dims.device.type == "cuda" else None,
-                   forward_sync_buffers=False)
+        apply_fsdp(model, dims, bf16=bf16 and dims.device.type == "cuda")
     return model
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def apply_fsdp(model: nn.Module, dims: ParallelDims, bf16: bool) -> None:
+    """fully_shard per block and at the root; with ep > 1 the routed experts first become DTensors split over
+    "ep" and get their own FSDP group over "dp_shard" (sharded on dim 1, dim 0 being the experts).
+
+    Gradients: FSDP averages over the ranks it reduces over. Non-expert parameters see all ranks, so the mean of
+    per-rank gradients is the global one. An expert's gradient already sums, through the all-to-all backward, the
+    slots of every rank of its EP group; reduced over dp_shard it must still be divided by the world size, not by
+    dp_shard, hence the divide factor.
+    """
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.tensor import Shard
+
+    from trainer.expert_parallel import apply_expert_parallel
+
+    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else \
+        MixedPrecisionPolicy()
+    dp_mesh = dims.submesh("dp")
+    moe_layers = list(model.moe_layers())
+    if dims.ep_enabled and moe_layers:
+        apply_expert_parallel(moe_layers, dims.submesh("ep"))
+        for moe in moe_layers:
+            fully_shard(moe.experts, mesh=dims.submesh("dp_shard"), mp_policy=mp,
+                        shard_placement_fn=lambda p: Shard(1))
+            moe.experts.set_gradient_divide_factor(float(dims.world_size))
+    for block in model.layers:
+        fully_shard(block, mesh=dp_mesh, mp_policy=mp)
+    fully_shard(model, mesh=dp_mesh, mp_policy=mp)
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
+@torch.no_grad()
+def clip_grad_norm_(params: Iterable[nn.Parameter], max_norm: float, dims: ParallelDims) -> torch.Tensor:
+    """Global gradient norm, and scales gradients so it is at most `max_norm` (0 or inf: no clipping).
+
+    Sharded gradients live on two meshes (all ranks; dp_shard x ep for the experts), which torch's
+    clip_grad_norm_ cannot combine. Every element of every sharded gradient lives on exactly one rank (FSDP
+    shards, EP splits; nothing is replicated), so the global sum of squares is one all-reduce of local sums.
+    """
+    params = [p for p in params if p.grad is not None]
+    max_norm = max_norm or math.inf
+    if not dims.distributed:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    grads = [_local(p.grad) for p in params]
+    if any(not hasattr(p.grad, "to_local") for p in params):
+        raise RuntimeError("clip_grad_norm_: a gradient is not sharded (was the model parallelized?)")
+    device = grads[0].device if grads else dims.device
+    sq = torch.zeros((), dtype=torch.float32, device=device)
+    for norm in torch._foreach_norm(grads) if grads else []:
+        sq += norm.float() ** 2
+    dist.all_reduce(sq)
+    total = sq.sqrt()
+    if math.isfinite(max_norm):
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        torch._foreach_mul_(grads, coef.to(grads[0].dtype) if grads else coef)
+    return total
+
+
+def agree_recompute_plan(plan: list[bool], dims: ParallelDims) -> list[bool]:
+    """One plan for all ranks: a block recomputes if any rank wants it to.
+
+    Ranks see different batch shapes, so an input-aware planner may choose differently on each; but a
+    recomputed MoE block re-runs its all-to-alls and FSDP gathers in backward, which every rank must join."""
+    if not dims.distributed:
+        return list(plan)
+    t = torch.tensor([int(p) for p in plan], dtype=torch.int32, device=dims.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
