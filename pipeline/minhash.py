@@ -97,20 +97,27 @@ class Tokens:
     offsets: np.ndarray  # int64, len = n_docs + 1: words of doc i are word_hashes[offsets[i]:offsets[i+1]]
 
 
-def tokenize(texts: list[str]) -> Tokens:
-    """Normalised word hashes (lowercase, punctuation and whitespace folded) for every text of the batch."""
+def char_codes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The batch joined by newlines as code units (uint16, or uint32 code points when a surrogate shows up),
+    and each text's first and end index in it."""
     n = len(texts)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     doc_starts = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=doc_starts[1:])
     joined = "\n".join(texts)
-    table = _char_values()
     # UTF-16 halves the bytes to encode and scan; it equals the code points unless a surrogate shows up.
     codes = np.frombuffer(joined.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
-    if codes.size == len(joined) and not _has_surrogate(codes):
-        values = table.take(codes)
-    else:
-        values = _astral_values(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32), table)
+    if codes.size != len(joined) or _has_surrogate(codes):
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return codes, doc_starts, doc_starts + lengths
+
+
+def tokenize(texts: list[str]) -> Tokens:
+    """Normalised word hashes (lowercase, punctuation and whitespace folded) for every text of the batch."""
+    n = len(texts)
+    codes, doc_starts, _ = char_codes(texts)
+    table = _char_values()
+    values = table.take(codes) if codes.dtype == np.uint16 else _astral_values(codes, table)
     is_word = values.astype(bool)
     single = (values & np.uint64(1)).astype(bool)
     # A word starts at a word character that follows a separator, or at or after a one-character word.
@@ -188,21 +195,35 @@ def _ngram_weights(ngram: int) -> np.ndarray:
 
 
 class MinHasher:
-    """`MinHasher(num_perm, ngram, seed).signatures(texts)` -> uint32 array (len(texts), num_perm)."""
+    """`MinHasher(num_perm, ngram, seed).signatures(texts)` -> uint32 array (len(texts), num_perm).
 
-    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1):
+    engine "numba" runs the compiled one-pass kernel (pipeline/minhash_kernel.py); "numpy" the vectorised
+    reference below. Both give the same bits."""
+
+    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1, engine: str = "numba"):
         if num_perm < 1 or ngram < 1:
             raise ValueError(f"num_perm and ngram must be >= 1, got num_perm={num_perm}, ngram={ngram}")
-        self.num_perm, self.ngram, self.seed = num_perm, ngram, seed
+        if engine not in ("numba", "numpy"):
+            raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
+        self.num_perm, self.ngram, self.seed, self.engine = num_perm, ngram, seed, engine
         rng = np.random.default_rng(seed)
         self.a = (rng.integers(0, 2**32, num_perm, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
         start = 0
+        kernel = None
+        if self.engine == "numba":
+            from pipeline.minhash_kernel import signatures_kernel as kernel
         for stop in _chunk_bounds(texts):  # bounded memory for any batch, even of 1 MB documents
-            hashes, offsets = shingle_hashes(tokenize(texts[start:stop]), self.ngram)
-            out[start:stop] = self.signatures_of_shingles(hashes, offsets)
+            if kernel is not None:
+                codes, doc_starts, doc_ends = char_codes(texts[start:stop])
+                out[start:stop] = EMPTY
+                kernel(codes, _char_values(), doc_starts, doc_ends, _ngram_weights(self.ngram), self.a,
+                       out[start:stop])
+            else:
+                hashes, offsets = shingle_hashes(tokenize(texts[start:stop]), self.ngram)
+                out[start:stop] = self.signatures_of_shingles(hashes, offsets)
             start = stop
         return out
 

@@ -133,3 +133,55 @@ def test_sub_batches_do_not_change_signatures(monkeypatch):
     for i, text in enumerate(texts):  # batch-wide shingles equal each document's own
         alone, _ = shingle_hashes(tokenize([text]), 5)
         assert (hashes[offsets[i] : offsets[i + 1]] == alone).all()
+
+
+def _random_text(rng: random.Random) -> str:
+    """Words from several scripts, punctuation, digits, astral characters and lone surrogates, random spacing."""
+    alphabet = ("abcdefghijklmnopqrstuvwxyzABCDEFÀÉßçñ0123456789" "ПриветмирΑβγ中文文本日本語のテキストไทยភាសា"
+                "नमस्ते" "😀𠀋𝒜" ".,;!?-'\"()")
+    pieces = []
+    for _ in range(rng.randrange(0, 120)):
+        pieces.append("".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 9))))
+        pieces.append(rng.choice([" ", "  ", "\n", "\t", "", "-", " — "]))
+    if rng.random() < 0.05:
+        pieces.append("\ud800")  # a lone surrogate (Python strings can hold one)
+    return "".join(pieces)
+
+
+@pytest.mark.parametrize("num_perm, ngram", [(128, 5), (2048, 5), (7, 1), (33, 3)])
+def test_compiled_kernel_equals_the_numpy_reference(num_perm, ngram):
+    rng = random.Random(num_perm + ngram)
+    texts = [_random_text(rng) for _ in range(150)]
+    texts += ["", " ", "...", "one", "One!", "two words", "a b c d", "中", "中文文本去重测试，这是一个句子。",
+              "ภาษาไทยไม่มีช่องว่าง", "日本語のテキストです😀𠀋", "\n".join(_prose(5, 40))]
+    texts += [" ".join(_prose(i, 300)) for i in range(20)]
+    numba_sig = MinHasher(num_perm, ngram, seed=3).signatures(texts)
+    numpy_sig = MinHasher(num_perm, ngram, seed=3, engine="numpy").signatures(texts)
+    assert numba_sig.dtype == numpy_sig.dtype == np.uint32
+    assert (numba_sig == numpy_sig).all()
+    for text in texts[-40:]:  # one at a time too (a batch of one has its own layout)
+        assert (MinHasher(num_perm, ngram, seed=3).signatures([text]) == numpy_sig[texts.index(text)]).all()
+
+
+def test_compiled_kernel_on_a_very_long_document():
+    rng = random.Random(2)
+    words = _prose(9, 3000)
+    text = " ".join(rng.choice(words) for _ in range(150_000)) + " 中文😀"
+    hasher = MinHasher(256)
+    assert (hasher.signatures([text, "x"]) == MinHasher(256, engine="numpy").signatures([text, "x"])).all()
+    with pytest.raises(ValueError, match="engine"):
+        MinHasher(engine="cuda")
+
+
+def test_kernel_cache_goes_to_a_temporary_folder_when_the_package_is_read_only(monkeypatch):
+    import pipeline.minhash_kernel as kernel
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(kernel.os, "access", lambda path, mode: False)
+    kernel._prepare_cache_dir()
+    import os
+
+    assert "sluice-numba-cache" in os.environ["NUMBA_CACHE_DIR"]
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
+    kernel._prepare_cache_dir()  # a user's own setting wins
+    assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"
