@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from pipeline.config import ConfigError
 from pipeline.stats import DropReason
+from pipeline.warc_record import HTML_TYPES
 
 log = logging.getLogger(__name__)
 
-_HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml")
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:+-]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([\w.:+-]+)", re.IGNORECASE)
@@ -275,7 +275,7 @@ class TextExtractor:
 def _is_html(content_type: str | None, body: bytes) -> bool:
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime:
-        return mime in _HTML_TYPES
+        return mime in HTML_TYPES
     return looks_like_html(body)  # no Content-Type (e.g. an ARC record): look at the bytes
 
 

@@ -102,6 +102,8 @@ def five(gz: bool, broken: bytes) -> bytes:
         ("truncated-end.warc.gz", five(True, record(2))[:-40], [0, 1, 2, 3], 1),
         ("truncated-member.warc.gz", five(True, record(2)[:200]), [0, 1, 3, 4], 1),
         ("garbage-between.warc.gz", five(True, b"\x1f\x8b\x08garbage" * 20), [0, 1, 3, 4], 1),
+        ("garbage-before.warc.gz", b"junk\x1f\x8b\x08junk" * 30 + five(True, record(2)), [0, 1, 2, 3, 4], 1),
+        ("first-member-cut.warc.gz", record(0)[:150] + five(True, record(2))[len(record(0)):], [1, 2, 3, 4], 1),
         ("longer-length.warc.gz", five(True, record(2, length_delta=50)), [0, 1, 3, 4], 1),
         ("shorter-length.warc.gz", five(True, record(2, length_delta=-50)), [0, 1, 3, 4], 1),
         # leaves several lines of its body in its member: still counted once, and the next member is read
@@ -112,6 +114,7 @@ def five(gz: bool, broken: bytes) -> bytes:
         ("cut-record.warc", five(False, record(2, False)[:300]), [0, 1, 3, 4], 1),  # caught by its block digest
         ("truncated-end.warc", five(False, record(2, False))[:-100], [0, 1, 2, 3], 1),
         ("one-member.warc.gz", gzip.compress(five(False, record(2, False)), mtime=0), [0, 1, 2, 3, 4], 0),
+        # the records before the cut decompress as they were (a deflate stream's prefix), so they are kept
         ("one-member-cut.warc.gz", gzip.compress(five(False, record(2, False)), mtime=0)[:-100], [0, 1, 2], 1),
         ("garbage.warc", b"\x00\x01garbage" * 100, [], 1),
         ("empty.warc", b"", [], 0),
@@ -124,6 +127,96 @@ def test_broken_files_are_counted_and_reading_goes_on(tmp_path, name, data, kept
     assert urls(responses) == kept
     assert stats.dropped[DropReason.MALFORMED_RECORD] == malformed
     assert stats.records_in == len(responses) + sum(stats.dropped.values())
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x55]) + data[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "name, data, kept, kind",
+    [
+        # warcio raised zlib.error out of the reader here, failing the whole Spark task
+        ("flipped-in-first-member", flip(record(0), 60) + b"".join(record(i) for i in range(1, 5)), [1, 2, 3, 4],
+         "gzip_corrupt"),
+        # the CRC is checked before a record is yielded: a flip in the body never comes out as a changed page
+        ("flipped-crc", flip(record(0), len(record(0)) - 6) + b"".join(record(i) for i in range(1, 5)),
+         [1, 2, 3, 4], "gzip_corrupt"),
+        # a record cut by the end of the file is malformed, not a record of another type
+        ("cut-in-headers", b"".join(record(i) for i in range(4)) + record(4)[:40], [0, 1, 2, 3], "truncated"),
+        ("garbage-before", b"\x00junk" * 50 + b"".join(record(i) for i in range(5)), [0, 1, 2, 3, 4], "garbage"),
+        ("garbage-after", b"".join(record(i) for i in range(5)) + b"\x00junk" * 50, [0, 1, 2, 3, 4], "garbage"),
+    ],
+)
+def test_damage_is_counted_by_kind(tmp_path, name, data, kept, kind):
+    path = tmp_path / f"{name}.warc.gz"
+    path.write_bytes(data)
+    responses, stats = read(path)
+    assert urls(responses) == kept
+    assert stats.dropped == {DropReason.MALFORMED_RECORD: 1} and stats.counters[f"malformed_record:{kind}"] == 1
+    assert not any(k.startswith("skipped_record_type:response") for k in stats.counters)
+    assert stats.records_in == len(responses) + 1
+
+
+def test_offsets_are_member_starts_even_behind_garbage(tmp_path):
+    junk = b"\x00junk" * 50
+    members = [record(i) for i in range(3)]
+    path = tmp_path / "a.warc.gz"
+    path.write_bytes(junk + members[0] + junk + members[1] + members[2])
+    responses, _ = read(path)
+    starts = [len(junk), 2 * len(junk) + len(members[0]), 2 * len(junk) + len(members[0]) + len(members[1])]
+    assert [r.offset for r in responses] == starts
+
+
+def test_blank_padding_between_members_is_not_garbage(tmp_path):
+    path = tmp_path / "a.warc.gz"
+    path.write_bytes(record(0) + b"\r\n\x00" * 10 + record(1) + b"\n" * 5)
+    responses, stats = read(path)
+    assert urls(responses) == [0, 1] and not stats.dropped
+
+
+def test_huge_member_is_streamed(tmp_path):
+    """A 24 MB record (and a 24 MB one-member file) is read with memory near the body cap, not the member size."""
+    import tracemalloc
+
+    body = b"<html><body><p>" + b"word " * 4_800_000 + b"</p></body></html>"
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=False)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record("http://example.com/0", "response", payload=io.BytesIO(body),
+                                                  http_headers=http))
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(gzip.compress(buf.getvalue() + record(1, gz=False), mtime=0))
+    del body, buf
+    tracemalloc.start()
+    stats = Stats()
+    responses = [(r.url, r.truncated, len(r.body)) for r in iter_responses(str(path), stats, max_body_bytes=1 << 20)]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert responses == [("http://example.com/0", True, 1 << 20), ("http://example.com/1", False, 340)]
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB"
+
+
+def test_unseekable_stream_still_recovers():
+    from pipeline.warc_gzip import GzipMemberReader
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self, data):
+            self.data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def readinto(self, b):
+            return self.data.readinto(b)
+
+    data = b"".join(record(i) for i in range(2)) + b"\x00junk" * 50 + b"".join(record(i) for i in range(2, 5))
+    stats = Stats()
+    responses = list(GzipMemberReader(Unseekable(data), "s", stats, 1 << 20).responses())
+    assert urls(responses) == [0, 1, 2, 3, 4] and stats.dropped[DropReason.MALFORMED_RECORD] == 1
 
 
 def test_body_cap_marks_truncated(tmp_path):

@@ -1,0 +1,124 @@
+"""WARC reader under damage: share of files that lose an undamaged record, before and after the member-wise reader.
+
+    .venv/bin/python benchmarks/warc_fuzz_bench.py [--files 250] [--seed 0]
+
+Input: tests/pipeline/warc_damage.py files (5 response records, one gzip member each, one damage per file) for every
+damage kind and position, `--files` seeds per (kind, position), written to a temp dir. Ours: pipeline.warc as it is
+now. Reference: the reader before this work, `pipeline/warc.py` of commit BASELINE taken from git at run time
+(`git show`) into a temp module, run on the same files in the same process. A file counts as a loss when an
+undamaged record does not come out or the reader raises (a raise fails the Spark task, so the whole job).
+Also counted: records that come out changed or at a wrong offset, damaged records neither yielded nor counted
+`malformed_record`, unbalanced stats. Writes benchmarks/results/warc_fuzz.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe_machine  # noqa: E402
+from tests.pipeline.warc_damage import KINDS, judge, make, positions  # noqa: E402
+
+BASELINE = "c1bea01"  # the last commit with the warcio-stream reader
+FIELDS = ("raised", "lost_undamaged", "changed", "uncounted", "unbalanced")
+
+
+def load_baseline(tmp: Path):
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:pipeline/warc.py"],
+                            check=True, capture_output=True, text=True).stdout
+    path = tmp / "warc_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("warc_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(readers: dict, n_files: int, seed: int, tmp: Path) -> dict:
+    table = {name: {} for name in readers}
+    for kind in KINDS:
+        for position in positions(kind):
+            counts = {name: dict.fromkeys(FIELDS, 0) for name in readers}
+            for s in range(seed, seed + n_files):
+                damaged = make(s, kind, position)
+                path = tmp / "f.warc.gz"
+                path.write_bytes(damaged.data)
+                for name, module in readers.items():
+                    with contextlib.redirect_stderr(io.StringIO()):  # warcio prints every error it swallows
+                        verdict = judge(damaged, lambda p, st, m=module: list(m.iter_responses(p, st)), str(path))
+                    for f in FIELDS:
+                        counts[name][f] += getattr(verdict, f)
+            for name in readers:
+                table[name][f"{kind}@{position}"] = {f: counts[name][f] / n_files for f in FIELDS}
+    return table
+
+
+def summary(cells: dict) -> dict:
+    kinds = {}
+    for key, cell in cells.items():
+        kinds.setdefault(key.split("@")[0], []).append(cell)
+    return {k: {f: sum(c[f] for c in v) / len(v) for f in FIELDS} for k, v in kinds.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=250, help="seeds per (damage kind, position)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import logging
+
+    logging.disable(logging.WARNING)  # both readers log every malformed record
+    import pipeline.warc as ours
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        baseline = load_baseline(tmp)
+        t0 = time.perf_counter()
+        table = run({"after": ours, "before": baseline}, args.files, args.seed, tmp)
+        wall = time.perf_counter() - t0
+    after, before = summary(table["after"]), summary(table["before"])
+    n_cells = sum(len(positions(k)) for k in KINDS)
+    loss_after = sum(table["after"][c]["lost_undamaged"] for c in table["after"]) / n_cells
+    loss_before = sum(table["before"][c]["lost_undamaged"] for c in table["before"]) / n_cells
+    print(f"{'kind@position':24} {'lost before':>12} {'lost after':>11} {'raised b/a':>11} {'uncounted b/a':>14}"
+          f" {'changed b/a':>12}")
+    for cell in table["after"]:
+        b, a = table["before"][cell], table["after"][cell]
+        print(f"{cell:24} {b['lost_undamaged']:12.3f} {a['lost_undamaged']:11.3f} "
+              f"{b['raised']:5.3f}/{a['raised']:.3f} {b['uncounted']:7.3f}/{a['uncounted']:.3f} "
+              f"{b['changed']:6.3f}/{a['changed']:.3f}")
+    print(f"all: files losing an undamaged record {loss_before:.3f} before, {loss_after:.3f} after "
+          f"({n_cells * args.files} files, {wall:.0f} s for both readers)")
+    result = {
+        "name": "warc_fuzz",
+        "machine": describe_machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "ours": loss_after,
+        "reference": loss_before,
+        "ratio": loss_after / loss_before if loss_before else None,
+        "unit": "share of damaged files that lose an undamaged record (or raise); lower is better",
+        "params": {"files_per_cell": args.files, "seed": args.seed, "records_per_file": 5,
+                   "kinds": list(KINDS), "reference": f"pipeline/warc.py at {BASELINE} (git show at run time)"},
+        "by_kind": {"before": before, "after": after},
+        "by_cell": table,
+    }
+    out = ROOT / "benchmarks" / "results" / "warc_fuzz.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
