@@ -73,7 +73,8 @@ def write_documents(docs, url: str, row_group_rows: int = 2000) -> int:
     schema = document_arrow_schema()
     rows = 0
     batch: list[dict] = []
-    with fsspec.open(url, "wb") as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+    with (fsspec.open(url, "wb") as f,  # page CRCs: a flipped byte fails the next stage's read (pipeline.integrity)
+          pq.ParquetWriter(f, schema, compression="zstd", write_page_checksum=True) as writer):
         for doc in docs:
             batch.append(doc.to_row())
             if len(batch) >= row_group_rows:

@@ -27,14 +27,20 @@ def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = Fa
     """Every number `sluice inspect` shows, as a JSON-ready dict; `verify` also checks every sha256."""
     import pyarrow as pa
 
-    reader = ShardReader(path, verify=verify)  # checks the manifest and the files' sizes
+    reader = ShardReader(path, verify=verify)  # checks the manifest, its totals and the files' sizes
+    reader.tokenizer_json()  # the tokenizer is the one the manifest records, with its EOS id
     manifest, parts = reader.manifest, []
     for index, file in enumerate(reader.shard_paths):
-        pf = reader.open_shard(index, read_dictionary=["category", "lang", "domain"])
+        pf = reader.open_shard(index, read_dictionary=["category", "lang", "domain"])  # rows against the footer
         try:
-            parts.append(pf.read(columns=SMALL_COLUMNS))
+            part = pf.read(columns=SMALL_COLUMNS)
         except (OSError, pa.ArrowException) as e:
             raise ShardError(f"{file}: unreadable column data ({e})") from None
+        tokens, listed = int(pa.compute.sum(part.column("n_tokens")).as_py() or 0), manifest["shards"][index]["tokens"]
+        if tokens != listed:
+            raise ShardError(f"{file}: holds {tokens} tokens, manifest.json says {listed} (the manifest was edited "
+                             "or damaged)")
+        parts.append(part)
     table = pa.concat_tables(parts).unify_dictionaries() if parts else pa.table(
         {c: pa.array([], t) for c, t in zip(SMALL_COLUMNS, [pa.int32(), pa.string(), pa.float32(), pa.string(),
                                                              pa.string()], strict=True)})

@@ -7,7 +7,7 @@ shard with its rows, tokens, bytes, sha256 and row-group sizes, plus the tokeniz
 
 Reading (needs only pyarrow, numpy and fsspec)::
 
-    reader = ShardReader("shards/")                  # or "s3://bucket/shards"; verify=True checks every sha256
+    reader = ShardReader("shards/")                  # or "s3://bucket/shards"; verify=True also checks sha256s
     reader.manifest, reader.shard_paths               # parsed manifest.json; full path of each shard
     for doc in reader:                                # ShardDocument: id, tokens (np.uint32 array), n_tokens,
         ...                                           #   category, quality, weight, shard, row
@@ -18,7 +18,14 @@ Reading (needs only pyarrow, numpy and fsspec)::
     part.load_state_dict(state)                       # resume there; a finished pass rolls over to epoch + 1
 
 Any damaged input raises ShardError naming the file: a missing shard, a size or sha256 that disagrees with the
-manifest, an unreadable footer or row group, a shard file the manifest does not list.
+manifest, an unreadable footer or row group, a page whose CRC-32 fails, a shard file the manifest does not list,
+manifest totals that are not the sums of its shards, a tokenizer.json whose hash or EOS token disagrees.
+
+Integrity costs (benchmarks/results/shard_verify.json): every page carries a CRC-32 that the reader always
+checks, for a few percent of the read time, and that catches any flipped byte in the data, which is what the
+trainer consumes; footers are checked against the manifest on open. `verify=True` adds a sha256 of each shard
+once per reader (the whole file read once more, before its first row group); it is for audits
+(`sluice inspect --verify`), not needed to keep damaged tokens out of training.
 """
 
 from __future__ import annotations
@@ -110,7 +117,7 @@ class ShardWriter:
         self._schema = shard_arrow_schema()
         columns = self._schema.names
         self._writer = pq.ParquetWriter(self._file, self._schema, compression="zstd",
-                                        use_dictionary=DICTIONARY_COLUMNS,
+                                        use_dictionary=DICTIONARY_COLUMNS, write_page_checksum=True,
                                         write_statistics=[c for c in columns if c != "tokens"])
         self._pending: list = []
         self._pending_bytes = 0
@@ -223,7 +230,23 @@ def read_manifest(fs, root: str) -> dict:
                 raise ValueError(f"bad entry for {s['file']!r}")
     except (KeyError, TypeError, ValueError) as e:
         raise ShardError(f"{path}: malformed shard list ({e})") from None
+    for total, key in (("documents", "rows"), ("tokens", "tokens"), ("bytes", "bytes")):
+        summed = sum(s.get(key, 0) for s in manifest["shards"])
+        if manifest.get(total) != summed:
+            raise ShardError(f"{path}: says {total} = {manifest.get(total)!r}, its shards add up to {summed} "
+                             f"(the manifest was edited or damaged)")
     return manifest
+
+
+def tokenizer_eos_id(tokenizer_json: str, eos_token: str) -> int | None:
+    """The id of `eos_token` in a tokenizer.json's text, read as JSON (no `tokenizers` needed): an added
+    (special) token, else a model vocabulary entry."""
+    data = json.loads(tokenizer_json)
+    for token in data.get("added_tokens") or []:
+        if token.get("content") == eos_token:
+            return token.get("id")
+    vocab = (data.get("model") or {}).get("vocab")
+    return vocab.get(eos_token) if isinstance(vocab, dict) else None
 
 
 def file_sha256(path, fs=None, chunk: int = 8 << 20) -> str:
@@ -361,6 +384,28 @@ class ShardReader:
     def _path(self, shard: int) -> str:
         return f"{self._root}/{self._entries[shard]['file']}"
 
+    def tokenizer_json(self) -> str:
+        """The text of the shards' tokenizer.json, after checking it is the one the manifest records (its sha256)
+        and that its EOS token has the id every document ends with: the tokens mean nothing with another one."""
+        info, path = self.manifest.get("tokenizer") or {}, f"{self._root}/{TOKENIZER_FILE}"
+        try:
+            with self._fs.open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise ShardError(f"{path}: missing (the manifest's tokenizer travels with the shards)") from None
+        if hashlib.sha256(raw).hexdigest() != info.get("sha256"):
+            raise ShardError(f"{path}: sha256 differs from {MANIFEST}'s tokenizer.sha256 (another tokenizer, or "
+                             "damaged): the shards' token ids would be read with the wrong vocabulary")
+        try:
+            text = raw.decode("utf-8")
+            eos = tokenizer_eos_id(text, info.get("eos_token", ""))
+        except (UnicodeDecodeError, ValueError, AttributeError) as e:
+            raise ShardError(f"{path}: not a tokenizer.json ({e})") from None
+        if eos is None or eos != info.get("eos_id"):
+            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {MANIFEST} says "
+                             f"{info.get('eos_id')}")
+        return text
+
     def _check_listing(self) -> None:
         """One directory listing catches missing, truncated, grown and unlisted shard files before any read."""
         sizes = {info["name"].rsplit("/", 1)[-1]: info["size"] for info in self._fs.ls(self._root, detail=True)}
@@ -387,7 +432,8 @@ class ShardReader:
                 raise ShardError(f"{path}: sha256 differs from {MANIFEST} (the file is corrupt or was replaced)")
             self._verified.add(shard)
         try:
-            pf = pq.ParquetFile(path if self._local else self._fs.open(path, "rb"), read_dictionary=read_dictionary)
+            pf = pq.ParquetFile(path if self._local else self._fs.open(path, "rb"), read_dictionary=read_dictionary,
+                                page_checksum_verification=True)
         except FileNotFoundError:
             raise ShardError(f"{path}: listed in {MANIFEST} but missing") from None
         except (OSError, pa.ArrowException) as e:

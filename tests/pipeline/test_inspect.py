@@ -68,3 +68,22 @@ def test_explicit_stages_and_errors(run_dir, capsys):
     (run_dir / "shards" / "shard-00001.parquet").write_bytes(b"PAR1")
     assert main([str(run_dir / "shards")]) == 1
     assert "shard-00001.parquet: 4 bytes, manifest.json says" in capsys.readouterr().err
+
+
+def test_manifest_counts_are_checked_against_the_shards(run_dir, capsys):
+    """documents or tokens multiplied by 10 in manifest.json: refused, whether the totals alone were edited or a
+    shard's entry too (then the n_tokens column, which inspect reads anyway, disagrees with it)."""
+    shards = run_dir / "shards"
+    manifest = json.loads((shards / "manifest.json").read_text())
+    for key in ("documents", "tokens"):
+        (shards / "manifest.json").write_text(json.dumps(dict(manifest, **{key: manifest[key] * 10})))
+        assert main([str(shards)]) == 1
+        assert f"manifest.json: says {key} = {manifest[key] * 10}, its shards add up to" in capsys.readouterr().err
+    edited = json.loads(json.dumps(manifest))
+    extra = edited["shards"][0]["tokens"] * 9
+    edited["shards"][0]["tokens"] += extra
+    edited["tokens"] += extra
+    (shards / "manifest.json").write_text(json.dumps(edited))
+    assert main([str(shards)]) == 1
+    err = capsys.readouterr().err
+    assert "shard-00000.parquet: holds" in err and "manifest.json says" in err and len(err.splitlines()) == 1

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.shards import (
     MANIFEST,
+    TOKENIZER_FILE,
     ShardError,
     ShardReader,
     build_manifest,
@@ -16,7 +17,7 @@ from pipeline.shards import (
     shard_name,
     write_shards,
 )
-from pipeline.tokenize import TokenizeConfig, eos_id, tokenize_batch, train_tokenizer
+from pipeline.tokenize import TokenizeConfig, eos_id, tokenize_batch, tokenizer_sha256, train_tokenizer
 from tests.pipeline.test_tokenize import EOS, corpus_texts
 
 
@@ -38,7 +39,11 @@ def make_shards(directory, n_docs: int = 400, n_shards: int = 3, row_group_bytes
     shard = np.arange(len(table)) * n_shards // len(table)
     table = table.append_column("shard", pa.array(shard))
     infos = list(write_shards(table.to_batches(max_chunksize=chunk), str(directory), row_group_bytes))
-    manifest = build_manifest(infos, {"file": "tokenizer.json", "eos_id": 0}, {"tokenize": {}}, "test")
+    tokenizer_json = tokenizer.to_str()
+    (directory / TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
+    info = {"file": TOKENIZER_FILE, "sha256": tokenizer_sha256(tokenizer_json), "eos_token": EOS,
+            "eos_id": eos_id(tokenizer, EOS), "vocab_size": tokenizer.get_vocab_size()}
+    manifest = build_manifest(infos, info, {"tokenize": {}}, "test")
     (directory / MANIFEST).write_text(manifest_json(manifest))
     return manifest, table
 
@@ -158,3 +163,71 @@ def test_reads_through_fsspec_urls(shards):
     reader = ShardReader("memory://shards", verify=True)
     assert [d.id for d in reader] == table.column("id").to_pylist()
     assert reader.shard_paths[0] == "memory:///shards/shard-00000.parquet"
+
+
+def read_all(path, verify: bool = False) -> list:
+    return [(d.id, d.tokens.tolist(), d.category, d.quality, d.weight) for d in ShardReader(str(path), verify=verify)]
+
+
+def test_single_bit_flips_never_reach_the_reader_as_other_tokens(shards):
+    """The issue's case: 15 of 40 single-bit flips in a shard used to reach the trainer as other in-vocabulary
+    tokens. With page CRCs every flip is an error naming the file or changes nothing that is read."""
+    path, _, _ = shards
+    original = read_all(path)
+    target = path / shard_name(1)
+    data = target.read_bytes()
+    rng = random.Random(40)
+    outcomes = {"error": 0, "same": 0}
+    for _ in range(60):
+        flipped = bytearray(data)
+        flipped[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        target.write_bytes(bytes(flipped))
+        try:
+            assert read_all(path) == original, "a flipped bit reached the reader as different data"
+            outcomes["same"] += 1
+        except ShardError as e:
+            assert shard_name(1) in str(e)
+            outcomes["error"] += 1
+    target.write_bytes(data)
+    assert outcomes["error"] > 40, outcomes
+
+
+def test_page_crc_names_the_file_and_row_group(shards):
+    path, manifest, _ = shards
+    import pyarrow.parquet as pq
+
+    target = path / shard_name(0)
+    first_page = pq.ParquetFile(target).metadata.row_group(0).column(1).data_page_offset  # the tokens column
+    data = bytearray(target.read_bytes())
+    data[first_page + 40] ^= 0x10  # inside the page's compressed values, past its header
+    target.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match=rf"{shard_name(0)}: row group 0 is unreadable \(.*CRC checksum"):
+        read_all(path)
+
+
+@pytest.mark.parametrize("key", ["documents", "tokens", "bytes"])
+def test_manifest_totals_multiplied_are_refused(shards, key):
+    path, manifest, _ = shards
+    tampered = dict(manifest, **{key: manifest[key] * 10})
+    (path / MANIFEST).write_text(manifest_json(tampered))
+    with pytest.raises(ShardError, match=rf"manifest.json: says {key} = {manifest[key] * 10}, its shards add up "
+                                         rf"to {manifest[key]}"):
+        ShardReader(str(path))
+
+
+def test_tokenizer_is_checked_against_the_manifest(shards):
+    path, manifest, _ = shards
+    reader = ShardReader(str(path))
+    assert json.loads(reader.tokenizer_json())["model"]["type"] == "BPE"
+    text = (path / TOKENIZER_FILE).read_text()
+    (path / TOKENIZER_FILE).write_text(text.replace('"dropout"', '"dropout" ', 1))  # same meaning, other bytes
+    with pytest.raises(ShardError, match=r"tokenizer.json: sha256 differs from manifest.json's tokenizer.sha256"):
+        reader.tokenizer_json()
+    (path / TOKENIZER_FILE).write_text(text)
+    wrong_eos = dict(manifest, tokenizer=dict(manifest["tokenizer"], eos_id=manifest["tokenizer"]["eos_id"] + 1))
+    (path / MANIFEST).write_text(manifest_json(wrong_eos))
+    with pytest.raises(ShardError, match=r"tokenizer.json: EOS token '.*' has id \d+, manifest.json says \d+"):
+        ShardReader(str(path)).tokenizer_json()
+    (path / TOKENIZER_FILE).unlink()
+    with pytest.raises(ShardError, match="tokenizer.json: missing"):
+        ShardReader(str(path)).tokenizer_json()
