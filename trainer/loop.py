@@ -124,6 +124,8 @@ class Trainer:
         counts = torch.stack([torch.stack([(lab != IGNORE_INDEX).sum(), torch.tensor(lab.numel(), device=device)])
                               for _, lab in batches]).sum(dim=0)
         n_global, padded = self._all_reduce(counts)
+        for moe in self.model.moe_layers():  # each micro-batch's balance loss counts 1/len, like its main loss
+            moe.aux_loss_scale = 1.0 / len(batches)
         loss_sum = sum(self.forward_backward(inp, lab, n_global) for inp, lab in batches)
         grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr

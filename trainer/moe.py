@@ -268,6 +268,9 @@ class MoE(nn.Module):
         self.experts = GroupedExperts(dim, cfg)
         self.shared_experts = shared
         self.register_buffer("last_aux_loss", torch.zeros(()), persistent=False)
+        # weight of this forward's balance loss: 1 / micro-batches per step, as the main loss is a mean over them
+        # (set by the loop; ranks need nothing, FSDP already averages their gradients)
+        self.aux_loss_scale = 1.0
 
     def forward(self, x_BSD: torch.Tensor) -> torch.Tensor:
         B, S, D = x_BSD.shape
@@ -284,7 +287,7 @@ class MoE(nn.Module):
         out_BSD = out_TD.view(B, S, D)
         if self.cfg.seq_balance_coef > 0 and self.training and torch.is_grad_enabled():
             K = self.cfg.top_k
-            aux = self.cfg.seq_balance_coef * sequence_balance_loss(scores_TE.view(B, S, -1),
+            aux = self.aux_loss_scale * self.cfg.seq_balance_coef * sequence_balance_loss(scores_TE.view(B, S, -1),
                                                                     topk_ids_TK.view(B, S, K))
             if not in_recompute():
                 self.last_aux_loss.copy_(aux.detach())
