@@ -5,10 +5,15 @@ replaced by the kept lines joined with newlines, and every removed line is count
 
 Rules, in C4's order, per stripped line: citation markers ("[1]", "[edit]", "[citation needed]") are cut out; a line
 with a word over `max_word_length` characters, a line that does not end in terminal punctuation (or ends in an
-ellipsis), a line with fewer than `min_words_per_line` words (characters in unspaced scripts), a line that mentions
-javascript, and a cookie/privacy-policy line are removed. "lorem ipsum" anywhere drops the page (a template); a curly
-bracket in a line that survived the line rules drops it (code). Fewer than `min_num_sentences` sentences left drops it.
-Sentences are counted as runs of terminal punctuation followed by a space or the end (C4 used NLTK's Punkt).
+ellipsis), a line with fewer than `min_words_per_line` words, a line that mentions javascript, and a
+cookie/privacy-policy line are removed. "lorem ipsum" anywhere drops the page (a template); a curly bracket in a line
+that survived the line rules drops it (code). Fewer than `min_num_sentences` sentences left drops it. Sentences are
+counted as runs of terminal punctuation followed by a space or the end (C4 used NLTK's Punkt).
+
+Unspaced scripts (see text_view): words are characters, and the longest word is the longest run of characters of
+other scripts (a 4,000-character Japanese paragraph has no long word; a URL inside it may). Thai and Lao end
+sentences with a space: their lines are not required to end in punctuation, and their sentences are the
+space-separated runs of a line.
 """
 
 from __future__ import annotations
@@ -21,13 +26,19 @@ from typing import ClassVar
 from pipeline.base import Filter
 from pipeline.document import Document
 from pipeline.filters.checks import check_at_least
-from pipeline.filters.text_view import TERMINAL_PUNCTUATION, line_word_count, view_of
+from pipeline.filters.text_view import (
+    TERMINAL_PUNCTUATION,
+    line_word_count,
+    longest_word,
+    sentence_count,
+    view_of,
+)
 from pipeline.stats import DropReason
 
 _SECTION = "filters.c4"
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
 _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
-_SENTENCE_END = re.compile(r"[。！？]+|[.!?]+[\"'”“»)]*(?=\s|$)")
+_SENTENCE_END = re.compile(r"[。！？．｡।؟។៕။།]+|[.!?]+[\"'”“»)]*(?=\s|$)")
 
 
 @dataclass(kw_only=True)
@@ -63,7 +74,9 @@ class C4Filter(Filter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg = self.config
         text = doc.text
-        unspaced = view_of(doc).unspaced
+        view = view_of(doc)
+        unspaced = view.unspaced
+        needs_punct = cfg.filter_no_terminal_punct and not view.unpunctuated
         # Most pages mention none of the words the slower per-line checks look for: find out once, for the page.
         lower_text = text.lower()
         suspect = (
@@ -80,12 +93,12 @@ class C4Filter(Filter):
                 continue
             if cfg.remove_citations and "[" in line:
                 line = _CITATION.sub("", line).strip()
-            if cfg.max_word_length and len(line) > cfg.max_word_length and max(map(len, line.split())) > (
+            if cfg.max_word_length and len(line) > cfg.max_word_length and longest_word(line, unspaced) > (
                 cfg.max_word_length
             ):
                 removed["long_word"] += 1
                 continue
-            if cfg.filter_no_terminal_punct and (not line.endswith(TERMINAL_PUNCTUATION) or line.endswith("...")):
+            if needs_punct and (not line.endswith(TERMINAL_PUNCTUATION) or line.endswith("...")):
                 removed["no_terminal_punct"] += 1
                 continue
             if line_word_count(line, unspaced) < cfg.min_words_per_line:
@@ -103,7 +116,7 @@ class C4Filter(Filter):
                     continue
             kept.append(line)
 
-        if not kept or not self._enough_sentences(kept):
+        if not kept or not self._enough_sentences(kept, needs_punct, view.unpunctuated):
             return self._drop("too_few_sentences")
         for rule, n in removed.items():
             self.counters[f"c4_line:{rule}"] += n
@@ -113,13 +126,13 @@ class C4Filter(Filter):
             doc.n_chars = len(cleaned)
         return True
 
-    def _enough_sentences(self, lines: list[str]) -> bool:
+    def _enough_sentences(self, lines: list[str], every_line_ends_one: bool, unpunctuated: bool) -> bool:
         wanted = self.config.min_num_sentences
-        if self.config.filter_no_terminal_punct and len(lines) >= wanted:
+        if every_line_ends_one and len(lines) >= wanted:
             return True  # every kept line ends a sentence
         found = 0
         for line in lines:
-            found += len(_SENTENCE_END.findall(line))
+            found += sentence_count(line, _SENTENCE_END, unpunctuated)
             if found >= wanted:
                 return True
         return found >= wanted

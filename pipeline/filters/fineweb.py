@@ -3,7 +3,8 @@
 They catch what Gopher and C4 miss in Common Crawl text: pages that are mostly link lists or menus (few lines end
 in punctuation, most lines are short, many newlines per word) and pages whose lines repeat. Lines are the non-blank
 lines, stripped; the duplicate-line ratio is over their characters; words are whitespace words (characters in
-unspaced scripts, see text_view).
+unspaced scripts, see text_view). Thai and Lao end sentences with a space, not punctuation: the line-punctuation
+rule does not apply to them.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ class FineWebFilter(Filter):
         if not lines:
             return self._drop("empty")
         n_lines = len(lines)
-        n_punct = sum(1 for line in lines if line.endswith(TERMINAL_PUNCTUATION))
-        if n_punct < cfg.min_line_punct_ratio * n_lines and not (cfg.line_punct_exclude_zero and n_punct == 0):
-            return self._drop("line_punct_ratio")
+        if not view.unpunctuated:
+            n_punct = sum(1 for line in lines if line.endswith(TERMINAL_PUNCTUATION))
+            if n_punct < cfg.min_line_punct_ratio * n_lines and not (cfg.line_punct_exclude_zero and n_punct == 0):
+                return self._drop("line_punct_ratio")
         n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
         if n_short > cfg.max_short_line_ratio * n_lines:
             return self._drop("short_line_ratio")

@@ -3,8 +3,10 @@
 Every word rule in Sluice splits on whitespace (`str.split`, C speed) instead of running a language-aware tokenizer:
 the Gopher and FineWeb thresholds are ratios, and whitespace tokens keep them meaningful for every script that puts
 spaces between words. Scripts that do not (Chinese, Japanese, Thai, Lao, Khmer, Burmese, Tibetan) are "unspaced":
-there a whitespace token is a whole clause, so filters count characters instead of words where a count is needed
-and skip the rules that only make sense for words (see each filter's docstring).
+there a whitespace token is a whole clause, so filters count characters instead of words where a count is needed,
+take the longest run of other characters (a URL or a base64 blob in the text) as the longest word, and skip the rules
+that only make sense for words (see each filter's docstring). Thai and Lao also end sentences with a space, not a
+punctuation mark, so the rules that look for sentence-ending punctuation do not apply to them.
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ _UNSPACED_CHAR = re.compile(
 )
 _UNSPACED_SAMPLE_CHARS = 4000
 _UNSPACED_MIN_FRACTION = 0.3
+# A word boundary in unspaced text: whitespace, CJK or full-width punctuation, or a character of an unspaced script
+# (each is a word of its own).
+_UNSPACED_WORD_BREAK = re.compile(_UNSPACED_CHAR.pattern.replace("[", r"[\s\u3000-\u303f\uff00-\uffef", 1) + "+")
+# Languages (and scripts: Thai, Lao) whose sentences end with a space instead of a punctuation mark.
+UNPUNCTUATED_LANGS = frozenset({"th", "lo"})
+_UNPUNCTUATED_CHAR = re.compile(r"[\u0e00-\u0eff]")
 
 # Line endings that close a sentence in the scripts we meet most: Latin (with English, German and French closing
-# quotes), CJK full-width, Devanagari, Arabic. An ellipsis "…" is not one: it marks truncated teasers.
-TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "“", "»", "。", "！", "？", "」", "』", "।", "؟")
+# quotes), CJK full-width (and the full-width and half-width full stops), Devanagari, Arabic, Khmer, Myanmar,
+# Tibetan. An ellipsis "…" is not one: it marks truncated teasers.
+TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "“", "»", "。", "！", "？", "」", "』", "．", "｡", "।", "؟",
+                        "។", "៕", "။", "།")
 
 
 class TextView:
     """Words and lines of one text, split lazily: a filter that never needs lines never pays for them."""
 
-    __slots__ = ("_lines", "_n_word_chars", "_unspaced", "_words", "lang", "text")
+    __slots__ = ("_lines", "_n_word_chars", "_unpunctuated", "_unspaced", "_words", "lang", "text")
 
     def __init__(self, text: str, lang: str = "") -> None:
         self.text = text
@@ -38,6 +48,7 @@ class TextView:
         self._words: list[str] | None = None
         self._lines: list[str] | None = None
         self._unspaced: bool | None = None
+        self._unpunctuated: bool | None = None
         self._n_word_chars: int | None = None
 
     @property
@@ -67,11 +78,18 @@ class TextView:
             if self.lang and self.lang != "und":
                 self._unspaced = self.lang in UNSPACED_LANGS
             else:
-                sample = self.text[:_UNSPACED_SAMPLE_CHARS]
-                n_nonspace = len(sample) - sample.count(" ") - sample.count("\n")
-                n_unspaced = len(_UNSPACED_CHAR.findall(sample))
-                self._unspaced = n_unspaced > _UNSPACED_MIN_FRACTION * max(1, n_nonspace)
+                self._unspaced = _script_share(self.text, _UNSPACED_CHAR) > _UNSPACED_MIN_FRACTION
         return self._unspaced
+
+    @property
+    def unpunctuated(self) -> bool:
+        """True for Thai and Lao, which end sentences with a space: the language label decides, else the characters."""
+        if self._unpunctuated is None:
+            if self.lang and self.lang != "und":
+                self._unpunctuated = self.lang in UNPUNCTUATED_LANGS
+            else:
+                self._unpunctuated = _script_share(self.text, _UNPUNCTUATED_CHAR) > _UNSPACED_MIN_FRACTION
+        return self._unpunctuated
 
     @property
     def n_words(self) -> int:
@@ -79,9 +97,26 @@ class TextView:
         return self.n_word_chars if self.unspaced else len(self.words)
 
 
+def _script_share(text: str, script_char: re.Pattern) -> float:
+    """Share of the non-space characters at the start of `text` that are matched by `script_char`."""
+    sample = text[:_UNSPACED_SAMPLE_CHARS]
+    n_nonspace = len(sample) - sample.count(" ") - sample.count("\n")
+    return len(script_char.findall(sample)) / max(1, n_nonspace)
+
+
 def line_word_count(line: str, unspaced: bool) -> int:
     """Words of one line, counted the way `TextView.n_words` counts them."""
     return len(line) - line.count(" ") if unspaced else len(line.split())
+
+
+def longest_word(line: str, unspaced: bool) -> int:
+    """Length of the longest word of one line; in unspaced scripts, of the longest run of other characters."""
+    return max(map(len, _UNSPACED_WORD_BREAK.split(line) if unspaced else line.split()), default=0)
+
+
+def sentence_count(line: str, ends: re.Pattern, unpunctuated: bool) -> int:
+    """Sentences in one line: runs of sentence-ending punctuation; in Thai and Lao, the space-separated runs."""
+    return len(line.split()) if unpunctuated else len(ends.findall(line))
 
 
 def count_duplicates(items: list[str]) -> tuple[int, int]:
