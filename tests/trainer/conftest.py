@@ -40,8 +40,10 @@ def write_shards(root: Path, docs: list[list[int]], n_shards: int = 2, row_group
         entries.append({"file": name, "rows": len(part), "tokens": sum(len(d) for d in part), "bytes": len(data),
                         "sha256": hashlib.sha256(data).hexdigest(), "row_groups": groups})
     if manifest:
+        totals = {total: sum(e[key] for e in entries)
+                  for total, key in (("documents", "rows"), ("tokens", "tokens"), ("bytes", "bytes"))}
         (root / "manifest.json").write_text(json.dumps({"format": "sluice.shards", "format_version": 1,
-                                                        "shards": entries}))
+                                                        "shards": entries, **totals}))
     return root
 
 
