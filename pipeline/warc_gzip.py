@@ -150,6 +150,8 @@ class GzipMemberReader(RecordReader):
             member = _Member(self.cursor, pos)
             try:
                 yield from self._member_responses(member)
+                if member.end is None:  # the parser stopped early (it never should): find the member's end anyway
+                    member.drain()
             except StreamDamaged as e:
                 self._damage(e.kind, pos)
                 pos, _ = self._next_magic(pos + 1)
