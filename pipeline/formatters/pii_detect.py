@@ -20,7 +20,7 @@ TYPES = ("email", "iban", "card", "ip", "phone")  # also the priority order when
 _LOCAL_TAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-]|@)")
 # "name [at] host [dot] org", "name(at)host.de": the spelled-out forms people use against scrapers
-_AT_WORD = re.compile(r"[\[({]\s*(?:at|AT|At)\s*[\])}]|\s(?:at|AT)\s(?=[A-Za-z0-9-]+\s*[\[({]\s*(?:dot|DOT)\s*[\])}])")
+_AT_WORD = re.compile(r"[\[({]\s*(?:at|AT|At)\s*[\])}]")
 _SPELLED_DOMAIN = re.compile(
     r"\s*((?:[A-Za-z0-9-]+\s*(?:\.|[\[({]\s*(?:dot|DOT|Dot)\s*[\])}]|\s(?:dot|DOT)\s)\s*)+[A-Za-z]{2,24})(?![A-Za-z0-9-])"
 )
@@ -72,25 +72,30 @@ def iban_valid(compact: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-def find_ibans(text: str) -> Iterator[tuple[int, int, str]]:
-    for m in _IBAN.finditer(text):
+def iban_shapes(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    """(start, end, compact) of text shaped like an IBAN: a known country code, two digits, and exactly the
+    country's length in letters and digits, with single spaces or dashes allowed between them."""
+    for m in _IBAN.finditer(text, pos, len(text) if endpos is None else endpos):
         length = IBAN_LENGTHS.get(m.group(1))
         if length is None:
             continue
-        need, end, compact = length - 4, m.start(3), m.group(1) + m.group(2)
-        body = m.group(3)
-        for i, c in enumerate(body):  # exactly `need` characters, separators allowed between them
+        end, compact = m.start(3), m.group(1) + m.group(2)
+        for i, c in enumerate(m.group(3)):
             if c not in " -":
                 compact += c
                 if len(compact) == length:
                     end = m.start(3) + i + 1
                     break
-        if len(compact) == length and need and iban_valid(compact) and not text[end:end + 1].isalnum():
+        if len(compact) == length and not text[end:end + 1].isalnum():
             yield m.start(), end, compact
 
 
+def find_ibans(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    return ((s, e, c) for s, e, c in iban_shapes(text, pos, endpos) if iban_valid(c))
+
+
 # --- payment cards ------------------------------------------------------------------------------------------------
-_CARD = re.compile(r"(?<![\d.,/-])\d(?:[ -]?\d){12,18}(?![\d]|[.,/-]\d)")
+_CARD = re.compile(r"(?<![\w.,/-])\d(?:[ -]?\d){12,18}(?![\d]|[.,/-]\d)")
 _CARD_LAYOUTS = {(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 5), (4, 4, 4, 2)}
 
 
@@ -124,14 +129,16 @@ def card_issuer_ok(digits: str) -> bool:
     return False
 
 
-def find_cards(text: str) -> Iterator[tuple[int, int, str]]:
-    for m in _CARD.finditer(text):
+def find_cards(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    for m in _CARD.finditer(text, pos, len(text) if endpos is None else endpos):
         raw = m.group()
         digits = raw.replace(" ", "").replace("-", "")
         if raw != digits:
             groups = tuple(len(g) for g in re.split(r"[ -]", raw))
             if groups not in _CARD_LAYOUTS or len({c for c in raw if c in " -"}) > 1:
                 continue
+        elif len(digits) in (17, 18):  # issued, but so rare that a bare run of this length is far likelier a number
+            continue
         if card_issuer_ok(digits) and luhn_valid(digits):
             yield m.start(), m.end(), digits
 
@@ -145,8 +152,8 @@ _IPV6_LEFT = re.compile(r"[0-9A-Fa-f:]{0,39}\Z")
 _IPV6_RIGHT = re.compile(r"[0-9A-Fa-f:.]{0,45}")
 
 
-def find_ipv4(text: str) -> Iterator[tuple[int, int, str]]:
-    for m in _IPV4.finditer(text):
+def find_ipv4(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    for m in _IPV4.finditer(text, pos, len(text) if endpos is None else endpos):
         if not _VERSION_BEFORE.search(text, max(0, m.start() - 10), m.start()):
             yield m.start(), m.end(), m.group()
 
@@ -185,15 +192,14 @@ def find_ipv6(text: str) -> Iterator[tuple[int, int, str]]:
 # 01 23 45 67 89). A bare digit run is a phone number only after a word like "tel" or "phone".
 _PHONE = re.compile(
     r"(?<![\w+.,/-])(?:"
-    r"(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,8}){0,5}"
+    r"(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,12}(?:[ .-]\d{1,8}){0,5}"
     r"|(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
     r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"
     r"|0[1-9](?:\.\d{2}){4}"
     r")(?![\w]|[.,/-]\d)"
 )
-_PHONE_CONTEXT = re.compile(
-    r"(?i)(?:\b(?:tel|telephone|phone|mobile|mob|cell|fax|call|whatsapp|telefon|handy|tél|téléphone)\.?:?"
-    r"|\btel:)\s*(\+?[\d][\d ./()-]{5,20}\d)(?![\w]|[.,/-]\d)"
+_PHONE_WORD_BEFORE = re.compile(
+    r"(?i)\b(?:tel|telephone|phone|mobile|mob|cell|fax|call|whatsapp|telefon|handy|tél|téléphone)\.?:?[ ]?\+?\Z"
 )
 _NOT_PHONE_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|order|invoice|ref|id|no|nr|#|art|sku|serial)[\s.:#-]*\Z")
 
@@ -206,41 +212,62 @@ def _phone_digits_ok(raw: str) -> bool:
     return 9 <= digits <= 12 if raw[0] == "0" else digits == 10
 
 
-def find_phones(text: str) -> Iterator[tuple[int, int, str]]:
-    seen = set()
-    for m in _PHONE.finditer(text):
+def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[tuple[int, int, str]]:
+    """Numbers in a phone layout (a bare digit run is one only after a phone word: see `find_spans`)."""
+    for m in _PHONE.finditer(text, pos, len(text) if endpos is None else endpos):
         raw = m.group()
         if _phone_digits_ok(raw) and not _NOT_PHONE_BEFORE.search(text, max(0, m.start() - 12), m.start()):
-            seen.add(m.start())
             yield m.start(), m.end(), raw
-    for m in _PHONE_CONTEXT.finditer(text):
-        raw = m.group(1)
-        if m.start(1) not in seen and 7 <= sum(c.isdigit() for c in raw) <= 15:
-            yield m.start(1), m.end(1), raw
 
 
-def find_ips(text: str) -> Iterator[tuple[int, int, str]]:
-    yield from find_ipv4(text)
-    if ":" in text:
-        yield from find_ipv6(text)
+# Any stretch of digits and number punctuation of 8+ characters: every digit type lies in one (or starts a few
+# characters before one), so the type scanners only ever search small windows around these.
+_DIGIT_CLUSTER = re.compile(r"\d[\d \-./()]{5,}\d")
+_NOT_DIGITS = str.maketrans("", "", " -./()")
 
 
-SCANNERS = {"email": find_emails, "iban": find_ibans, "card": find_cards, "ip": find_ips, "phone": find_phones}
+def digit_count(cluster: str) -> int:
+    return len(cluster.translate(_NOT_DIGITS))
 
 
 def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int, str, str]]:
-    """Non-overlapping (start, end, type, value) spans sorted by start; on overlap the type earlier in TYPES wins."""
+    """Non-overlapping (start, end, type, value) spans sorted by start; on overlap the type earlier in TYPES wins.
+
+    Text shaped like an IBAN whose checksum fails is an account number all the same (mistyped, or made up for an
+    example), never a phone or card number: its digits are kept from the later scanners."""
+    found: set[tuple[int, int, int, str, str]] = set()  # (priority, start, end, type, value)
+    blocked: list[tuple[int, int]] = []
+    if "email" in types:
+        found.update((0, s, e, "email", v) for s, e, v in find_emails(text))
+    n = len(text)
+    for m in _DIGIT_CLUSTER.finditer(text):
+        start, end = m.start(), m.end()
+        digits = digit_count(m.group())
+        if "iban" in types and start >= 2 and digits >= 8:
+            lo, hi = max(0, start - 12), min(n, end + 24)
+            if _IBAN.search(text, lo, hi):  # most long digit runs have no country code and check digits before them
+                for s, e, compact in iban_shapes(text, lo, hi):
+                    blocked.append((s, e))
+                    if iban_valid(compact):
+                        found.add((1, s, e, "iban", compact))
+        if "card" in types and digits >= 12:
+            found.update((2, s, e, "card", v) for s, e, v in find_cards(text, start, min(n, end + 3)))
+        if "ip" in types and "." in m.group():
+            found.update((3, s, e, "ip", v) for s, e, v in find_ipv4(text, start, min(n, end + 3)))
+        if "phone" in types and digits >= 7:
+            phones = [(4, s, e, "phone", v) for s, e, v in find_phones(text, max(0, start - 1), min(n, end + 3))]
+            if not phones and digits <= 15 and _PHONE_WORD_BEFORE.search(text, max(0, start - 16), start):
+                first = start - (text[start - 1:start] == "+")
+                phones = [(4, first, end, "phone", text[first:end])]
+            found.update(phones)
+    if "ip" in types and ":" in text:
+        found.update((3, s, e, "ip", v) for s, e, v in find_ipv6(text))
     taken: list[tuple[int, int, str, str]] = []
-    # Text shaped like an IBAN whose checksum fails is an account number all the same (mistyped, or made up for
-    # an example), never a phone or card number: its digit groups are kept from the later scanners.
-    blocked = [(m.start(), m.end()) for m in _IBAN.finditer(text)] if "iban" in types else []
-    for kind in TYPES:
-        if kind not in types:
+    for priority, start, end, kind, value in sorted(found):
+        if any(start < e and s < end for s, e, _, _ in taken):
             continue
-        for start, end, value in SCANNERS[kind](text):
-            if not any(start < e and s < end for s, e, _, _ in taken):
-                if kind not in ("email", "iban") and any(start < e and s < end for s, e in blocked):
-                    continue
-                taken.append((start, end, kind, value))
+        if priority > 1 and any(start < e and s < end for s, e in blocked):
+            continue
+        taken.append((start, end, kind, value))
     taken.sort()
     return taken

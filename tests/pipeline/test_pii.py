@@ -133,3 +133,8 @@ def test_stats_count_documents_and_spans_per_type_and_nothing_is_dropped():
     assert stats.counters["pii.email.documents"] == 2 and stats.counters["pii.email.spans"] == 3
     assert stats.counters["pii.phone.spans"] == 1 and stats.counters["pii.ip.documents"] == 1
     assert stats.counters["pii.documents"] == 3 and not stats.dropped
+
+
+def test_an_iban_next_to_a_card_leaves_the_card_to_the_card_scanner():
+    assert mask("IBAN: BE67722184356504 CC 2221-8516-1981-6460 exp 04/27") == "IBAN: <IBAN> CC <CARD> exp 04/27"
+    assert mask("IBAN: IT37 6810 5574 2724 2412 8128 067 CC 6011945115870669") == "IBAN: <IBAN> CC <CARD>"
