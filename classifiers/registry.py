@@ -41,6 +41,12 @@ def load_model(models_dir: str | Path, name: str, role: str, max_chars: int = 20
         from classifiers.clutter import ClutterModel as cls
     elif name == "quality_v1":
         from classifiers.quality import QualityModel as cls
+    elif name == "webtype_v1":
+        from classifiers.webtype import WebTypeModel as cls
+    elif name == "embedding_v1":
+        from classifiers.embedding import FastTextEmbedding
+
+        return FastTextEmbedding.load(path, max_chars)
     else:
         from classifiers.domain import DomainModel as cls
     return cls.load(path, max_chars, allow_uncarded)

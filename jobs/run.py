@@ -90,6 +90,26 @@ class ClassifyStage(Stage):
         return ["--models", run.models], content_digest(run.models)
 
 
+class SemDedupStage(Stage):
+    def enabled(self, config: RunConfig) -> bool:
+        return config.semdedup.enabled
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        from pathlib import Path
+
+        encoder = run.config.semdedup.model
+        if Path(encoder).is_dir():  # a sentence-transformers directory: its files decide the vectors
+            models_fs, models_path = filesystem(run.models)
+            has_models = models_fs.isdir(models_path)
+            return (["--models", run.models] if has_models else []), content_digest(encoder) + (
+                content_digest(run.models) if has_models else "")
+        models_fs, models_path = filesystem(run.models)
+        if not models_fs.isdir(models_path):
+            raise RunError(f"semdedup: no models at {run.models} for the embedding model {encoder!r}: pass "
+                           "--models DIR (train it with `sluice classifiers train embedding`, see README)")
+        return ["--models", run.models], content_digest(run.models)
+
+
 class TokenizeStage(Stage):
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
         tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
@@ -114,6 +134,7 @@ class DecontaminateStage(Stage):
 STAGES: tuple[Stage, ...] = (
     ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii")),
     Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup",)),
+    SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup",)),
     ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
     DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob", ("decontaminate",)),
     TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize",)),

@@ -12,6 +12,7 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FiltersConfig
 from pipeline.formatters.pii import PIIConfig
+from pipeline.semdedup import SemDedupConfig
 from pipeline.tokenize import TokenizeConfig
 
 
@@ -20,6 +21,7 @@ class RunConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    semdedup: SemDedupConfig = field(default_factory=SemDedupConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     pii: PIIConfig = field(default_factory=PIIConfig)
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)

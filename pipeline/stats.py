@@ -31,6 +31,7 @@ class DropReason:
     FINEWEB = "fineweb"
     EXACT_DUPLICATE = "exact_duplicate"
     MINHASH_DUPLICATE = "minhash_duplicate"
+    SEMANTIC_DUPLICATE = "semantic_duplicate"
     LOW_QUALITY = "low_quality"
     DOWNSAMPLED = "downsampled"
     MISSING_INPUT = "missing_input"
