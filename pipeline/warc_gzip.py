@@ -118,7 +118,8 @@ class _Member:
             if out:
                 return out
         if self.end is None:
-            self.cursor.unread(self.decomp.unused_data + self.decomp.unconsumed_tail)
+            # everything read past the trailer is in unused_data (unconsumed_tail may still hold a stale copy of it)
+            self.cursor.unread(self.decomp.unused_data)
             self.end = self.cursor.pos
         return b""
 

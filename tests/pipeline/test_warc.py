@@ -175,6 +175,24 @@ def test_blank_padding_between_members_is_not_garbage(tmp_path):
     assert urls(responses) == [0, 1] and not stats.dropped
 
 
+def test_members_larger_than_the_lookahead_keep_their_offsets(tmp_path):
+    """Records of 150 KB: their members end past the first 64 KB the reader decompresses to look at a member."""
+    members = []
+    for i in range(3):
+        buf = io.BytesIO()
+        writer = WARCWriter(buf, gzip=True)
+        body = f"<html><body><p>{i} ".encode() + b"".join(b"w%d " % (j * 7919 % 10007) for j in range(25_000))
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(f"http://example.com/{i}", "response",
+                                                      payload=io.BytesIO(body), http_headers=http))
+        members.append(buf.getvalue())
+    path = tmp_path / "big-members.warc.gz"
+    path.write_bytes(b"".join(members))
+    responses, stats = read(path)
+    assert urls(responses) == [0, 1, 2] and not stats.dropped
+    assert [r.offset for r in responses] == [0, len(members[0]), len(members[0]) + len(members[1])]
+
+
 def test_huge_member_is_streamed(tmp_path):
     """A 24 MB record (and a 24 MB one-member file) is read with memory near the body cap, not the member size."""
     import tracemalloc

@@ -53,7 +53,8 @@ def _response(rng: random.Random, i: int) -> tuple[Original, bytes]:
     record_id = f"<urn:uuid:{rng.getrandbits(128):032x}>"
     date = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(5 * 365 * 86400))
     fetch_time = date.strftime("%Y-%m-%dT%H:%M:%SZ")
-    words = " ".join(rng.choice(_WORDS) for _ in range(rng.randrange(20, 2000)))
+    n_words = rng.randrange(20, 2000) if rng.random() < 0.8 else rng.randrange(20_000, 40_000)  # some over 64 KB
+    words = " ".join(rng.choice(_WORDS) for _ in range(n_words))
     body = f"<html><body><p>{i} {words}</p></body></html>".encode()
     buf = io.BytesIO()
     writer = WARCWriter(buf, gzip=False)
