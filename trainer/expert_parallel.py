@@ -11,8 +11,12 @@ rank are contiguous. Around the experts' forward:
     combine    undo the permutation and send every output row back to the rank and position it came from
 
 The backward of each all-to-all is the all-to-all with the splits swapped, so gradients reach the experts'
-owners and come back the same way. Every rank of a group must run every MoE layer the same number of times
-(also when recomputing), which the loop guarantees by agreeing on one recompute plan.
+owners and come back the same way. An owner's weight gradient thus sums the slots of its whole EP group; the
+hooks scale it by 1/ep (and leave the input gradient alone) so that it is the group's mean, as a data-parallel
+gradient is: FSDP then averages it over "dp_shard" like every other gradient.
+
+Every rank of a group must run every MoE layer the same number of times (also when recomputing), which the
+loop guarantees by agreeing on one recompute plan.
 """
 
 from __future__ import annotations
@@ -37,6 +41,19 @@ class _AllToAll(torch.autograd.Function):
         out = grad.new_empty((sum(ctx.in_splits), *grad.shape[1:]))
         dist.all_to_all_single(out, grad.contiguous(), ctx.in_splits, ctx.out_splits, group=ctx.group)
         return out, None, None, None
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by `scale`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
 
 
 def all_to_all(x: torch.Tensor, out_splits: list[int], in_splits: list[int], group) -> torch.Tensor:
@@ -84,10 +101,12 @@ class ExpertParallel:
         x_recv = all_to_all(x_ND, recv, send, self.group)
         idx = expert_major_order(recv_SL)
         self._routes.append((send, recv, idx))
-        return x_recv[idx], recv_SL.sum(dim=0)
+        # gradients into the experts' outputs are scaled by 1/ep in combine; undo it for the input gradient
+        return _ScaleGrad.apply(x_recv[idx], float(self.ep)), recv_SL.sum(dim=0)
 
     def combine(self, module: nn.Module, args: tuple, out_local: torch.Tensor) -> torch.Tensor:
         send, recv, idx = self._routes.pop()
+        out_local = _ScaleGrad.apply(out_local, 1.0 / self.ep)  # weight gradient: the mean over the EP group
         out_recv = torch.empty_like(out_local).index_copy(0, idx, out_local)
         return all_to_all(out_recv, send, recv, self.group)
 

@@ -40,9 +40,9 @@ def apply_fsdp(model: nn.Module, dims: ParallelDims, bf16: bool) -> None:
     "ep" and get their own FSDP group over "dp_shard" (sharded on dim 1, dim 0 being the experts).
 
     Gradients: FSDP averages over the ranks it reduces over. Non-expert parameters see all ranks, so the mean of
-    per-rank gradients is the global one. An expert's gradient already sums, through the all-to-all backward, the
-    slots of every rank of its EP group; reduced over dp_shard it must still be divided by the world size, not by
-    dp_shard, hence the divide factor.
+    per-rank gradients is the global one. An expert's gradient arrives as the mean over its EP group (see
+    trainer/expert_parallel.py); FSDP's mean over dp_shard then makes it the mean over all ranks too. (FSDP's
+    own gradient divide factor would do the same on NCCL but needs PREMUL_SUM, which gloo lacks.)
     """
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     from torch.distributed.tensor import Shard
@@ -58,7 +58,6 @@ def apply_fsdp(model: nn.Module, dims: ParallelDims, bf16: bool) -> None:
         for moe in moe_layers:
             fully_shard(moe.experts, mesh=dims.submesh("dp_shard"), mp_policy=mp,
                         shard_placement_fn=lambda p: Shard(1))
-            moe.experts.set_gradient_divide_factor(float(dims.world_size))
     for block in model.layers:
         fully_shard(block, mesh=dp_mesh, mp_policy=mp)
     fully_shard(model, mesh=dp_mesh, mp_policy=mp)
