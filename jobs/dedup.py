@@ -2,14 +2,17 @@
 
     spark-submit jobs/dedup.py --input DIR --output DIR [--config run.toml]
 
-Plan: (1) one mapInArrow pass computes, per document, a fingerprint of its normalised text, its LSH band keys
-and the keys of its first/last lines; (2) exact groups by fingerprint, each represented by its smallest id;
-(3) representatives sharing a band key are linked to the smallest id of that bucket, and connected components
-of those links come from min-label propagation with pointer jumping, all DataFrame operations; (4) each
-cluster keeps the member that shares the most LSH buckets, ties to the smallest id (an exact group keeps its
-smallest id), so the kept set depends on the data alone, never on partitioning;
-(5) lines seen more than line_max_occurrences times keep their first occurrences in (document id, line)
-order; (6) documents are joined with their verdicts, hash-partitioned and sorted by id, and written.
+Plan: (1) one mapInArrow pass computes, per document, a fingerprint of its normalised text, its LSH band keys,
+its MinHash signature (kept apart, read only to verify candidates) and the keys of its first/last lines;
+(2) exact groups by fingerprint, each represented by its smallest id; (3) representatives sharing a band key are
+candidates, checked against each bucket's representative(s) by the share of equal signature slots, in rounds
+(pipeline.dedup.near_duplicate_clusters states the rule in plain Python; signatures meet the candidate pairs in
+two joins, never on the driver); connected components of the verified edges come from min-label propagation
+with pointer jumping, all DataFrame operations; (4) each cluster keeps the member that shares the most verified
+buckets, ties to the smallest id (pipeline.dedup.keeper_rank; an exact group keeps its smallest id), so the
+kept set depends on the data alone, never on partitioning; (5) lines seen more than line_max_occurrences
+times keep their first occurrences in (document id, line) order; (6) documents are joined with their verdicts,
+hash-partitioned and sorted by id, and written.
 """
 
 from __future__ import annotations
@@ -17,20 +20,29 @@ from __future__ import annotations
 import math
 import sys
 
-from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from jobs.base import (
+    SparkJob,
+    filesystem,
+    merge_task_stats,
+    read_verified_parquet,
+    rename_parts,
+    with_skipped,
+    write_task_stats,
+)
 from pipeline.config import load_toml
 from pipeline.dedup import DedupConfig
 from pipeline.stats import DropReason, Stats
 
 KEEP, EXACT, NEAR = 0, 1, 2
 _REASONS = {EXACT: DropReason.EXACT_DUPLICATE, NEAR: DropReason.MINHASH_DUPLICATE}
-KEYS_SCHEMA = (
-    "id string, exact_hi long, exact_lo long, band_keys array<long>, line_idx array<int>, line_keys array<long>"
-)
+KEYS_SCHEMA = ("id string, exact_hi long, exact_lo long, band_keys array<long>, signature binary, "
+               "line_idx array<int>, line_keys array<long>")
+PAIRS_SCHEMA = "id string, rep string, ok boolean"
 
 
 def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
-    """mapInArrow: (id, text) batches -> fingerprint, band keys and line keys per document."""
+    """mapInArrow: (id, text) batches -> fingerprint, band keys, signature and line keys per document."""
+    import numpy as np
     import pyarrow as pa
 
     from pipeline.dedup import batch_line_keys, text_fingerprints
@@ -44,17 +56,110 @@ def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
             texts = [t or "" for t in part.column("text").to_pylist()]
             fp = text_fingerprints(texts).view("int64")
             band_lists = [[] for _ in texts]
+            signatures = np.zeros((len(texts), 0), dtype=np.uint32)
             if cfg.near:
-                keys = band_hashes(hasher.signatures(texts), bands, rows, cfg.seed)
+                signatures = hasher.signatures(texts)
+                keys = band_hashes(signatures, bands, rows, cfg.seed)
                 band_lists = [row.tolist() if row.any() else [] for row in keys]  # key 0: no words
+            if not (cfg.near and cfg.verify):
+                signatures = signatures[:, :0]
             line_idx, line_keys = (
                 batch_line_keys(texts, cfg.line_first, cfg.line_last) if cfg.lines else ([[]] * len(texts),) * 2
             )
             yield pa.RecordBatch.from_arrays(
                 [part.column("id"), pa.array(fp[:, 0]), pa.array(fp[:, 1]), pa.array(band_lists, pa.list_(pa.int64())),
-                 pa.array(line_idx, pa.list_(pa.int32())), pa.array(line_keys, pa.list_(pa.int64()))],
-                names=["id", "exact_hi", "exact_lo", "band_keys", "line_idx", "line_keys"],
+                 _binary_rows(signatures), pa.array(line_idx, pa.list_(pa.int32())),
+                 pa.array(line_keys, pa.list_(pa.int64()))],
+                names=["id", "exact_hi", "exact_lo", "band_keys", "signature", "line_idx", "line_keys"],
             )
+
+
+def _binary_rows(rows):
+    """A 2-D uint32 array as an Arrow binary column, one value per row, without a Python object per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    width = rows.shape[1] * 4
+    offsets = np.arange(rows.shape[0] + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.binary(), rows.shape[0],
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(rows).tobytes())])
+
+
+def _uint32_rows(column, n_rows: int):
+    """Inverse of _binary_rows for a column of equal-length values (Spark hands them back as (large) binary)."""
+    import numpy as np
+    import pyarrow as pa
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offset_type = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=offset_type)[column.offset : column.offset + n_rows + 1]
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data.view(np.uint32).reshape(n_rows, -1)
+
+
+def verify_pairs(batches, threshold: float):
+    """mapInArrow: (id, rep, sig_a, sig_b) -> (id, rep, ok): whether the signatures estimate J >= threshold."""
+    import pyarrow as pa
+
+    from pipeline.lsh import verified
+
+    for batch in batches:
+        n = batch.num_rows
+        ok = verified(_uint32_rows(batch.column("sig_a"), n), _uint32_rows(batch.column("sig_b"), n), threshold)
+        yield pa.RecordBatch.from_arrays([batch.column("id"), batch.column("rep"), pa.array(ok, pa.bool_())],
+                                         names=["id", "rep", "ok"])
+
+
+def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
+    """(key, id, rep) for every candidate `id` verified against its bucket's representative `rep`.
+
+    The rounds of pipeline.dedup.near_duplicate_clusters, as joins: `members` (key, id) are the buckets of two or
+    more documents; each round's representatives are the smallest pending ids per bucket, candidates are the
+    other non-representative members, their distinct (id, rep) pairs meet both signatures in two joins and are
+    checked in a mapInArrow. Every round ends in an action (its counts), on locally checkpointed rows."""
+    from pyspark.sql import functions as F
+
+    sig_a = signatures.select("id", F.col("signature").alias("sig_a"))
+    sig_b = signatures.select(F.col("id").alias("rep"), F.col("signature").alias("sig_b"))
+    pending, reps, groups = members, None, None
+    for _ in range(cfg.verify_rounds):
+        round_reps = pending.groupBy("key").agg(F.min("id").alias("rep")).localCheckpoint()
+        new_reps = round_reps.select("key", F.col("rep").alias("id"))
+        reps = new_reps if reps is None else reps.unionByName(new_reps)
+        candidates = members.join(round_reps, "key").join(reps, ["key", "id"], "left_anti")
+        pairs = candidates.select("id", "rep").distinct()
+        if cfg.verify:
+            checked = pairs.join(sig_a, "id").join(sig_b, "rep").mapInArrow(
+                lambda it: verify_pairs(it, cfg.threshold), PAIRS_SCHEMA)
+        else:
+            checked = pairs.withColumn("ok", F.lit(True))
+        checked = checked.localCheckpoint()
+        n_pairs, n_ok = checked.agg(F.count("*"), F.sum(F.col("ok").cast("long"))).first()
+        if not n_pairs:
+            break
+        counters["verify_rounds"] = counters.get("verify_rounds", 0) + 1
+        counters["near_candidate_pairs"] = counters.get("near_candidate_pairs", 0) + n_pairs
+        counters["near_verified_pairs"] = counters.get("near_verified_pairs", 0) + (n_ok or 0)
+        counters["near_rejected_pairs"] = counters.get("near_rejected_pairs", 0) + n_pairs - (n_ok or 0)
+        good = checked.where("ok").drop("ok")
+        verified_now = candidates.join(good, ["id", "rep"]).select("key", "id", "rep")
+        groups = verified_now if groups is None else groups.unionByName(verified_now)
+        groups = groups.localCheckpoint()
+        reps = reps.localCheckpoint()
+        pending = (pending.join(round_reps, "key").where("id != rep").join(good, ["id", "rep"], "left_anti")
+                   .select("key", "id").localCheckpoint())
+        if pending.isEmpty():
+            break
+    if groups is None:
+        return members.sparkSession.createDataFrame([], "key long, id string, rep string")
+    return groups
+
+
+def keeper_rank_column(shared, doc_id):
+    """pipeline.dedup.keeper_rank as a Spark value: structs compare field by field, as Python's tuples do."""
+    from pyspark.sql import functions as F
+
+    return F.struct((-shared).alias("neg_shared"), doc_id.alias("id"))
 
 
 def connected_components(edges, max_iterations: int):
@@ -133,10 +238,13 @@ class DedupJob(SparkJob):
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
+        from pipeline.integrity import IntegrityConfig
+
         cfg = load_toml(DedupConfig, args.config, section="dedup")
         bands, rows = cfg.lsh_params()
+        integrity = load_toml(IntegrityConfig, args.config, section="integrity")
         try:
-            docs = spark.read.parquet(*args.input)
+            docs, skipped = read_verified_parquet(spark, args.input, integrity, self.name)
         except AnalysisException as e:
             raise SystemExit(f"dedup: cannot read Parquet input {args.input}: {e}") from None
         missing = {"id", "text"} - set(docs.columns)
@@ -151,7 +259,7 @@ class DedupJob(SparkJob):
         if shuffle:  # Spark's default of 200 tiny tasks per shuffle costs 7x the work on a laptop
             spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
         try:
-            return self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output)
+            return with_skipped(self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output), skipped)
         finally:
             spark.conf.set("spark.sql.shuffle.partitions", previous)
 
@@ -161,10 +269,10 @@ class DedupJob(SparkJob):
         from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 
-        keys = docs.select("id", "text").mapInArrow(
+        first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
         ).persist()
-        first_keys = keys
+        keys = first_keys.drop("signature")  # read again only to verify candidates
         exact = Window.partitionBy("exact_hi", "exact_lo")
         if cfg.exact:
             keys = keys.withColumn("rep", F.min("id").over(exact))
@@ -174,17 +282,21 @@ class DedupJob(SparkJob):
         counters = {}
         if cfg.near:
             bucket = Window.partitionBy("key")
-            members = reps.select("id", F.explode("band_keys").alias("key"))
-            bucketed = (members.withColumn("root", F.min("id").over(bucket))
-                        .withColumn("bucket_n", F.count("*").over(bucket)).where("bucket_n > 1").persist())
-            edges = bucketed.where("id != root").selectExpr("id AS src", "root AS dst").distinct()
+            members = (reps.select("id", F.explode(F.array_distinct("band_keys")).alias("key"))
+                       .withColumn("bucket_n", F.count("*").over(bucket)).where("bucket_n > 1")
+                       .select("key", "id").persist())
+            signatures = first_keys.select("id", "signature")
+            groups = verified_groups(members, signatures, cfg, counters)
+            edges = groups.selectExpr("id AS src", "rep AS dst").distinct()
             labels, counters["cc_iterations"] = connected_components(edges, cfg.max_cc_iterations)
-            # The keeper is the member sharing the most buckets (the cluster's centre, close to most members),
-            # ties to the smallest id: keeping an outlier of a chain would drop documents unlike anything kept.
-            shared = bucketed.groupBy("id").agg(F.sum(F.col("bucket_n") - 1).alias("shared"))
+            # A representative's verified group of size g gives g - 1 shared buckets to each of its members.
+            sizes = groups.groupBy("key", "rep").agg(F.count("*").alias("n"))
+            shared = (groups.join(sizes, ["key", "rep"]).select("id", "n")
+                      .unionByName(sizes.select(F.col("rep").alias("id"), "n"))
+                      .groupBy("id").agg(F.sum("n").alias("shared")))
             keepers = (labels.join(shared.withColumnRenamed("id", "node"), "node").groupBy("label")
-                       .agg(F.min(F.struct(-F.col("shared"), F.col("node"))).alias("best"))
-                       .select("label", F.col("best.node").alias("keeper")))
+                       .agg(F.min(keeper_rank_column(F.col("shared"), F.col("node"))).alias("best"))
+                       .select("label", F.col("best.id").alias("keeper")))
             keys = (keys.join(labels.withColumnRenamed("node", "rep"), "rep", "left").join(keepers, "label", "left")
                     .withColumn("dup_cluster", F.coalesce("keeper", "rep")))
         else:
@@ -217,7 +329,7 @@ class DedupJob(SparkJob):
         )
         out.write.mode("errorifexists").parquet(tmp_output)
         if cfg.near:
-            bucketed.unpersist()
+            members.unpersist()
         keys.unpersist()
         first_keys.unpersist()
         stats = merge_task_stats(tmp_output, self.name)

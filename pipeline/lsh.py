@@ -9,6 +9,7 @@ vectorised over every split at once.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -72,3 +73,16 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int, seed: int = 1) ->
 
 def is_empty_signature(signatures: np.ndarray) -> np.ndarray:
     return np.all(signatures == EMPTY, axis=1)
+
+
+def min_equal_slots(threshold: float, num_perm: int) -> int:
+    """Equal signature slots that make an estimated Jaccard (equal / num_perm) reach the threshold; integer,
+    so the decision has no floating-point edge."""
+    return max(1, math.ceil(threshold * num_perm - 1e-9))
+
+
+def verified(sig_a: np.ndarray, sig_b: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether each pair of signatures (rows of sig_a, sig_b, or one pair) estimates a Jaccard >= threshold."""
+    sig_a, sig_b = np.atleast_2d(sig_a), np.atleast_2d(sig_b)
+    equal = (sig_a == sig_b).sum(axis=1)
+    return equal >= min_equal_slots(threshold, sig_a.shape[1])
