@@ -58,9 +58,11 @@ def iter_responses(url: str, stats: Stats, max_body_bytes: int = DEFAULT_MAX_BOD
     """Every HTTP response (and HTML resource record) of one WARC/ARC file, in file order.
 
     Counting: `stats.records_in` grows by one for each response yielded and for each record dropped here:
-    `malformed_record` (cut short, wrong length, block digest mismatch, unparseable; the counter
-    `malformed_record:<why>` says which) or `decode_error` (a Content-Encoding warcio cannot undo, e.g. br without
-    the brotli package). The caller accounts for the yielded ones. Other record types (request, warcinfo, revisit,
+    `malformed_record`, one per damage, with the counter `malformed_record:<kind>` saying which (`truncated`: the
+    file ends inside it; `gzip_corrupt`: its gzip member fails to decompress or its CRC/length check; `garbage`:
+    bytes that are no gzip member; `not_a_record`; `wrong_length`; `block_digest_mismatch`; `no_http_message`; or
+    the parser's exception name), or `decode_error` (a Content-Encoding warcio cannot undo, e.g. br without the
+    brotli package). The caller accounts for the yielded ones. Other record types (request, warcinfo, revisit,
     metadata, non-HTML resource) are not documents: they only go into counters `skipped_record_type:<type>`.
     A body longer than `max_body_bytes` is cut there and flagged `truncated` (memory stays bounded; the extractor
     drops it as too_large). A file that cannot be opened is listed in `failed_inputs` and counted as one

@@ -30,7 +30,7 @@ _RAW_BLOCK = 1 << 16
 _SCAN_BLOCK = 1 << 20
 _PEEK_BYTES = 1 << 16  # a record's first line must end within this many decompressed bytes
 _BLANK = b"\r\n\t \x00"
-_FIRST_LINE = re.compile(rb"[\r\n\t \x00]*[^\r\n]{1,4096}\r?\n")
+_FIRST_LINE = re.compile(rb"[\r\n\t \x00]*[^\r\n]+\r?\n")
 _ARC_LINE = re.compile(rb"[a-z]+:\S* \d{1,3}(?:\.\d{1,3}){3} \d{14} ")
 
 
@@ -125,7 +125,7 @@ class _Member:
 
 
 class GzipMemberReader(RecordReader):
-    """Walks the members of one gzipped file from `start`, resynchronising at the next member after any damage."""
+    """Walks the members of one gzipped file, resynchronising at the next member start after any damage."""
 
     def __init__(self, f, url: str, stats, max_body_bytes: int):
         super().__init__(url, stats, max_body_bytes)
