@@ -45,25 +45,31 @@ class Doc:
     negatives: list[tuple[str, str]] = field(default_factory=list)  # (kind, planted value as written)
 
 
+def dev_pages() -> list[str]:
+    """Main text of the extraction-dev pages (trafilatura, favour precision; cached in the temp dir)."""
+    if not DEV.exists():
+        return []
+    cache = Path(tempfile.gettempdir()) / "sluice-pii-bench-prose.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    import trafilatura
+
+    texts = []
+    entries = json.loads((DEV / "evaldata-dev.json").read_text())
+    for entry in sorted(entries.values(), key=lambda e: e["file"]):
+        html = gzip.decompress((DEV / "html" / entry["file"]).read_bytes()).decode("utf-8", "replace")
+        text = trafilatura.extract(html, favor_precision=True)
+        if text and len(text) > 500:
+            texts.append(text)
+    cache.write_text(json.dumps(texts))
+    return texts
+
+
 def prose(limit_chars: int) -> list[str]:
     """Real paragraphs: extraction-dev main texts first, then the sample crawl's English pool."""
-    texts: list[str] = []
-    cache = Path(tempfile.gettempdir()) / "sluice-pii-bench-prose.json"
-    if DEV.exists():
-        if cache.exists():
-            texts = json.loads(cache.read_text())
-        else:
-            import trafilatura
-
-            entries = json.loads((DEV / "evaldata-dev.json").read_text())
-            for entry in sorted(entries.values(), key=lambda e: e["file"]):
-                html = gzip.decompress((DEV / "html" / entry["file"]).read_bytes()).decode("utf-8", "replace")
-                text = trafilatura.extract(html, favor_precision=True)
-                if text and len(text) > 500:
-                    texts.append(text)
-            cache.write_text(json.dumps(texts))
     from demo.text import CATEGORIES, english_pool
 
+    texts = dev_pages()
     for category in CATEGORIES:
         texts += [p.text for p in english_pool(category) if p.tag == "p" and len(p.text) > 200]
     out, total = [], 0
