@@ -88,7 +88,10 @@ class TextView:
             if self.lang and self.lang != "und":
                 self._unpunctuated = self.lang in UNPUNCTUATED_LANGS
             else:
-                self._unpunctuated = _script_share(self.text, _UNPUNCTUATED_CHAR) > _UNSPACED_MIN_FRACTION
+                # Thai and Lao are unspaced scripts: a text that is not unspaced (already known to C4) is not either
+                self._unpunctuated = self.unspaced and _script_share(self.text, _UNPUNCTUATED_CHAR) > (
+                    _UNSPACED_MIN_FRACTION
+                )
         return self._unpunctuated
 
     @property
