@@ -30,10 +30,24 @@ class _StorageCounter:
             key, nbytes = storage.data_ptr(), storage.nbytes()
         except (RuntimeError, NotImplementedError):  # tensor subclasses without a plain storage
             storage, key, nbytes = None, id(t), t.numel() * t.element_size()
-        if key in self.exclude or key in self.storages:
+        if key in self.exclude or key in self.storages or _is_parameter(t):
             return
         self.storages[key] = storage
         self.bytes += nbytes
+
+
+def _is_parameter(t: torch.Tensor) -> bool:
+    """A parameter or a view of one. Under FSDP the parameters used in forward are unsharded copies swapped in
+    after start() listed the storages to exclude, so they are recognised here instead."""
+    return isinstance(t, torch.nn.Parameter) or isinstance(t._base, torch.nn.Parameter)
+
+
+def _storage_ptr(t: torch.Tensor) -> int | None:
+    local = t.to_local() if hasattr(t, "to_local") else t  # a sharded (DTensor) parameter: its local shard
+    try:
+        return local.untyped_storage().data_ptr()
+    except RuntimeError:  # a freed storage (an FSDP-resharded parameter)
+        return None
 
 
 def _counting_hooks(counter: _StorageCounter) -> saved_tensors_hooks:
@@ -79,8 +93,7 @@ class ActivationMeter:
 
     def start(self, shape: Shape) -> None:
         self.stop(read_times=False)
-        exclude = {t.untyped_storage().data_ptr() for t in itertools.chain(self.model.parameters(),
-                                                                          self.model.buffers())}
+        exclude = {_storage_ptr(t) for t in itertools.chain(self.model.parameters(), self.model.buffers())}
         n = len(self.blocks)
         self._m = StepMeasurement(shape, [0] * n, [0] * n, [0.0] * n)
         self._exclude, self._active, self._events = exclude, {}, {}
