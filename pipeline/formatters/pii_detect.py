@@ -17,8 +17,9 @@ from collections.abc import Iterator
 TYPES = ("email", "iban", "card", "ip", "phone")  # also the priority order when two spans overlap
 
 # --- e-mail -----------------------------------------------------------------------------------------------------
-_LOCAL_TAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-]|@)")
+# Letters of any script: internationalised addresses (jürgen@müller.de) are as personal as ASCII ones.
+_LOCAL_TAIL = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]{1,64}\Z")
+_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-]|@)")
 # "name [at] host [dot] org", "name(at)host.de": the spelled-out forms people use against scrapers
 _AT_WORD = re.compile(r"[\[({]\s*(?:at|AT|At)\s*[\])}]")
 _SPELLED_DOMAIN = re.compile(
@@ -61,7 +62,8 @@ IBAN_LENGTHS = {
     "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19,
     "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
 }
-_IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})((?:[ -]?[A-Z0-9]){11,30})")
+# Case-insensitive (people type "de89 3704 ..."): affordable, since it only searches windows around digit runs.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ -]?[A-Za-z0-9]){11,30})")
 
 
 def iban_valid(compact: str) -> bool:
@@ -76,13 +78,13 @@ def iban_shapes(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[
     """(start, end, compact) of text shaped like an IBAN: a known country code, two digits, and exactly the
     country's length in letters and digits, with single spaces or dashes allowed between them."""
     for m in _IBAN.finditer(text, pos, len(text) if endpos is None else endpos):
-        length = IBAN_LENGTHS.get(m.group(1))
+        length = IBAN_LENGTHS.get(m.group(1).upper())
         if length is None:
             continue
-        end, compact = m.start(3), m.group(1) + m.group(2)
+        end, compact = m.start(3), m.group(1).upper() + m.group(2)
         for i, c in enumerate(m.group(3)):
             if c not in " -":
-                compact += c
+                compact += c.upper()
                 if len(compact) == length:
                     end = m.start(3) + i + 1
                     break
@@ -192,9 +194,9 @@ def find_ipv6(text: str) -> Iterator[tuple[int, int, str]]:
 # 01 23 45 67 89). A bare digit run is a phone number only after a word like "tel" or "phone".
 _PHONE = re.compile(
     r"(?<![\w+.,/-])(?:"
-    r"(?:\+|00)[1-9]\d{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,12}(?:[ .-]\d{1,8}){0,5}"
+    r"(?:\(?(?:\+|00)[1-9]\d{0,2}\)?)[ .\-–]?(?:\(0\)[ .\-–]?)?(?:\(\d{1,5}\)[ .\-–]?)?\d{1,12}(?:[ .\-–]\d{1,8}){0,5}"
     r"|(?:\(\d{3}\)[ ]?|\d{3}[ .-])\d{3}[ .-]\d{4}"
-    r"|0\d{1,4}(?:[ /-]\d{2,8}){1,4}"
+    r"|0\d{1,4}(?:[ /\-–]\d{2,8}){1,4}"
     r"|0[1-9](?:\.\d{2}){4}"
     r")(?![\w]|[.,/-]\d)"
 )
@@ -205,6 +207,7 @@ _NOT_PHONE_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|order|invoice|ref|id|no|
 
 
 def _phone_digits_ok(raw: str) -> bool:
+    raw = raw.lstrip("(")
     international = raw.startswith(("+", "00"))
     digits = sum(c.isdigit() for c in raw.replace("(0)", ""))
     if international:
@@ -222,8 +225,8 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[
 
 # Any stretch of digits and number punctuation of 8+ characters: every digit type lies in one (or starts a few
 # characters before one), so the type scanners only ever search small windows around these.
-_DIGIT_CLUSTER = re.compile(r"\d[\d \-./()]{5,}\d")
-_NOT_DIGITS = str.maketrans("", "", " -./()")
+_DIGIT_CLUSTER = re.compile(r"\d[\d \-–./()]{5,}\d")
+_NOT_DIGITS = str.maketrans("", "", " -–./()")
 
 
 def digit_count(cluster: str) -> int:
@@ -255,7 +258,7 @@ def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int
         if "ip" in types and "." in m.group():
             found.update((3, s, e, "ip", v) for s, e, v in find_ipv4(text, start, min(n, end + 3)))
         if "phone" in types and digits >= 7:
-            phones = [(4, s, e, "phone", v) for s, e, v in find_phones(text, max(0, start - 1), min(n, end + 3))]
+            phones = [(4, s, e, "phone", v) for s, e, v in find_phones(text, max(0, start - 2), min(n, end + 3))]
             if not phones and digits <= 15 and _PHONE_WORD_BEFORE.search(text, max(0, start - 16), start):
                 first = start - (text[start - 1:start] == "+")
                 phones = [(4, first, end, "phone", text[first:end])]

@@ -138,3 +138,14 @@ def test_stats_count_documents_and_spans_per_type_and_nothing_is_dropped():
 def test_an_iban_next_to_a_card_leaves_the_card_to_the_card_scanner():
     assert mask("IBAN: BE67722184356504 CC 2221-8516-1981-6460 exp 04/27") == "IBAN: <IBAN> CC <CARD> exp 04/27"
     assert mask("IBAN: IT37 6810 5574 2724 2412 8128 067 CC 6011945115870669") == "IBAN: <IBAN> CC <CARD>"
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("call (+44) 20 7946 0958 now", "call <PHONE> now"),
+    ("ruf an: +49 30 123 456–78", "ruf an: <PHONE>"),
+    ("IBAN de89 3704 0044 0532 0130 00", "IBAN <IBAN>"),
+    ("mail: jürgen@müller.de", "mail: <EMAIL>"),
+    ("+7 (495) 123-45-67 and +81 3-1234-5678", "<PHONE> and <PHONE>"),
+])
+def test_formats_beyond_the_labelled_set(text, masked):
+    assert mask(text) == masked
