@@ -149,3 +149,24 @@ def test_an_iban_next_to_a_card_leaves_the_card_to_the_card_scanner():
 ])
 def test_formats_beyond_the_labelled_set(text, masked):
     assert mask(text) == masked
+
+
+def test_the_extract_stage_masks_kept_documents_when_enabled(tmp_path):
+    from jobs.run_config import RunConfig
+    from pipeline.extract_stage import extract_documents
+    from tests.pipeline.test_extract_stage import ARTICLE, _warc
+
+    contact = "<p>Questions about this page go to jane.roe@mailbox.org or +49 30 1234 5678 any weekday.</p>"
+    html = f"<html><body><article>{ARTICLE}{contact}</article></body></html>".encode()
+    path = tmp_path / "t.warc.gz"
+    path.write_bytes(_warc([("http://www.example.org/a", html, "text/html; charset=utf-8")]))
+    config = RunConfig()
+    plain_stats, masked_stats = Stats(), Stats()
+    (plain,) = extract_documents(str(path), config.extract, config.filters, plain_stats)
+    config.pii.enabled = True
+    (masked,) = extract_documents(str(path), config.extract, config.filters, masked_stats, config.pii)
+    assert "jane.roe@mailbox.org" in plain.text and "<EMAIL>" not in plain.text
+    assert "<EMAIL> or <PHONE> any weekday" in masked.text and masked.n_chars == len(masked.text)
+    assert masked_stats.balanced() and masked_stats.records_out == plain_stats.records_out == 1
+    assert masked_stats.counters["pii.email.spans"] == masked_stats.counters["pii.phone.documents"] == 1
+    assert not any(k.startswith("pii.") for k in plain_stats.counters)
