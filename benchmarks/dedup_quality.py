@@ -1,13 +1,18 @@
 """Near-duplicate quality and throughput of the dedup job, against datasketch's MinHashLSH.
 
 Corpus: distinct prose passages (Python's own documentation, offline), each with copies edited at several
-rates (word replacements, deletions, insertions), so the exact Jaccard of every pair inside a family is known.
+rates (word replacements, deletions, insertions; rates 0.02-0.05 land at J 0.6-0.8 from the base, lower between
+two copies), so the exact Jaccard of every pair inside a family is known. Every fourth family is a chain
+A~B~C instead: B edits A and C edits B (J ~ 0.85 between neighbours, ~0.72 between A and C), so a dedup that
+merges the chain and keeps an end drops the other end with no J >= 0.7 neighbour kept.
 recall    = share of surplus copies removed among documents linked by exact J >= 0.85 (per linked group,
             all but one should go);
 precision = share of removed documents whose group of J >= 0.7 still keeps a document.
-Ours is the real Spark job (jobs/dedup.py, local[2]); the reference inserts and queries MinHashLSH with the
-same num_perm and threshold (greedy: keep a document unless it hits one already kept).
-Run: python benchmarks/dedup_quality.py [--families 300] [--throughput-docs 20000]
+Ours is the real Spark job (jobs/dedup.py, local[2]) at the default setting (128 hashes, threshold 0.8) and
+with preset = "dots_llm1" (2,048 hashes, 128 bands x 16 rows), each with candidate verification on (the
+default) and the preset also with it off; the reference inserts and queries MinHashLSH with the same num_perm
+and threshold (greedy: keep a document unless it hits one already kept).
+Run: python benchmarks/dedup_quality.py [--families 300] [--throughput-docs 0]
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -27,10 +31,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.document import document_arrow_schema
-from pipeline.minhash import shingle_hashes, tokenize
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RATES = (0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.2, 0.3)
+from benchmarks.machine import describe_machine  # noqa: E402
+from pipeline.document import document_arrow_schema  # noqa: E402
+from pipeline.minhash import shingle_hashes, tokenize  # noqa: E402
+
+RATES = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.08, 0.12, 0.2, 0.3)
+CHAIN_RATE, CHAIN_EVERY = 0.015, 4  # every 4th family is a chain A~B~C, each link editing the previous at this rate
 
 
 @lru_cache(maxsize=1)
@@ -83,9 +91,10 @@ def corpus(families: int, seed: int = 1, step: int = 320) -> tuple[list[str], li
     rng = random.Random(seed)
     ids, texts, family = [], [], []
     for f, words in enumerate(passages(families, step=step)):
-        for rate in RATES:
+        chain = f % CHAIN_EVERY == CHAIN_EVERY - 1
+        for k, rate in enumerate(RATES[:3] if chain else RATES):
             ids.append(f"{rng.getrandbits(64):016x}")
-            texts.append(edit(words, rate, rng))
+            texts.append(edit(texts[-1].split(), CHAIN_RATE, rng) if chain and k else edit(words, rate, rng))
             family.append(f)
     return ids, texts, family
 
@@ -204,55 +213,67 @@ def tree_peak_rss_mb() -> float:
     return total_kb / 1024
 
 
-def previous_throughput() -> dict:
-    """--throughput-docs 0 measures quality only and keeps the last throughput measurement."""
-    path = Path(__file__).parent / "results" / "dedup_quality.json"
-    return json.loads(path.read_text()).get("throughput", {}) if path.exists() else {}
+SETTINGS = {  # name: (num_perm, the job's [dedup] table)
+    "default": (128, "threshold = 0.8\n"),
+    "dots_llm1": (2048, 'preset = "dots_llm1"\nthreshold = 0.8\n'),
+    "dots_llm1_unverified": (2048, 'preset = "dots_llm1"\nthreshold = 0.8\nverify = false\n'),
+}
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--families", type=int, default=300)
-    p.add_argument("--throughput-docs", type=int, default=20000)
+    p.add_argument("--throughput-docs", type=int, default=0)
     args = p.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent),
                                                 os.environ.get("PYTHONPATH", "")])
-    num_perm, threshold = 2048, 0.8
+    threshold = 0.8
     ids, texts, family = corpus(args.families)
     pairs = exact_jaccard_pairs(texts, family)
-    t0 = time.perf_counter()
-    ref_removed = datasketch_removed(texts, num_perm, threshold)
-    ref_seconds = time.perf_counter() - t0
-    ref_recall, ref_precision = score(ref_removed, len(texts), pairs)
+    index = {d: i for i, d in enumerate(ids)}
+    ours, reference, ratio = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        toml = f"[dedup]\nnum_perm = {num_perm}\nthreshold = {threshold}\nlines = false\n"
-        kept, _ = run_job(work, ids, texts, toml)
-        index = {d: i for i, d in enumerate(ids)}
-        ours_removed = {index[d] for d in ids if d not in kept}
-        recall, precision = score(ours_removed, len(texts), pairs)
-        # Throughput corpus: windows 97 words apart over the same prose, so families overlap partly too.
-        big_ids, big_texts, _ = corpus(max(1, args.throughput_docs // len(RATES)), seed=2, step=97)
+        for name, (num_perm, table) in SETTINGS.items():
+            kept, seconds = run_job(work, ids, texts, f"[dedup]\n{table}lines = false\n")
+            removed = {index[d] for d in ids if d not in kept}
+            recall, precision = score(removed, len(texts), pairs)
+            ours[name] = {"recall": round(recall, 4), "precision": round(precision, 4), "removed": len(removed),
+                          "seconds": round(seconds, 1)}
+            if name.endswith("unverified"):
+                continue
+            t0 = time.perf_counter()
+            ref_removed = datasketch_removed(texts, num_perm, threshold)
+            ref_recall, ref_precision = score(ref_removed, len(texts), pairs)
+            reference[name] = {"recall": round(ref_recall, 4), "precision": round(ref_precision, 4),
+                               "removed": len(ref_removed), "seconds": round(time.perf_counter() - t0, 1)}
+            ratio[name] = {"recall": round(recall / ref_recall, 4), "precision": round(precision / ref_precision, 4)}
+        throughput = {}
         if args.throughput_docs:
+            # Throughput corpus: windows 97 words apart over the same prose, so families overlap partly too.
+            big_ids, big_texts, _ = corpus(max(1, args.throughput_docs // len(RATES)), seed=2, step=97)
             _, seconds = run_job(work, big_ids, big_texts, "[dedup]\npreset = \"dots_llm1\"\n")
-            peak_mb = tree_peak_rss_mb()
+            throughput = {"docs": len(big_texts), "seconds": round(seconds, 1),
+                          "docs_per_s": round(len(big_texts) / seconds),
+                          "config": "dots_llm1 preset (2048 hashes, 128x16), exact + near + line dedup",
+                          "peak_rss_mb_process_tree": round(tree_peak_rss_mb())}
     result = {
         "name": "dedup_quality",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, Spark local[2]",
+        "machine": describe_machine("Spark local[2]"),
         "date": date.today().isoformat(),
-        "unit": "recall / precision (share); docs/s",
-        "ours": {"recall": round(recall, 4), "precision": round(precision, 4), "removed": len(ours_removed)},
-        "reference": {"recall": round(ref_recall, 4), "precision": round(ref_precision, 4),
-                      "removed": len(ref_removed), "seconds": round(ref_seconds, 1)},
-        "ratio": {"recall": round(recall / ref_recall, 4), "precision": round(precision / ref_precision, 4)},
-        "throughput": {"docs": len(big_texts), "seconds": round(seconds, 1),
-                       "docs_per_s": round(len(big_texts) / seconds),
-                       "config": "dots_llm1 preset (2048 hashes, 128x16), exact + near + line dedup",
-                       "peak_rss_mb_process_tree": round(peak_mb)} if args.throughput_docs else previous_throughput(),
-        "params": {"num_perm": num_perm, "threshold": threshold, "docs": len(texts), "edit_rates": RATES,
-                   "reference": "datasketch MinHashLSH greedy insert/query", "families": args.families},
+        "unit": "recall / precision (share)",
+        "ours": ours,
+        "reference": reference,
+        "ratio": ratio,
+        **({"throughput": throughput} if throughput else {}),
+        "params": {"threshold": threshold, "docs": len(texts), "edit_rates": RATES, "chain_rate": CHAIN_RATE,
+                   "chain_families": sum(1 for f in range(args.families) if f % CHAIN_EVERY == CHAIN_EVERY - 1),
+                   "families": args.families, "num_perm": {k: v[0] for k, v in SETTINGS.items()},
+                   "reference": "datasketch MinHashLSH greedy insert/query, same num_perm and threshold",
+                   "recall": "surplus copies removed among groups linked by exact J >= 0.85",
+                   "precision": "removed documents with a kept J >= 0.7 neighbour"},
     }
     print(json.dumps(result, indent=2))
     (Path(__file__).parent / "results" / "dedup_quality.json").write_text(json.dumps(result, indent=2) + "\n")

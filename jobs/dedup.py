@@ -122,8 +122,9 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
     sig_a = signatures.select("id", F.col("signature").alias("sig_a"))
     sig_b = signatures.select(F.col("id").alias("rep"), F.col("signature").alias("sig_b"))
     pending, reps, groups = members, None, None
-    for _ in range(cfg.verify_rounds):
-        round_reps = pending.groupBy("key").agg(F.min("id").alias("rep")).localCheckpoint()
+    for round_ in range(1, cfg.verify_rounds + 1):
+        _describe(members.sparkSession, f"verify candidates, round {round_}")
+        round_reps = pending.groupBy("key").agg(F.min("id").alias("rep"))
         new_reps = round_reps.select("key", F.col("rep").alias("id"))
         reps = new_reps if reps is None else reps.unionByName(new_reps)
         candidates = members.join(round_reps, "key").join(reps, ["key", "id"], "left_anti")
@@ -137,22 +138,27 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
         n_pairs, n_ok = checked.agg(F.count("*"), F.sum(F.col("ok").cast("long"))).first()
         if not n_pairs:
             break
-        counters["verify_rounds"] = counters.get("verify_rounds", 0) + 1
-        counters["near_candidate_pairs"] = counters.get("near_candidate_pairs", 0) + n_pairs
-        counters["near_verified_pairs"] = counters.get("near_verified_pairs", 0) + (n_ok or 0)
-        counters["near_rejected_pairs"] = counters.get("near_rejected_pairs", 0) + n_pairs - (n_ok or 0)
+        n_ok = n_ok or 0
+        for name, value in (("verify_rounds", 1), ("near_candidate_pairs", n_pairs),
+                            ("near_verified_pairs", n_ok), ("near_rejected_pairs", n_pairs - n_ok)):
+            counters[name] = counters.get(name, 0) + value
         good = checked.where("ok").drop("ok")
         verified_now = candidates.join(good, ["id", "rep"]).select("key", "id", "rep")
         groups = verified_now if groups is None else groups.unionByName(verified_now)
-        groups = groups.localCheckpoint()
-        reps = reps.localCheckpoint()
+        if n_ok == n_pairs:  # nothing rejected: no member is left without a representative
+            break
         pending = (pending.join(round_reps, "key").where("id != rep").join(good, ["id", "rep"], "left_anti")
                    .select("key", "id").localCheckpoint())
-        if pending.isEmpty():
-            break
+        reps = reps.localCheckpoint()
     if groups is None:
         return members.sparkSession.createDataFrame([], "key long, id string, rep string")
-    return groups
+    _describe(members.sparkSession, "verified groups")
+    return groups.localCheckpoint()
+
+
+def _describe(spark, phase: str) -> None:
+    """Name the Spark jobs that follow (UI, event log): benchmarks/dedup_scale_bench.py times the phases by it."""
+    spark.sparkContext.setJobDescription(f"dedup: {phase}")
 
 
 def keeper_rank_column(shared, doc_id):
@@ -176,6 +182,7 @@ def connected_components(edges, max_iterations: int):
     )
     try:
         for iteration in range(1, max_iterations + 1):
+            _describe(edges.sparkSession, f"connected components, round {iteration}")
             neighbour = (both.join(labels.withColumnRenamed("node", "dst"), "dst")
                          .groupBy("src").agg(F.min("label").alias("nl")).withColumnRenamed("src", "node"))
             step = labels.join(neighbour, "node").select("node", F.col("label").alias("old"),
@@ -272,6 +279,8 @@ class DedupJob(SparkJob):
         first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
         ).persist()
+        _describe(spark, "signatures, band and line keys")
+        first_keys.count()  # materialise the cache here, so its cost is not folded into the first round's
         keys = first_keys.drop("signature")  # read again only to verify candidates
         exact = Window.partitionBy("exact_hi", "exact_lo")
         if cfg.exact:
@@ -327,7 +336,9 @@ class DedupJob(SparkJob):
         out = joined.sortWithinPartitions("id").mapInArrow(
             lambda it: apply_verdicts(it, columns, tmp_output), out_schema
         )
+        _describe(spark, "keepers, line dedup, join with documents and write")
         out.write.mode("errorifexists").parquet(tmp_output)
+        spark.sparkContext.setJobDescription(None)
         if cfg.near:
             members.unpersist()
         keys.unpersist()
