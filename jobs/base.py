@@ -14,6 +14,7 @@ import sys
 import uuid
 from pathlib import Path, PurePosixPath
 
+from pipeline.config import ConfigError
 from pipeline.stats import STATS_FILE, Stats
 
 log = logging.getLogger("sluice.jobs")
@@ -39,6 +40,9 @@ def spark_session(app_name: str, master: str | None = None):
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # a CRC-32 per page, written (parquet-mr's default, asked for here) and checked whenever Spark reads a page
+        .config("spark.hadoop.parquet.page.write-checksum.enabled", "true")
+        .config("spark.hadoop.parquet.page.verify-checksum.enabled", "true")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
@@ -104,6 +108,34 @@ def content_digest(url: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def read_verified_parquet(spark, inputs: list[str], config, stage: str):
+    """(DataFrame of the input Parquet files, Stats of the files left out) after checking every page of every file.
+
+    The check (pipeline.integrity.check_file) runs in Spark tasks, one per file, before the stage reads its input:
+    Spark's own reader also verifies page CRCs, but a failure there is a task error deep in a Java stack, and its
+    only skip (spark.sql.files.ignoreCorruptFiles) drops the rest of a file silently. Here a damaged file stops
+    the stage with one line naming it (UserError), or, with integrity.fail_on_corrupt_input = false, is left out
+    with its rows counted as dropped. It reads the input once more; see benchmarks/results/shard_verify.json."""
+    from pipeline.integrity import CorruptInputError, check_file, parquet_files, summarize
+
+    try:
+        files = parquet_files(inputs)
+        checks = spark.sparkContext.parallelize(files, numSlices=len(files)).map(check_file).collect()
+        good, skipped = summarize(checks, config, stage)
+    except (ConfigError, CorruptInputError) as e:
+        raise UserError(str(e)) from None
+    return spark.read.parquet(*good), skipped
+
+
+def with_skipped(stats: Stats, skipped: Stats) -> Stats:
+    """`stats` plus the input files read_verified_parquet left out (in place; unlike `+`, keeps zero counters)."""
+    stats.records_in += skipped.records_in
+    stats.dropped.update(skipped.dropped)
+    stats.counters.update(skipped.counters)
+    stats.failed_inputs = sorted(set(stats.failed_inputs) | set(skipped.failed_inputs))
+    return stats
+
+
 def output_is_complete(url: str) -> bool:
     fs, path = filesystem(url)
     return fs.exists(f"{path}/{SUCCESS_FILE}") and fs.exists(f"{path}/{STATS_FILE}")
@@ -166,8 +198,22 @@ def remove_stale_temp_outputs(output: str) -> None:
         fs.rm(stale, recursive=True)
 
 
+class UserError(Exception):
+    """Something the user can fix (a path, a config key, a damaged input, a model): one line naming it, exit code 2,
+    no traceback. `raise SystemExit("stage: message")` in a job is taken the same way."""
+
+
+def check_output(url: str) -> None:
+    fs, path = filesystem(url)
+    if fs.isfile(path):
+        raise UserError(f"--output {url}: is a file; give a directory (it is created)")
+
+
 class SparkJob:
-    """A stage: `run(spark, args)` reads args.input and writes args.output through `write_output`."""
+    """A stage: `run(spark, args)` reads args.input and writes args.output through `write_output`.
+
+    Every user error is found before Spark starts where it can be (the config, --output, what --input matches:
+    `check_inputs`) and reported as one line with exit code 2, like argparse's own errors."""
 
     name = "job"
     description = ""
@@ -177,6 +223,15 @@ class SparkJob:
 
     def run(self, spark, args: argparse.Namespace, tmp_output: str) -> Stats:
         raise NotImplementedError
+
+    def check_inputs(self, args: argparse.Namespace) -> None:
+        """UserError naming the input when --input matches no file; the default is for the stages reading Parquet."""
+        from pipeline.integrity import parquet_files
+
+        try:
+            parquet_files(args.input)
+        except ConfigError as e:
+            raise UserError(f"--input {e}") from None
 
     def parser(self) -> argparse.ArgumentParser:
         p = argparse.ArgumentParser(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
@@ -190,8 +245,16 @@ class SparkJob:
 
     def main(self, argv: list[str] | None = None, stage_record: dict | None = None) -> int:
         """Run the stage as `spark-submit` does; `stage_record` (from jobs/run.py) goes into _stage.json."""
+        from jobs.run_config import RunConfig
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         args = self.parser().parse_args(argv)
+        try:
+            RunConfig.load(args.config)  # every table checked before Spark starts; run() loads it again
+            check_output(args.output)
+            self.check_inputs(args)
+        except (ConfigError, UserError) as e:
+            return self._user_error(e)
         if output_is_complete(args.output) and not args.force:
             print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
             return 0
@@ -205,10 +268,18 @@ class SparkJob:
                 raise RuntimeError(f"{self.name}: stats do not add up: {stats.to_dict()}")
             extra = {STAGE_FILE: json.dumps(stage_record, indent=2, sort_keys=True) + "\n"} if stage_record else None
             commit_output(tmp_output, args.output, stats, extra)
-        except BaseException:
+        except BaseException as e:
             fs, tmp = filesystem(tmp_output)
             if fs.exists(tmp):
                 fs.rm(tmp, recursive=True)
+            if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
+                return self._user_error(e)
             raise
         print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)}")
         return 0
+
+    def _user_error(self, e: BaseException) -> int:
+        message = str(e.code if isinstance(e, SystemExit) else e)
+        prefix = "" if message.startswith(f"{self.name}: ") else f"{self.name}: "
+        print(f"{prefix}{message}", file=sys.stderr)
+        return 2

@@ -13,7 +13,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jobs.base import SparkJob, content_digest, filesystem, merge_task_stats, rename_parts, write_task_stats
+from jobs.base import (
+    SparkJob,
+    UserError,
+    content_digest,
+    filesystem,
+    merge_task_stats,
+    read_verified_parquet,
+    rename_parts,
+    with_skipped,
+    write_task_stats,
+)
 from pipeline.stats import Stats
 
 
@@ -30,24 +40,36 @@ class ClassifyJob(SparkJob):
 
         from classifiers.balance import CategoryBalancer, check_categories
         from classifiers.fasttext_model import ModelError
-        from classifiers.stage import OUTPUT_COLUMNS, ModelStage, add_weights, cached_stage
+        from classifiers.stage import (
+            DropShareError,
+            ModelStage,
+            add_weights,
+            cached_stage,
+            check_drop_share,
+            output_columns,
+        )
         from jobs.run_config import RunConfig
         from pipeline.config import ConfigError
 
-        config = RunConfig.load(args.config).classify
+        run_config = RunConfig.load(args.config)
+        config = run_config.classify
         models_dir = _local_models(args.models)
         try:  # a missing or corrupt model, or a balance table that names no category of it, fails here, once
             driver_stage = ModelStage(models_dir, config)
-            check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
+            if config.balance.by == "web_type":
+                check_categories(config.balance, driver_stage.webtype.types, config.webtype_model)
+            else:
+                check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
         except (ModelError, ConfigError) as e:
             raise SystemExit(f"classify: {e}") from None
         shipped = _models_archive(models_dir)
         spark.sparkContext.addArchive(str(shipped))  # Spark ships no directory to a cluster; an archive it unpacks
         shipped = shipped.name
 
-        frame = spark.read.parquet(*args.input)
-        fields = [f for f in frame.schema.fields if f.name not in OUTPUT_COLUMNS]
-        fields += [StructField(n, _spark_type(t), True) for n, t in OUTPUT_COLUMNS.items() if n != "weight"]
+        frame, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
+        added = output_columns(config)
+        fields = [f for f in frame.schema.fields if f.name not in added]
+        fields += [StructField(n, _spark_type(t), True) for n, t in added.items() if n != "weight"]
         scored_schema = StructType(fields)
         weighted_schema = StructType(fields + [StructField("weight", _spark_type("float32"), True)])
         batch_rows = config.batch_rows
@@ -66,7 +88,8 @@ class ClassifyJob(SparkJob):
         histogram = None
         if config.balance.mode == "share":
             scored = scored.persist()
-            histogram = {r["category"]: r["count"] for r in scored.groupBy("category").count().collect()}
+            by = config.balance.by
+            histogram = {r[by]: r["count"] for r in scored.groupBy(by).count().collect()}
         balancer = CategoryBalancer(config.balance, histogram)
 
         def weigh(batches):
@@ -77,6 +100,11 @@ class ClassifyJob(SparkJob):
         scored.mapInArrow(weigh, weighted_schema).write.mode("append").parquet(tmp_output)
         rename_parts(tmp_output)
         stats = merge_task_stats(tmp_output, self.name)
+        try:  # before anything is committed: a model that drops nearly everything stops the run here
+            check_drop_share(stats, config)
+        except DropShareError as e:
+            raise UserError(str(e)) from None
+        stats = with_skipped(stats, skipped)
         stats.counters.update({f"category_factor.{c}": round(f, 4) for c, f in sorted(balancer.factors.items())})
         return stats
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import sys
 
-from jobs.base import SparkJob, filesystem
+from jobs.base import SparkJob, UserError, filesystem
 from pipeline.stats import Stats
 
 
 class ExtractJob(SparkJob):
     name = "extract"
     description = "WARC/ARC files → clean Document Parquet (extraction, language id, rule-based filters)"
+
+    def check_inputs(self, args) -> None:
+        from pipeline.warc import expand_inputs
+
+        try:
+            expand_inputs(args.input)
+        except FileNotFoundError as e:
+            raise UserError(f"--input: {e}") from None
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from jobs.run_config import RunConfig

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from jobs.base import (
     STAGE_FILE,
+    UserError,
+    check_output,
     content_digest,
     filesystem,
     output_is_complete,
@@ -28,6 +30,7 @@ from jobs.base import (
 )
 from jobs.run_config import RunConfig
 from pipeline.config import ConfigError, config_hash, defaults_toml
+from pipeline.warc import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
 
@@ -173,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         config = RunConfig.load(args.config)  # every table checked before any Spark work starts
-    except ConfigError as e:
+        check_output(args.output)
+        expand_inputs(args.input)  # a pattern that matches nothing is named before Spark starts
+    except (ConfigError, UserError, FileNotFoundError) as e:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
     out = args.output.rstrip("/")

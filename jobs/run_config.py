@@ -12,6 +12,7 @@ from pipeline.dedup import DedupConfig
 from pipeline.extract import ExtractConfig
 from pipeline.filters import FiltersConfig
 from pipeline.formatters.pii import PIIConfig
+from pipeline.integrity import IntegrityConfig
 from pipeline.semdedup import SemDedupConfig
 from pipeline.tokenize import TokenizeConfig
 
@@ -26,6 +27,7 @@ class RunConfig:
     pii: PIIConfig = field(default_factory=PIIConfig)
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
 
     @classmethod
     def load(cls, path: str | Path | None) -> RunConfig:

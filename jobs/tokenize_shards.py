@@ -20,7 +20,7 @@ import math
 import os
 import sys
 
-from jobs.base import SparkJob, filesystem, merge_task_stats, write_task_stats
+from jobs.base import SparkJob, filesystem, merge_task_stats, read_verified_parquet, with_skipped, write_task_stats
 from pipeline.stats import Stats
 
 INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain")
@@ -55,7 +55,7 @@ class TokenizeJob(SparkJob):
         except ConfigError as e:
             raise SystemExit(f"tokenize: {e}") from None
 
-        frame = spark.read.parquet(*args.input)
+        frame, skipped = read_verified_parquet(spark, args.input, config.integrity, self.name)
         missing = [c for c in ("id", "text") if c not in frame.columns]
         if missing:
             raise SystemExit(f"tokenize: input {' '.join(args.input)} has no column {missing[0]!r}")
@@ -63,7 +63,8 @@ class TokenizeJob(SparkJob):
         frame = frame.select([c for c in INPUT_COLUMNS if c in frame.columns])
         frame = frame.withColumn("text_bytes", F.octet_length("text"))
 
-        ratio = tokens_per_byte(load_tokenizer(tokenizer_json), sample_texts(args.input, SAMPLE_BYTES))
+        inputs = sorted(frame.inputFiles())  # the verified files only
+        ratio = tokens_per_byte(load_tokenizer(tokenizer_json), sample_texts(inputs, SAMPLE_BYTES))
         sizes = frame.select([c for c in frame.columns if c != "text"])  # the sizing pass needs no text
         sizes = sizes.mapInArrow(_plan_partition(cfg, None), PLANNED_DDL)
         totals = sizes.agg(F.sum("text_bytes").alias("bytes"), F.count("*").alias("rows")).first()
@@ -81,13 +82,17 @@ class TokenizeJob(SparkJob):
             infos = _complete(tmp_output, [json.loads(r["info"]) for r in rows], n_shards)
 
         stats = merge_task_stats(tmp_output, self.name)
-        manifest = build_manifest(infos, tokenizer_info, to_dict(config), config_hash(config))
+        # the manifest names the tokenizer by its copy beside the shards and its sha256, never by where it came
+        # from: the same input and config give the same manifest bytes in any output folder
+        recorded = replace(config, tokenize=replace(cfg, tokenizer=TOKENIZER_FILE))
+        manifest = build_manifest(infos, tokenizer_info, to_dict(recorded), config_hash(recorded))
         eval_sets = _eval_sets(args.input)
         if eval_sets is not None:  # the input was decontaminated: say against which evaluation sets
             manifest["eval_sets"] = eval_sets
         if manifest["documents"] != stats.records_out + stats.counters["copies_added"]:
             raise RuntimeError(f"tokenize: shards hold {manifest['documents']} rows, planning made "
                                f"{stats.records_out + stats.counters['copies_added']}")
+        stats = with_skipped(stats, skipped)
         stats.count("tokens", manifest["tokens"])
         stats.count("shards", len(infos))
         stats.count("rows_written", manifest["documents"])

@@ -179,7 +179,7 @@ def test_vanished_input_is_counted_named_and_the_run_goes_on(spark, crawl_with_v
     assert (run / "documents" / "_SUCCESS").exists() and not temp_dirs(run)
 
 
-def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_with_vanished_file, tmp_path):
+def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_with_vanished_file, tmp_path, capsys):
     from jobs.run import main as sluice_run
 
     crawl, vanished = crawl_with_vanished_file
@@ -187,11 +187,11 @@ def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_wi
     config.write_text(CONFIG.read_text() + "\n[extract]\nfail_on_missing_input = true\n")
     run = tmp_path / "run"
     argv = ["--input", f"{crawl}/*.warc.gz", "--output", str(run), "--config", str(config), "--until", "extract"]
-    with pytest.raises(SystemExit) as failure:
-        sluice_run(argv)
+    assert sluice_run(argv) == 2
 
-    message = str(failure.value.code)
+    message = capsys.readouterr().err.strip()
     assert str(vanished) in message and "fail_on_missing_input" in message, message
+    assert len(message.splitlines()) == 1, message
     assert not (run / "documents").exists(), "a failed stage left an output directory"
     assert not temp_dirs(run) and not list(run.rglob("_SUCCESS"))
 

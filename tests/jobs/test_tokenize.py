@@ -46,13 +46,16 @@ def job(tmp_path_factory, spark):
     tokenizer = train_tokenizer(iter(corpus_texts(500)), vocab_size=600, eos_token=EOS)
     tokenizer.save(str(root / "tokenizer.json"))
     (root / "run.toml").write_text("[tokenize]\ntarget_shard_mb = 2\nrow_group_mb = 1\n")
+    (root / "elsewhere").mkdir()  # the second run takes the same tokenizer from another path
+    (root / "elsewhere" / "tok.json").write_bytes((root / "tokenizer.json").read_bytes())
     outputs = []
-    for name in ("shards_a", "shards_b"):
+    for name, tokenizer_path in (("shards_a", root / "tokenizer.json"), ("shards_b", root / "elsewhere" / "tok.json")):
         argv = ["--input", str(root / "classified"), "--output", str(root / name), "--config",
-                str(root / "run.toml"), "--tokenizer", str(root / "tokenizer.json"), "--master", "local[2]"]
+                str(root / "run.toml"), "--tokenizer", str(tokenizer_path), "--master", "local[2]"]
         assert TokenizeJob().main(argv) == 0
         outputs.append(root / name)
-    return {"texts": texts, "tokenizer": tokenizer, "outputs": outputs}
+    return {"texts": texts, "tokenizer": tokenizer, "outputs": outputs,
+            "tokenizer_json": (root / "tokenizer.json").read_text()}
 
 
 def test_shards_round_trip_to_the_text_plus_eos(job):
@@ -67,6 +70,7 @@ def test_shards_round_trip_to_the_text_plus_eos(job):
     assert manifest["tokenizer"]["eos_id"] == job["tokenizer"].token_to_id(EOS)
 
     reader = ShardReader(str(out), verify=True)
+    assert reader.tokenizer_json() == job["tokenizer_json"]
     seen, order = {}, []
     for doc in reader:
         source = doc.id.split("#")[0]
@@ -81,7 +85,10 @@ def test_shards_round_trip_to_the_text_plus_eos(job):
 
 
 def test_two_runs_give_the_same_bytes(job):
+    """Two output folders, the tokenizer read from two paths: the same bytes, manifest included (it names the
+    tokenizer by its copy beside the shards and its sha256)."""
     a, b = job["outputs"]
+    assert json.loads((a / "manifest.json").read_text())["config"]["tokenize"]["tokenizer"] == "tokenizer.json"
     names = sorted(p for p in os.listdir(a) if not p.startswith("_"))
     assert names == sorted(p for p in os.listdir(b) if not p.startswith("_"))
     assert "manifest.json" in names and "tokenizer.json" in names

@@ -1,0 +1,185 @@
+"""Every user error of `sluice run` and of each stage script: one line on stderr naming the path or key, exit code 2.
+
+The errors a user can make before any data is read (a pattern matching nothing, an --output that is a file, a
+config with an unknown key or a missing config file) are found before Spark starts, so these tests start none;
+the ones found with data or models in hand (a damaged input file, a model without its card, a missing models
+directory or tokenizer) use the session's local Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.classify import ClassifyJob
+from jobs.dedup import DedupJob
+from jobs.extract import ExtractJob
+from jobs.tokenize_shards import TokenizeJob
+from tests.jobs.pipeline_fixtures import PYTHON, ROOT, SPARK_SUBMIT, spark_env
+
+JOBS = {"extract": ExtractJob, "dedup": DedupJob, "classify": ClassifyJob, "tokenize": TokenizeJob}
+NO_SPARK_S = 8  # a failure before Spark starts; a session alone takes 8-12 s here
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A documents-like Parquet input, a WARC-like file, a plain file, configs good and bad."""
+    import pyarrow as pa
+
+    (tmp_path / "docs").mkdir()
+    table = pa.table({"id": [f"d{i}" for i in range(50)], "text": [f"text number {i} " * 30 for i in range(50)]})
+    pq.write_table(table, tmp_path / "docs" / "part-00000.parquet", write_page_checksum=True)
+    (tmp_path / "a.warc.gz").write_bytes(b"")
+    (tmp_path / "a_file").write_text("not a directory\n")
+    (tmp_path / "bad.toml").write_text("[classify]\nmin_quality = 0.5\nno_such_key = 1\n")
+    return tmp_path
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    return lines[0]
+
+
+def stage_argv(stage: str, files, **override) -> list[str]:
+    args = {"--input": str(files / ("a.warc.gz" if stage == "extract" else "docs")), "--output": str(files / "out"),
+            **override}
+    extra = {"classify": ["--models", str(files)], "tokenize": ["--tokenizer", str(files / "tok.json")]}
+    return [item for pair in args.items() for item in pair] + extra.get(stage, [])
+
+
+# -- stage scripts: errors found before Spark starts --------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", JOBS)
+@pytest.mark.parametrize(("case", "expected"), [
+    ("unknown_key", r"bad\.toml: unknown key 'classify\.no_such_key'"),
+    ("missing_config", r"config file not found: .*nope\.toml"),
+    ("nothing_matches", r"--input.*nothing/\*"),
+    ("output_is_a_file", r"--output .*a_file: is a file"),
+])
+def test_stage_user_errors_are_one_line_exit_2_before_spark(stage, case, expected, files, capsys):
+    override = {
+        "unknown_key": {"--config": str(files / "bad.toml")},
+        "missing_config": {"--config": str(files / "nope.toml")},
+        "nothing_matches": {"--input": str(files / "nothing" / ("*.warc.gz" if stage == "extract" else "*"))},
+        "output_is_a_file": {"--output": str(files / "a_file")},
+    }[case]
+    start = time.monotonic()
+    assert JOBS[stage]().main(stage_argv(stage, files, **override)) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"{stage}: ") and re.search(expected, line), line
+    assert time.monotonic() - start < NO_SPARK_S, "Spark was started before the error was found"
+
+
+# -- sluice run ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("nothing_matches", r"^sluice run: no input file matches: .*nothing/\*\.warc\.gz$"),
+    ("output_is_a_file", r"^sluice run: --output .*a_file: is a file"),
+    ("unknown_key", r"^sluice run: .*bad\.toml: unknown key 'classify\.no_such_key'"),
+    ("missing_config", r"^sluice run: config file not found: .*nope\.toml$"),
+])
+def test_sluice_run_user_errors_are_one_line_exit_2_before_spark(case, expected, files):
+    """As a user types it: a `sluice run` process; no FileNotFoundError or NotADirectoryError traceback."""
+    args = {"--input": str(files / "*.warc.gz"), "--output": str(files / "run")}
+    args.update({
+        "nothing_matches": {"--input": str(files / "nothing" / "*.warc.gz")},
+        "output_is_a_file": {"--output": str(files / "a_file")},
+        "unknown_key": {"--config": str(files / "bad.toml")},
+        "missing_config": {"--config": str(files / "nope.toml")},
+    }[case])
+    start = time.monotonic()
+    done = subprocess.run([PYTHON, "-m", "jobs.cli", "run", *[x for pair in args.items() for x in pair]],
+                          cwd=ROOT, env=spark_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert re.search(expected, one_line(done.stderr)), done.stderr
+    assert time.monotonic() - start < NO_SPARK_S + 5, "Spark was started before the error was found"
+
+
+@pytest.mark.spark
+def test_spark_submit_stage_script_with_unknown_key(files):
+    """The issue's case: `spark-submit jobs/extract.py --config bad.toml` printed a ConfigError traceback."""
+    done = subprocess.run([SPARK_SUBMIT, str(ROOT / "jobs" / "extract.py"), "--input", str(files / "a.warc.gz"),
+                           "--output", str(files / "out"), "--config", str(files / "bad.toml")],
+                          cwd=ROOT, env=spark_env(), capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr  # spark-submit passes the Python driver's stderr on as its stdout
+    assert done.returncode == 2, output[-3000:]
+    ours = [line for line in output.splitlines() if line.strip() and not line.startswith("WARNING: Using incubator")]
+    assert len(ours) == 1 and ours[0].startswith("extract: "), output
+    assert "bad.toml: unknown key 'classify.no_such_key'" in ours[0]
+
+
+# -- errors found with the data or models in hand (shared local Spark) ----------------------------------------------
+
+def flip_text_page(path) -> None:
+    meta = pq.ParquetFile(path).metadata
+    chunk = meta.row_group(0).column(meta.schema.to_arrow_schema().get_field_index("text"))
+    data = bytearray(path.read_bytes())
+    data[(chunk.dictionary_page_offset or chunk.data_page_offset) + 60] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def tokenizer(files):
+    from pipeline.tokenize import train_tokenizer
+    from tests.pipeline.test_tokenize import EOS, corpus_texts
+
+    train_tokenizer(iter(corpus_texts(200)), vocab_size=300, eos_token=EOS).save(str(files / "tok.json"))
+    (files / "run.toml").write_text(f'[tokenize]\neos_token = "{EOS}"\n')
+    return files / "tok.json"
+
+
+@pytest.mark.spark
+def test_damaged_input_stops_the_stage_naming_the_file_or_is_skipped_counted(spark, files, tokenizer, capsys):
+    """The issue's case: a flipped byte in a documents file went through with rc 0 and changed text."""
+    import pyarrow as pa
+
+    good = pa.table({"id": [f"g{i}" for i in range(30)], "text": [f"good text {i} " * 20 for i in range(30)]})
+    pq.write_table(good, files / "docs" / "part-00001.parquet", write_page_checksum=True)
+    damaged = files / "docs" / "part-00000.parquet"
+    flip_text_page(damaged)
+    argv = stage_argv("tokenize", files, **{"--config": str(files / "run.toml")})
+    assert TokenizeJob().main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"tokenize: {damaged}: damaged Parquet file (") and "CRC" in line, line
+    assert "integrity.fail_on_corrupt_input = false" in line
+    assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
+
+    (files / "run.toml").write_text((files / "run.toml").read_text() + "[integrity]\nfail_on_corrupt_input = false\n")
+    assert TokenizeJob().main(argv) == 0
+    stats = json.loads((files / "out" / "_stats.json").read_text())
+    assert stats["dropped"]["corrupt_input"] == 50 and stats["failed_inputs"] == [str(damaged)]
+    assert stats["records_in"] == 80 and stats["records_out"] + sum(stats["dropped"].values()) == 80
+
+
+@pytest.mark.spark
+def test_classify_refuses_a_model_without_its_card(spark, files, capsys):
+    """The issue's case: a quality .bin cut short, no card: it loaded, scored every document 0.0 and classify wrote
+    empty output with rc 0. Now the stage stops before reading any document."""
+    from tests.classifiers.textgen import train_small_models
+
+    models = files / "models"
+    train_small_models(models)
+    data = (models / "quality_v1.bin").read_bytes()
+    (models / "quality_v1.bin").write_bytes(data[: len(data) // 2])
+    (models / "quality_v1.json").unlink()
+    assert ClassifyJob().main(stage_argv("classify", files, **{"--output": str(files / "c")})[:-1] +
+                              [str(models)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"classify: {models / 'quality_v1.bin'}: quality model has no card"), line
+    assert not (files / "c").exists()
+
+    missing = stage_argv("classify", files, **{"--output": str(files / "c")})[:-1] + [str(files / "no_models")]
+    assert ClassifyJob().main(missing) == 2
+    assert "models directory not found" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.spark
+def test_missing_tokenizer_is_one_line(spark, files, capsys):
+    assert TokenizeJob().main(stage_argv("tokenize", files)) == 2
+    assert one_line(capsys.readouterr().err) == f"tokenize: tokenizer file not found: {files / 'tok.json'}"
