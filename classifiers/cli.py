@@ -3,6 +3,8 @@
   sluice classifiers train quality --positive SRC --negative SRC --output DIR/quality_v1.bin
   sluice classifiers train domain  --labelled SRC --output DIR/domain_v1.bin [--label-column category]
   sluice classifiers train clutter --output DIR/clutter_v1.bin [--crawl DIR] [--extraction-dev DIR] [--pages SRC]
+  sluice classifiers train webtype --labelled SRC --output DIR/webtype_v1.bin [--label-column web_type]
+  sluice classifiers train embedding --input DOCS --output DIR/embedding_v1.bin [--max-docs 50000]
   sluice classifiers evaluate-clutter --model DIR/clutter_v1.bin --extraction-dev DIR
   sluice classifiers cluster-domains --input DOCS --output DIR [--k 200]   (Spark MLlib)
   sluice classifiers train-demo --crawl DIR --output DIR                    (small models for `make demo`)
@@ -40,7 +42,9 @@ def _params(args) -> TrainParams:
 def parser(extra: dict[str, tuple[Callable, str]] | None = None) -> argparse.ArgumentParser:
     from classifiers.clutter import ClutterTraining
     from classifiers.domain import DomainTraining
+    from classifiers.embedding import EmbeddingTraining
     from classifiers.quality import QualityTraining
+    from classifiers.webtype import WebTypeTraining
 
     p = argparse.ArgumentParser(prog="sluice classifiers", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -64,6 +68,20 @@ def parser(extra: dict[str, tuple[Callable, str]] | None = None) -> argparse.Arg
     clutter.add_argument("--pages", help="SRC of rows with `html` and `content` (reference main text)")
     clutter.add_argument("--output", required=True)
     _add_params(clutter, ClutterTraining().params)
+    webtype = train.add_parser("webtype", help="page types (article, forum, product, ...) from labelled pages")
+    webtype.add_argument("--labelled", required=True, help="SRC of rows with text and the type; url, link_density, "
+                         "list_items, forms, comment_blocks and title are used when present")
+    webtype.add_argument("--label-column", default="web_type")
+    webtype.add_argument("--output", required=True)
+    _add_params(webtype, WebTypeTraining().params)
+    webtype.set_defaults(holdout=WebTypeTraining().holdout)
+    embedding = train.add_parser("embedding", help="document vectors for semantic dedup (fastText, unsupervised, "
+                                 "on a deterministic sample of the corpus)")
+    embedding.add_argument("--input", required=True, nargs="+", help="the corpus: Parquet with id and text")
+    embedding.add_argument("--max-docs", type=int, default=EmbeddingTraining().max_docs)
+    embedding.add_argument("--output", required=True)
+    _add_params(embedding, TrainParams(lr=EmbeddingTraining().lr, epoch=0, dim=EmbeddingTraining().dim,
+                                       bucket=EmbeddingTraining().bucket))
     evaluate = sub.add_parser("evaluate-clutter", help="with/without snippet rates on held-out extraction-dev")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--extraction-dev", required=True)

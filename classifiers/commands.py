@@ -92,3 +92,54 @@ def clutter_rates(model_path: str, extraction_dev: str, threshold: float) -> dic
 
 def evaluate_clutter(args) -> dict:
     return clutter_rates(args.model, args.extraction_dev, args.threshold)
+
+
+def labelled_pages(src: str, label_column: str, limit: int | None = None) -> list[dict]:
+    """Rows of a labelled page set (JSONL or Parquet) with every field they have: text and the label are needed,
+    url and the page features (classifiers.webtype.PAGE_FEATURES) are used when present."""
+    import json
+
+    import fsspec
+
+    from classifiers.sources import expand
+
+    rows: list[dict] = []
+    for url in expand(src):
+        if url.lower().endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            with fsspec.open(url, "rb") as f:
+                found = pq.read_table(f).to_pylist()
+        else:
+            found = []
+            with fsspec.open(url, "rt", encoding="utf-8", compression="infer") as f:
+                for line_no, line in enumerate(f, 1):
+                    if line.strip():
+                        try:
+                            found.append(json.loads(line))
+                        except json.JSONDecodeError as e:
+                            raise TrainingError(f"{url}:{line_no}: not valid JSON: {e}") from None
+        for i, row in enumerate(found, 1):
+            if not isinstance(row.get("text"), str) or not isinstance(row.get(label_column), str):
+                raise TrainingError(f"{url}: row {i} lacks a text or a {label_column!r} string")
+        rows += found
+        if limit is not None and len(rows) >= limit:
+            return rows[:limit]
+    return rows
+
+
+def train_webtype(args, params: TrainParams) -> dict:
+    from classifiers.webtype import WebTypeTraining, train_webtype
+
+    rows = labelled_pages(args.labelled, args.label_column, args.limit)
+    settings = WebTypeTraining(holdout=args.holdout, params=params)
+    return {**train_webtype(rows, args.output, settings, args.label_column), "output": args.output}
+
+
+def train_embedding(args, params: TrainParams) -> dict:
+    from classifiers.embedding import EmbeddingTraining, corpus_sample, train_embedding
+
+    settings = EmbeddingTraining(max_docs=args.max_docs, dim=params.dim, epoch=params.epoch, lr=params.lr,
+                                 bucket=params.bucket)
+    texts = corpus_sample(args.input, settings.max_docs)
+    return {**train_embedding(texts, args.output, settings), "output": args.output}

@@ -24,6 +24,7 @@ class BalanceConfig:
     """
 
     mode: Literal["factor", "share"] = "factor"
+    by: Literal["category", "web_type"] = "category"  # the column whose values `targets` names
     default: float = 1.0
     max_factor: float = 4.0
     targets: dict[str, float] = field(default_factory=dict)
@@ -53,6 +54,10 @@ class ClassifyConfig:
     max_scored_chars: int = 20000
     # rows per Arrow batch in the Spark job
     batch_rows: int = 1024
+    # web-type model (`sluice classifiers train webtype`): adds web_type and web_type_score; "" = off
+    webtype_model: str = ""
+    keep_web_types: list[str] = field(default_factory=list)  # not empty: other types are dropped (web_type)
+    drop_web_types: list[str] = field(default_factory=list)  # these types are dropped (web_type)
     # load a fastText model that has no card (size, sha256, labels) beside it; nothing then says it is whole
     allow_uncarded_models: bool = False
     # the stage stops, naming the model, instead of writing its output when it would drop more than this share
@@ -68,3 +73,8 @@ class ClassifyConfig:
             raise ConfigError(f"classify.max_scored_chars: must be >= 100, got {self.max_scored_chars}")
         if self.batch_rows < 1:
             raise ConfigError(f"classify.batch_rows: must be >= 1, got {self.batch_rows}")
+        if self.keep_web_types and self.drop_web_types:
+            raise ConfigError("classify.keep_web_types and classify.drop_web_types: set one of them, not both")
+        if (self.keep_web_types or self.drop_web_types or self.balance.by == "web_type") and not self.webtype_model:
+            raise ConfigError("classify.keep_web_types / drop_web_types / balance.by = \"web_type\" need "
+                              "classify.webtype_model (e.g. \"webtype_v1\")")

@@ -22,3 +22,9 @@ def keep_quality(quality: np.ndarray, min_quality: float) -> np.ndarray:
 def keep_nonempty(texts: list[str]) -> np.ndarray:
     """A document whose every line was clutter has nothing left to keep."""
     return np.array([bool(t.strip()) for t in texts], dtype=bool)
+
+
+def keep_web_types(types: list[str], keep: list[str], drop: list[str]) -> np.ndarray:
+    """True where a page's web type is in `keep` (when given) and not in `drop`."""
+    keep_set, drop_set = set(keep), set(drop)
+    return np.array([(not keep_set or t in keep_set) and t not in drop_set for t in types], dtype=bool)

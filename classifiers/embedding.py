@@ -194,7 +194,8 @@ def corpus_sample(sources: list[str], max_docs: int) -> list[str]:
                     for doc_id, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
                         if not text or doc_id is None:
                             continue
-                        key = (-xxhash.xxh64_intdigest(doc_id, seed=SAMPLE_SEED), doc_id, text)
+                        digest = xxhash.xxh64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=SAMPLE_SEED)
+                        key = (-digest, doc_id, text)
                         if len(heap) < max_docs:
                             heapq.heappush(heap, key)
                         elif key > heap[0]:

@@ -14,12 +14,13 @@ import numpy as np
 
 from classifiers.balance import CategoryBalancer
 from classifiers.config import ClassifyConfig
-from classifiers.decisions import keep_nonempty, keep_quality, remove_clutter
+from classifiers.decisions import keep_nonempty, keep_quality, keep_web_types, remove_clutter
 from classifiers.registry import load_model
 from pipeline.stats import DropReason, Stats
 
 EMPTY_INPUT = "empty_input_text"  # counter: documents that arrived empty (their drop is no model's doing)
 OUTPUT_COLUMNS = {"quality": "float32", "category": "string", "category_score": "float32", "weight": "float32"}
+WEBTYPE_COLUMNS = {"web_type": "string", "web_type_score": "float32"}  # written when classify.webtype_model is set
 _STAGES: dict[tuple, ModelStage] = {}
 
 
@@ -38,6 +39,7 @@ class ModelStage:
         self.clutter = load(config.clutter_model, "clutter")
         self.quality = load(config.quality_model, "quality")
         self.domain = load(config.domain_model, "domain")
+        self.webtype = load(config.webtype_model, "webtype")
 
     @property
     def categories(self) -> list[str]:
@@ -50,6 +52,7 @@ class ModelStage:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         stats.records_in += table.num_rows
         texts = [t or "" for t in table.column("text").to_pylist()]
+        page_texts = texts  # the web type reads the page as extracted: its clutter lines are part of its type
         _count(stats, EMPTY_INPUT, sum(not t.strip() for t in texts))  # empty before any model saw them
         if self.clutter is not None:
             cleaned = []
@@ -65,6 +68,11 @@ class ModelStage:
         passed = keep_quality(quality, self.config.min_quality)
         _drop(stats, DropReason.LOW_QUALITY, int((keep & ~passed).sum()))
         keep &= passed
+        if self.webtype is not None:
+            web_type, web_type_score = self._web_types(table, page_texts, keep)
+            allowed = keep_web_types(web_type, self.config.keep_web_types, self.config.drop_web_types)
+            _drop(stats, DropReason.WEB_TYPE, int((keep & ~allowed).sum()))
+            keep &= allowed
         if self.domain is not None:
             kept_idx = np.flatnonzero(keep)
             names, scores = self.domain.predict([texts[i] for i in kept_idx])
@@ -73,7 +81,7 @@ class ModelStage:
                 category[i], category_score[i] = names[j], scores[j]
         else:
             category, category_score = [""] * len(texts), np.zeros(len(texts), np.float32)
-        out = table.drop_columns([name for name in OUTPUT_COLUMNS if name in table.column_names])
+        out = table.drop_columns([name for name in output_columns(self.config) if name in table.column_names])
         # text and n_chars are replaced where they stand: the job declares its output schema in the input's column
         # order, and Spark's mapInArrow takes columns by position
         for name, values in (("text", pa.array(texts, pa.string())),
@@ -83,9 +91,35 @@ class ModelStage:
         out = out.append_column("quality", pa.array(quality, pa.float32()))
         out = out.append_column("category", pa.array(category, pa.string()))
         out = out.append_column("category_score", pa.array(category_score, pa.float32()))
+        if self.webtype is not None:
+            out = out.append_column("web_type", pa.array(web_type, pa.string()))
+            out = out.append_column("web_type_score", pa.array(web_type_score, pa.float32()))
         out = out.filter(pa.array(keep))
         stats.records_out += out.num_rows
         return out
+
+
+    def _web_types(self, table, texts: list[str], keep: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(web type, score) of the rows still kept; "" and 0 for the others. URL and the extract stage's page_*
+        columns are used when the input has them."""
+        from classifiers.webtype import PAGE_FEATURES
+
+        idx = np.flatnonzero(keep)
+        names = table.column_names
+        urls = table.column("url").to_pylist() if "url" in names else [None] * table.num_rows
+        present = {c: table.column(c).to_pylist() for c in PAGE_FEATURES if c in names}
+        features = [{PAGE_FEATURES[c]: values[i] for c, values in present.items()} for i in idx]
+        types, scores = self.webtype.predict([texts[i] for i in idx], [urls[i] for i in idx], features)
+        web_type, web_type_score = [""] * len(texts), np.zeros(len(texts), np.float32)
+        for j, i in enumerate(idx):
+            web_type[i], web_type_score[i] = types[j], scores[j]
+        return web_type, web_type_score
+
+
+def output_columns(config: ClassifyConfig) -> dict[str, str]:
+    """The columns the stage adds (weight last): the web-type pair only when a web-type model is set."""
+    extra = WEBTYPE_COLUMNS if config.webtype_model else {}
+    return {**{k: v for k, v in OUTPUT_COLUMNS.items() if k != "weight"}, **extra, "weight": "float32"}
 
 
 def check_drop_share(stats: Stats, config: ClassifyConfig) -> None:
@@ -123,7 +157,7 @@ def add_weights(table, balancer: CategoryBalancer):
         table = pa.Table.from_batches([table])
     if "weight" in table.column_names:
         table = table.drop_columns(["weight"])
-    weights = balancer.weights(table.column("category").to_pylist())
+    weights = balancer.weights(table.column(balancer.config.by).to_pylist())
     return table.append_column("weight", pa.array(weights, pa.float32()))
 
 

@@ -24,6 +24,8 @@ byte-identical output: WARC-Date, record ids and every choice derive from the se
     quality          "good" (article, duplicate, near_duplicate) | "bad" (spam, keyword_list, junk) | null
     language         ISO 639-1 code of the text; null where there is none (non_html, broken, empty body)
     category         one of demo.text.CATEGORIES for articles and their copies, else null
+    web_type         the page's type (`web_type`): article (blog and news sites), reference (docs sites), listing
+                     (keyword lists, link farms), spam, other (junk pages); null for non-HTML and broken records
     title            the article's <h1> (also in <title>), or the page's title; null when there is none
     charset          encoding of the HTML bytes (lowercase web label); null for non-HTML
     declared_charset what the HTTP header and/or <meta> claim; null when undeclared; differs from `charset` on
@@ -647,6 +649,18 @@ def record_id(seed: int, pid: int, role: str) -> str:
     return f"<urn:uuid:{uuid.UUID(bytes=digest[:16], version=4)}>"
 
 
+def web_type(page: Page) -> str | None:
+    """The type a person labelling the page would give it, from what the generator made it."""
+    if page.kind in ("non_html", "broken"):
+        return None
+    if page.kind in ("article", "duplicate", "near_duplicate"):
+        origin = page.source or page  # a copy on a mirror is still the type of page it copies
+        return "reference" if _style(origin.site) == "docs" else "article"
+    if page.kind == "keyword_list" or page.subtype == "link_farm":
+        return "listing"
+    return "spam" if page.kind == "spam" else "other"
+
+
 def response(page: Page, seed: int, when: datetime) -> tuple[Rendered, list[tuple[str, str]], bytes, dict]:
     """The HTTP response of one fetch (status, headers, body) and the page's label."""
     rendered = render(page, seed)
@@ -675,6 +689,7 @@ def response(page: Page, seed: int, when: datetime) -> tuple[Rendered, list[tupl
         "fetch_time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "http_status": int(rendered.status.split()[0]),
         "content_type": rendered.mime, "kind": page.kind, "subtype": page.subtype, "quality": QUALITY.get(page.kind),
         "language": page.lang if rendered.lines or good else None, "category": page.category if good else None,
+        "web_type": web_type(page),
         "title": rendered.title, "charset": cs.label if cs else None, "declared_charset": cs.declared if cs else None,
         "charset_declared_in": cs.where if cs else None, "content_encoding": page.content_encoding,
         "duplicate_of": record_id(seed, src.pid, "response") if src else None,

@@ -73,14 +73,15 @@ def _extracted(crawl: str, favor_recall: bool = False) -> tuple[tuple[str, str],
 
 
 def crawl_documents(crawl: str | Path) -> list[dict]:
-    """{"url", "text", "quality", "category", "kind"} for each extracted page that has a label."""
+    """{"url", "text", "quality", "category", "kind", "web_type", "title"} for each extracted page with a label."""
     labels = read_labels(crawl)
     docs = []
     for url, text in _extracted(str(crawl)):
         label = labels.get(url)
         if label is not None:
             docs.append({"url": url, "text": text, "quality": label.get("quality"),
-                         "category": label.get("category"), "kind": label.get("kind")})
+                         "category": label.get("category"), "kind": label.get("kind"),
+                         "web_type": label.get("web_type"), "title": label.get("title")})
     if not docs:
         raise TrainingError(f"{crawl}: no extracted page matches a URL of {LABELS_FILE}")
     return docs

@@ -32,6 +32,7 @@ class DropReason:
     EXACT_DUPLICATE = "exact_duplicate"
     MINHASH_DUPLICATE = "minhash_duplicate"
     SEMANTIC_DUPLICATE = "semantic_duplicate"
+    WEB_TYPE = "web_type"
     LOW_QUALITY = "low_quality"
     DOWNSAMPLED = "downsampled"
     MISSING_INPUT = "missing_input"

@@ -271,3 +271,14 @@ def test_near_duplicates_span_the_similarity_range(tmp_path):
     assert {label["edit_mode"] for label in near} == {"words", "sentences"}
     scores = [label["jaccard_5gram"] for label in near]
     assert min(scores) < 0.6 and max(scores) > 0.9 and all(s < 1 for s in scores)
+
+
+def test_every_html_page_has_a_web_type(labels):
+    """The demo trains webtype_v1 from these: every intact HTML page is typed, copies take their original's type."""
+    by_id = {label["record_id"]: label for label in labels}
+    for label in labels:
+        typed = label["content_type"] == "text/html" and label["record_intact"]
+        assert (label["web_type"] is not None) == typed, label["url"]
+        if label["duplicate_of"] and typed:
+            assert label["web_type"] == by_id[label["duplicate_of"]]["web_type"]
+    assert {label["web_type"] for label in labels} >= {"article", "reference", "listing", "spam", "other"}

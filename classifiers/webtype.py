@@ -1,0 +1,125 @@
+"""Web-type classifier `webtype_v1`: what kind of page a document came from (article, forum, product, listing, ...).
+
+A supervised fastText model over the page's words plus a few tokens that describe it beyond its text: its URL's
+path words (`/forum/`, `/product/`, `/tag/`), its title, and bucketed structure features the extract stage keeps
+(link density, list items, forms, comment blocks; `PAGE_FEATURES`). The structure of a listing or a product page
+says more about its type than its words do, and fastText learns that from tokens as well as from words.
+`predict` returns the top type and its probability; keeping or dropping types is `classifiers.decisions`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.domain import category_label
+from classifiers.fasttext_model import LABEL_PREFIX, FastTextClassifier, TrainingError, TrainParams, normalize
+
+# extract-stage column -> the feature's name in a labelled row (JSONL) and in the model's tokens
+PAGE_FEATURES = {"page_link_density": "link_density", "page_list_items": "list_items", "page_forms": "forms",
+                 "page_comment_blocks": "comment_blocks", "page_title": "title"}
+_URL_WORD = re.compile(r"[a-z]{2,}")
+
+
+def _bucket(value: float | None, edges: tuple[float, ...]) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "na"
+    return str(sum(value >= e for e in edges))
+
+
+def page_tokens(url: str | None, features: dict | None) -> str:
+    """The tokens that describe a page besides its text: URL path words, title words, bucketed structure."""
+    tokens = []
+    if url:
+        path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0].lower()
+        tokens += [f"u_{w}" for w in _URL_WORD.findall(path)[:12]]
+    features = features or {}
+    title = features.get("title") or ""
+    tokens += [f"t_{w}" for w in normalize(title, 200).split()[:16]]
+    if any(features.get(k) is not None for k in ("link_density", "list_items", "forms", "comment_blocks")):
+        tokens += [f"f_links{_bucket(features.get('link_density'), (0.05, 0.15, 0.3, 0.5, 0.7))}",
+                   f"f_lists{_bucket(features.get('list_items'), (1, 4, 10, 25, 60))}",
+                   f"f_forms{_bucket(features.get('forms'), (1, 2, 4))}",
+                   f"f_comments{_bucket(features.get('comment_blocks'), (1, 3, 10))}"]
+    return " ".join(tokens)
+
+
+def model_text(text: str, url: str | None, features: dict | None, max_chars: int) -> str:
+    return f"{page_tokens(url, features)} {normalize(text or '', max_chars)}".strip()
+
+
+class WebTypeModel(FastTextClassifier):
+    kind = "webtype"
+
+    def __init__(self, model, path: str, max_chars: int = 20000):
+        super().__init__(model, path, max_chars)
+        self.types = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
+
+    def predict(self, texts: list[str], urls: list[str | None] | None = None,
+                features: list[dict] | None = None) -> tuple[list[str], np.ndarray]:
+        """(top web type, its probability) per page."""
+        if not texts:
+            return [], np.zeros(0, dtype=np.float32)
+        urls = urls or [None] * len(texts)
+        features = features or [{}] * len(texts)
+        lines = [model_text(t, u, f, self.max_chars) for t, u, f in zip(texts, urls, features, strict=True)]
+        labels, probs = self._model.predict(lines, k=1)
+        names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
+        scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
+        return names, scores
+
+    @classmethod
+    def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return items  # (label, model text) already
+
+    @classmethod
+    def evaluate(cls, model, train: list, held: list) -> dict:
+        counts = Counter(label for label, _ in train + held)
+        per_type: dict[str, list[int]] = {}
+        if held:
+            predicted, _ = model.predict([text for _, text in held], k=1)
+            for row, (label, _) in zip(predicted, held, strict=True):
+                hit = per_type.setdefault(label, [0, 0])
+                hit[0] += row[0] == LABEL_PREFIX + label
+                hit[1] += 1
+        correct = sum(h for h, _ in per_type.values())
+        return {
+            "classes": len(counts),
+            "train_rows": len(train),
+            "heldout_rows": len(held),
+            "heldout_accuracy": round(correct / len(held), 4) if held else None,
+            "heldout_accuracy_per_type": {t: round(h / n, 4) for t, (h, n) in sorted(per_type.items())},
+            "heldout_rows_per_type": {t: n for t, (_, n) in sorted(per_type.items())},
+            "rows_per_type": dict(sorted(counts.items())),
+        }
+
+
+@dataclass(kw_only=True)
+class WebTypeTraining:
+    holdout: float = 0.2
+    max_chars: int = 5000  # a page's type shows in its first screens
+    params: TrainParams = field(default_factory=lambda: TrainParams(lr=0.1, epoch=25, word_ngrams=1))
+
+
+def row_features(row: dict) -> dict:
+    """The page features of a labelled row (JSONL names) or of a document row (extract's page_* columns)."""
+    return {short: row.get(short, row.get(column)) for column, short in PAGE_FEATURES.items()}
+
+
+def train_webtype(rows: list[dict], output: str | Path, settings: WebTypeTraining | None = None,
+                  label_column: str = "web_type") -> dict:
+    """Train on rows with `text`, `web_type` and optionally `url` and page features; held-out accuracy per type."""
+    settings = settings or WebTypeTraining()
+    labels = [category_label(r[label_column]) for r in rows]
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise TrainingError(f"webtype: the labelled set has one type ({next(iter(counts), 'none')}); "
+                            "a classifier needs at least two")
+    items = [(label, model_text(r.get("text") or "", r.get("url"), row_features(r), settings.max_chars))
+             for label, r in zip(labels, rows, strict=True)]
+    return WebTypeModel.train(items, output, settings.holdout, settings.params)
