@@ -143,3 +143,10 @@ def train_embedding(args, params: TrainParams) -> dict:
                                  bucket=params.bucket)
     texts = corpus_sample(args.input, settings.max_docs)
     return {**train_embedding(texts, args.output, settings), "output": args.output}
+
+
+def train_extractor(args) -> dict:
+    from classifiers.extractor import ExtractorTraining, train_extractor
+
+    settings = ExtractorTraining(folds=args.folds, seed=args.seed)
+    return {**train_extractor(args.extraction_dev, args.crawl, args.output, settings), "output": args.output}

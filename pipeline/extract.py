@@ -14,9 +14,10 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from pipeline.config import ConfigError
-from pipeline.stats import DropReason
+from pipeline.stats import DropReason, Stats
 from pipeline.warc_record import HTML_TYPES
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ _CP1252_FALLBACK = "sluice-cp1252-fallback"
 _SINGLE_BYTE = re.compile(r"^(cp125\d|iso8859_\d+|latin_1|ascii|koi8_\w|mac_\w+|cp\d{3})$")
 
 
+FAST_FALLBACK = "fast_extractor_fallback"  # stats counter: pages the fast extractor handed to trafilatura
 REFIRE_S = 0.05  # the page timer's repeat interval once it has fired
 
 
@@ -192,8 +194,15 @@ class ExtractConfig:
     deduplicate: bool = False  # within one page only; never across pages (the dedup stage does that)
     min_chars: int = 1  # an extraction shorter than this is empty_text
     fail_on_missing_input: bool = False  # stop the run if an input WARC is missing or unreadable (else count it)
+    # "fast": lexbor blocks + trees distilled from trafilatura (pipeline/fast_extract.py), ~10x the pages/s; a page it
+    # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then
+    # only apply to those pages.
+    extractor: Literal["trafilatura", "fast"] = "trafilatura"
+    fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v1
 
     def __post_init__(self):
+        if self.extractor not in ("trafilatura", "fast"):
+            raise ConfigError(f"extract.extractor must be 'trafilatura' or 'fast', got {self.extractor!r}")
         if not self.timeout_s > 0:
             raise ConfigError(f"extract.timeout_s must be > 0, got {self.timeout_s}")
         if self.max_body_bytes < 1:
@@ -207,12 +216,19 @@ class ExtractConfig:
 class TextExtractor:
     """`extract(response)` → (text, None) or (None, drop reason); one instance per worker, reused for every page."""
 
-    def __init__(self, config: ExtractConfig | None = None):
+    def __init__(self, config: ExtractConfig | None = None, stats: Stats | None = None):
         import trafilatura  # heavy import; pipeline/__init__ must stay light for the trainer host
 
         self.config = config or ExtractConfig()
         self._trafilatura = trafilatura
         self._warned_thread = False
+        self._stats = stats  # where fast-path fallbacks are counted
+        self.fast_fallbacks = 0
+        self._fast = None
+        if self.config.extractor == "fast":
+            from pipeline.fast_extract import FastExtractor
+
+            self._fast = FastExtractor(self.config.fast_model or None)
 
     def extract(self, response) -> tuple[str | None, str | None]:
         """`response` is a pipeline.warc.WarcResponse (anything with body, content_type, url, truncated)."""
@@ -250,6 +266,18 @@ class TextExtractor:
             if html is None:
                 return None, DropReason.DECODE_ERROR
         c = self.config
+        if self._fast is not None:
+            try:
+                text = self._fast.extract(html)
+            except Exception as e:  # noqa: BLE001 - unparseable for lexbor (FastParseError) or a bug: trafilatura tries
+                log.debug("fast extractor failed on %s, trafilatura takes it: %s", url, e)
+                self.fast_fallbacks += 1
+                if self._stats is not None:
+                    self._stats.count(FAST_FALLBACK)
+            else:
+                if len(text.strip()) < c.min_chars:
+                    return None, DropReason.EMPTY_TEXT
+                return text.strip(), None
         try:
             text = self._trafilatura.extract(
                 html,

@@ -25,7 +25,7 @@ def extract_documents(
 
     With `[pii] enabled`, kept documents have personal data masked (after the filters: they judge the page as
     written, and a masked placeholder must not change a verdict)."""
-    extractor = TextExtractor(extract)
+    extractor = TextExtractor(extract, stats)
     chain = build_chain(filters)
     masker = PIIFormatter(pii) if pii is not None and pii.enabled else None
     pending: list[Document] = []

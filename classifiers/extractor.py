@@ -1,0 +1,297 @@
+"""Training the fast extractor's block model by distillation from trafilatura, with a by-page cross-validation.
+
+No hand labels: a block of a real page is "content" when trafilatura(favor_precision), the project's default
+extractor, keeps its text; a block of a sample-crawl page is content when the generator wrote it as article text (known
+exactly). The model is LightGBM trees over pipeline.fast_extract's block features; its card records the features, the
+decision threshold, the training data and the cross-validated snippet rates on ../shared/data/extraction-dev, measured
+with pages never seen in training (k folds by page; the sample crawl is in every fold's training set).
+
+    sluice classifiers train extractor --extraction-dev ../shared/data/extraction-dev --crawl CRAWL --output m.npz
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.fasttext_model import TrainingError
+
+log = logging.getLogger("sluice.classifiers")
+
+TEACHER_TIMEOUT_S = 120.0
+SHORT_BLOCK = 20  # shorter blocks count as kept only when trafilatura has them as a whole line, not inside one
+COVERAGE = 0.5  # share of a block's word trigrams trafilatura must have kept for the block to count as kept
+THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.2, 0.81, 0.05))
+
+
+@dataclass(kw_only=True)
+class ExtractorTraining:
+    # Small, regularised trees: in the cross-validation 80 x 15 leaves did as well as 150 x 31 or 400 x 31 (250 pages
+    # from ~250 sites reward generalising), and scoring costs rows x trees, so small trees keep the fast path fast.
+    rounds: int = 80
+    leaves: int = 15
+    learning_rate: float = 0.15
+    min_child_samples: int = 60
+    feature_fraction: float = 0.5
+    seed: int = 1
+    folds: int = 5
+    inner_folds: int = 4  # out-of-fold first-pass scores train the second pass
+    second_pass: bool = False  # measured: no better in the cross-validation, and twice the scoring time
+    crawl_weight: float = 0.2  # sample-crawl blocks count this much: synthetic pages, unlike real ones
+    threshold: float | None = None  # None: the threshold with the best cross-validated min(with, without) margin
+
+
+@dataclass
+class Page:
+    """One training page: its blocks' features and labels; `entry` is the extraction-dev annotation (None: crawl)."""
+
+    key: str
+    blocks: object  # pipeline.blocks.PageBlocks
+    features: np.ndarray
+    labels: np.ndarray
+    entry: dict | None = None
+    teacher: str = ""
+    weight: float = 1.0
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _unbullet(line: str) -> str:
+    return line[2:] if line.startswith(("- ", "* ")) else line
+
+
+def _trigrams(words: list[str]) -> set[tuple[str, str, str]]:
+    return set(zip(words, words[1:], words[2:], strict=False))
+
+
+def teacher_labels(blocks, teacher: str) -> np.ndarray:
+    """1 where trafilatura kept the block: a block of >= 4 words when most of its word trigrams are in
+    trafilatura's text (it often keeps a block minus a byline or a link list inside it), a shorter one when it is a
+    line of trafilatura's text or, from SHORT_BLOCK characters, inside one."""
+    whole = squash(teacher)
+    lines = {_unbullet(squash(line)) for line in teacher.split("\n")}
+    grams = _trigrams(whole.split())
+    labels = np.zeros(len(blocks), dtype=np.int8)
+    for i, text in enumerate(blocks.texts):
+        words = text.split()
+        if len(words) >= 4:
+            block_grams = _trigrams(words)
+            labels[i] = len(block_grams & grams) >= COVERAGE * len(block_grams)
+        else:
+            text = squash(text)
+            labels[i] = text in lines or (len(text) >= SHORT_BLOCK and text in whole)
+    return labels
+
+
+def _page(key: str, html: str, labeller, entry: dict | None = None, teacher: str = "") -> Page | None:
+    from pipeline.fast_extract import FastParseError, block_features, parse_blocks
+
+    try:
+        blocks = parse_blocks(html)
+    except FastParseError:
+        return None
+    if not len(blocks):
+        return None
+    return Page(key, blocks, block_features(blocks), labeller(blocks), entry, teacher)
+
+
+def dev_pages(root: str | Path) -> list[Page]:
+    """The extraction-dev pages, labelled by trafilatura (the project's default extractor settings)."""
+    from pipeline.extract import ExtractConfig, TextExtractor, decode_html
+
+    root = Path(root)
+    annotations_path = root / "evaldata-dev.json"
+    if not annotations_path.is_file():
+        raise TrainingError(f"{annotations_path}: not found (is {root} the extraction-dev folder?)")
+    # The project's settings but a generous time limit: on a busy machine a page must not lose its labels to a timeout.
+    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S))
+    pages = []
+    for key, entry in sorted(json.loads(annotations_path.read_text()).items()):
+        html = decode_html(gzip.decompress((root / "html" / entry["file"]).read_bytes())) or ""
+        text, _reason = teacher.extract_html(html, None, key.split("::")[-1])
+        page = _page(key, html, lambda b, t=text or "": teacher_labels(b, t), entry, text or "")
+        if page is None:  # no blocks: still scored (nothing found), never trained on
+            page = Page(key, None, np.zeros((0, 0), np.float32), np.zeros(0, np.int8), entry, text or "")
+        pages.append(page)
+    return pages
+
+
+def crawl_pages(crawl: str | Path) -> list[Page]:
+    """Intact HTML pages of a `sluice sample-crawl` output, labelled by the generator's article lines."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from pipeline.extract import decode_html
+
+    labels_path = Path(crawl) / "labels.jsonl"
+    if not labels_path.is_file():
+        raise TrainingError(f"{labels_path}: not found (is {crawl} a `sluice sample-crawl` output?)")
+    pages = []
+    for line in labels_path.read_text(encoding="utf-8").splitlines():
+        label = json.loads(line) if line.strip() else {}
+        if not label.get("article_lines") or not label.get("record_intact", True) \
+                or label.get("content_type") != "text/html":
+            continue
+        with open(Path(crawl) / label["warc_file"], "rb") as f:
+            f.seek(label["warc_offset"])
+            record = next(iter(ArchiveIterator(f)), None)
+            if record is None or record.rec_type != "response":
+                continue
+            html = decode_html(record.content_stream().read()) or ""
+        article = {_unbullet(squash(s)) for s in label["article_lines"]}
+        page = _page(label["url"], html, lambda b, a=article: np.fromiter(
+            (_unbullet(squash(t)) in a for t in b.texts), dtype=np.int8, count=len(b)))
+        if page is not None:
+            pages.append(page)
+    return pages
+
+
+def train_trees(pages: list[Page], settings: ExtractorTraining, context: list[np.ndarray] | None = None):
+    """One LightGBM ensemble on the pages' block features (plus `context` columns per page), as a TreeEnsemble."""
+    import lightgbm
+
+    from pipeline.block_trees import TreeEnsemble
+
+    features = np.vstack([p.features if context is None else np.hstack([p.features, c])
+                          for p, c in zip(pages, context or [None] * len(pages), strict=True)])
+    labels = np.concatenate([p.labels for p in pages])
+    weights = np.concatenate([np.full(len(p.labels), p.weight, np.float32) for p in pages])
+    if labels.min() == labels.max():
+        raise TrainingError("extractor: every training block has the same label")
+    params = {
+        "objective": "binary", "num_leaves": settings.leaves, "learning_rate": settings.learning_rate,
+        "min_child_samples": settings.min_child_samples, "feature_fraction": settings.feature_fraction,
+        "seed": settings.seed, "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
+    }
+    # Tag categories stay numeric: the run-time tree kernel (pipeline/block_trees.py) has numerical splits only.
+    data = lightgbm.Dataset(features, labels, weight=weights)
+    booster = lightgbm.train(params, data, num_boost_round=settings.rounds)
+    return TreeEnsemble.from_lightgbm(booster.dump_model())
+
+
+def _folds(n: int, k: int, seed: int) -> np.ndarray:
+    fold_of = np.empty(n, dtype=int)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
+    return fold_of
+
+
+def train_model(pages: list[Page], settings: ExtractorTraining) -> dict:
+    """{"first": trees on block features, "second": trees on features + context of out-of-fold first scores}."""
+    from pipeline.fast_extract import context_features
+
+    pages = [p for p in pages if p.blocks is not None]
+    first = train_trees(pages, settings)
+    if not settings.second_pass:
+        return {"first": first}
+    fold_of = _folds(len(pages), settings.inner_folds, settings.seed + 1)
+    context: list[np.ndarray] = [np.zeros(0)] * len(pages)
+    for fold in range(settings.inner_folds):
+        trees = train_trees([p for p, f in zip(pages, fold_of, strict=True) if f != fold], settings)
+        for i in np.flatnonzero(fold_of == fold):
+            context[i] = context_features(trees.probabilities(pages[i].features), pages[i].blocks)
+    return {"first": first, "second": train_trees(pages, settings, context)}
+
+
+def page_text(page: Page, scores: np.ndarray, threshold: float) -> str:
+    from pipeline.fast_extract import blocks_to_text
+
+    return "" if page.blocks is None else blocks_to_text(page.blocks, scores >= threshold)
+
+
+def snippet_hits(text: str, entry: dict) -> tuple[int, int]:
+    """(with snippets found, without snippets absent) in one page's output, upstream's way (whitespace squashed)."""
+    text = squash(text)
+    found = sum(bool(text) and squash(s) in text for s in entry["with"])
+    absent = sum(not (text and squash(s) in text) for s in entry["without"])
+    return found, absent
+
+
+def rates(texts: list[str], pages: list[Page]) -> dict:
+    hits = [snippet_hits(t, p.entry) for t, p in zip(texts, pages, strict=True)]
+    n_with = sum(len(p.entry["with"]) for p in pages)
+    n_without = sum(len(p.entry["without"]) for p in pages)
+    return {"with": sum(h[0] for h in hits) / n_with, "without": sum(h[1] for h in hits) / n_without}
+
+
+def cross_validate(dev: list[Page], extra: list[Page], settings: ExtractorTraining) -> dict:
+    """k folds by page over `dev`; every fold trains on the other folds plus `extra` and scores its own pages."""
+    from pipeline.fast_extract import block_scores
+
+    fold_of = _folds(len(dev), settings.folds, settings.seed)
+    scores: list[np.ndarray] = [np.zeros(0)] * len(dev)
+    for fold in range(settings.folds):
+        train = [p for p, f in zip(dev, fold_of, strict=True) if f != fold] + extra
+        model = train_model(train, settings)
+        for i in np.flatnonzero(fold_of == fold):
+            if dev[i].blocks is not None:
+                scores[i] = block_scores(model, dev[i].features, dev[i].blocks)
+    by_threshold = {}
+    for threshold in THRESHOLDS:
+        folds = []
+        for fold in range(settings.folds):
+            members = [i for i in range(len(dev)) if fold_of[i] == fold]
+            texts = [page_text(dev[i], scores[i], threshold) for i in members]
+            folds.append(rates(texts, [dev[i] for i in members]))
+        by_threshold[threshold] = {k: float(np.mean([f[k] for f in folds])) for k in ("with", "without")}
+    teacher = rates([p.teacher for p in dev], dev)
+    threshold = settings.threshold
+    if threshold is None:
+        threshold = max(THRESHOLDS, key=lambda t: min(by_threshold[t]["with"] - teacher["with"],
+                                                       by_threshold[t]["without"] - teacher["without"]))
+    texts = [page_text(p, s, threshold) for p, s in zip(dev, scores, strict=True)]
+    wins_losses = _per_page(dev, texts)
+    return {"folds": settings.folds, "threshold": threshold, "mean_over_folds": by_threshold[threshold],
+            "by_threshold": {str(t): v for t, v in by_threshold.items()}, "trafilatura": teacher,
+            "per_page_vs_trafilatura": wins_losses, "fold_of": fold_of, "texts": texts}
+
+
+def _per_page(dev: list[Page], texts: list[str]) -> dict:
+    """Pages where the model's snippet hits beat / trail trafilatura's (with + without hits per page)."""
+    wins, losses = [], []
+    for page, text in zip(dev, texts, strict=True):
+        ours, theirs = sum(snippet_hits(text, page.entry)), sum(snippet_hits(page.teacher, page.entry))
+        if ours > theirs:
+            wins.append(page.key)
+        elif ours < theirs:
+            losses.append(page.key)
+    return {"wins": len(wins), "losses": len(losses), "ties": len(dev) - len(wins) - len(losses),
+            "win_pages": wins[:20], "loss_pages": losses[:20]}
+
+
+def train_extractor(extraction_dev: str | None, crawl: str | None, output: str | Path,
+                    settings: ExtractorTraining | None = None) -> dict:
+    """Cross-validate (when extraction-dev is given), train on everything, write the model and its card."""
+    from pipeline.block_trees import save_ensembles
+    from pipeline.fast_extract import CONTEXT_FEATURES, FEATURE_NAMES, MODEL_KIND
+
+    settings = settings or ExtractorTraining()
+    dev = dev_pages(extraction_dev) if extraction_dev else []
+    extra = crawl_pages(crawl) if crawl else []
+    for page in extra:
+        page.weight = settings.crawl_weight
+    if not dev and not extra:
+        raise TrainingError("extractor: give --extraction-dev and/or --crawl")
+    metrics: dict = {"pages": {"extraction_dev": len(dev), "sample_crawl": len(extra)}}
+    threshold = settings.threshold if settings.threshold is not None else 0.5
+    if dev:
+        cv = cross_validate(dev, extra, settings)
+        threshold = cv["threshold"]
+        metrics["cross_validation"] = {k: v for k, v in cv.items() if k not in ("fold_of", "texts")}
+    model = train_model(dev + extra, settings)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_ensembles(output, model)
+    card = {"kind": MODEL_KIND, "file": output.name, "bytes": output.stat().st_size,
+            "sha256": hashlib.sha256(output.read_bytes()).hexdigest(), "threshold": threshold,
+            "features": list(FEATURE_NAMES), "context_features": list(CONTEXT_FEATURES),
+            "teacher": "trafilatura favor_precision, include_tables",
+            "training": asdict(settings), "blocks": int(sum(len(p.labels) for p in dev + extra)), "metrics": metrics}
+    output.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return metrics

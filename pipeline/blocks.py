@@ -1,0 +1,204 @@
+"""HTML page → text blocks, each with cheap structural facts, in one walk over a lexbor (selectolax) DOM.
+
+A block is the inline text under one block-level element (a paragraph, a list item, a heading, a table row, the loose
+text of a div). The walk keeps, per block, what a boilerplate decision needs and costs nothing extra to know while
+walking: the block element's tag, its depth, its text and link lengths, the tags and class/id words of its ancestors,
+and the text totals of the elements around it. pipeline/fast_extract.py turns these into a feature matrix.
+
+The walk is the fast extractor's hot loop (~1,800 nodes on a real page), so it touches each node once, reads
+attributes only of block-level elements, and looks class/id strings up in a cache.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Block-level elements: entering or leaving one ends the current block. Value = the tag's category (a feature).
+BLOCK_CATEGORY = {
+    "p": 1, "div": 2, "li": 3, "h1": 4, "h2": 4, "h3": 4, "h4": 5, "h5": 5, "h6": 5, "tr": 6, "pre": 7,
+    "blockquote": 8, "dd": 9, "dt": 9, "section": 10, "article": 10, "main": 10, "header": 11, "footer": 11,
+    "nav": 11, "aside": 11, "form": 12, "figure": 13, "figcaption": 13, "body": 14, "ul": 15, "ol": 15, "dl": 15,
+    "menu": 15, "table": 16, "address": 17, "center": 2, "fieldset": 12, "details": 2, "summary": 2, "caption": 13,
+    "legend": 12, "hr": 2, "tbody": 16, "thead": 16, "tfoot": 16, "label": 12, "html": 14,
+}
+# Never text: their subtrees are skipped whole (trafilatura drops them too).
+SKIP_TAGS = frozenset(
+    "script style noscript template svg iframe head select option button textarea input canvas video audio object "
+    "embed map math title meta link".split()
+)
+CELL_TAGS = frozenset(("td", "th"))
+_ROW = BLOCK_CATEGORY["tr"]
+# Ancestor tags worth a bit each in the block's ancestor mask.
+ANCESTOR_BITS = {
+    "nav": 0, "header": 1, "footer": 2, "aside": 3, "form": 4, "ul": 5, "ol": 5, "dl": 5, "menu": 5, "table": 6,
+    "article": 7, "main": 8, "section": 9, "blockquote": 10, "figure": 11, "li": 12, "p": 13, "a": 14, "h1": 15,
+    "h2": 15, "h3": 15, "h4": 15, "h5": 15, "h6": 15, "label": 4, "fieldset": 4, "address": 2, "time": 16,
+}
+N_ANCESTOR_BITS = 17
+# Word stems of class/id values; a stem matches at the start of a word ("navbar", "site-footer", "commentList").
+CLASS_STEMS = (
+    "nav", "menu", "foot", "head", "side", "comment|discus|reply|respond", "share|social|sharing|facebook|twitter",
+    "related|recommend|similar|more", "widget|module|block|box", "breadcrumb|crumb", "cookie|consent|gdpr|privacy",
+    "banner|ads?$|advert|sponsor|promo|commercial|dfp", "meta|byline|author|date|time|posted|published|info",
+    "tag|categor|topic|keyword", "caption|credit|photo|image|img|figure|media|gallery|video",
+    "content|article|post|entry|story|body|text|main|blog|news|detail|single|page",
+    "title|heading|headline|h[1-6]$", "hidden|hide|skip|sr$|screen|invisible|visually", "copyright|legal|imprint|"
+    "impressum|disclaimer|terms", "subscribe|newsletter|signup|login|register|account|user|member|paywall",
+    "search", "pagin|pager|next|prev|pages", "teaser|popular|trending|list|latest|top|most|feed|card|item",
+    "modal|popup|overlay|dialog|lightbox|alert|notice|message", "button|btn|icon|link|logo|action|tool",
+    "contact|address|location|phone|mail", "print|email|pdf|download", "rating|vote|like|star|score",
+    "lead|intro|summary|abstract|desc|excerpt|teaser|subtitle|sub", "col|row|grid|wrap|container|inner|outer|clear",
+)
+N_CLASS_BITS = len(CLASS_STEMS)
+# Words of a class/id string (camelCase split), and stem → bit lookups by prefix: dict probes beat one big regex.
+_WORDS = re.compile(r"[A-Z]?[a-z]+[0-9]*|[A-Z]+(?![a-z])|[0-9]+")
+_PREFIX_BITS: dict[str, int] = {}
+_EXACT_BITS: dict[str, int] = {}
+for _bit, _stems in enumerate(CLASS_STEMS):
+    for _stem in _stems.split("|"):
+        if _stem.endswith("$"):
+            _EXACT_BITS[_stem.rstrip("$").replace("s?", "")] = _bit
+            _EXACT_BITS[_stem.rstrip("$").replace("s?", "s")] = _bit
+        elif "[" in _stem:  # h[1-6]
+            _EXACT_BITS.update({f"h{i}": _bit for i in range(1, 7)})
+        else:
+            _PREFIX_BITS.setdefault(_stem, _bit)
+_PREFIX_LENGTHS = sorted({len(stem) for stem in _PREFIX_BITS})
+_class_cache: dict[str, int] = {}
+_CACHE_MAX = 200_000
+
+
+def class_mask(value: str) -> int:
+    """Bit i set when the class/id string holds a word starting with one of CLASS_STEMS[i]."""
+    mask = _class_cache.get(value)
+    if mask is None:
+        mask = 0
+        for word in _WORDS.findall(value):
+            word = word.lower()
+            bit = _EXACT_BITS.get(word)
+            if bit is not None:
+                mask |= 1 << bit
+            for length in _PREFIX_LENGTHS:
+                if length > len(word):
+                    break
+                bit = _PREFIX_BITS.get(word[:length])
+                if bit is not None:
+                    mask |= 1 << bit
+                    break
+        if len(_class_cache) >= _CACHE_MAX:  # bounded: a long-running worker sees endless generated class names
+            _class_cache.clear()
+        _class_cache[value] = mask
+    return mask
+
+
+# A block-level element on the walk's stack is a list, indexed by these (one is made per block-level element in the
+# hot loop, and a list costs a fifth of a slotted object's __init__); its totals are of its whole subtree once the
+# walk has left it.
+CATEGORY, DEPTH, ANCESTOR_TAGS, ANCESTOR_CLASSES, OWN_CLASSES, PARENT, CHARS, LINK_CHARS, BLOCKS = range(9)
+Element = list
+
+
+@dataclass(slots=True)
+class PageBlocks:
+    """Parallel lists, one entry per block in page order (columns are cheaper than an object per block)."""
+
+    texts: list[str] = field(default_factory=list)
+    link_chars: list[int] = field(default_factory=list)
+    elements: list[Element] = field(default_factory=list)
+    breaks: list[int] = field(default_factory=list)
+    cells: list[bool] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class BlockWalker:
+    """One page's walk: `walk(body)` fills `blocks`."""
+
+    def __init__(self):
+        self.blocks = PageBlocks()
+        self._parts: list[str] = []
+        self._link_chars = 0
+        self._breaks = 0
+
+    def walk(self, body) -> PageBlocks:
+        root = [BLOCK_CATEGORY["body"], 0, 0, 0, 0, None, 0, 0, 0]
+        self._element(body, root, in_link=False)
+        if self._parts:
+            self._flush(root)
+        return self.blocks
+
+    def _flush(self, element: Element) -> None:
+        raw = "".join(self._parts)
+        self._parts.clear()  # in place: callers up the recursion hold this list
+        link_chars, self._link_chars = self._link_chars, 0
+        breaks, self._breaks = self._breaks, 0
+        is_row = element[CATEGORY] == _ROW
+        if is_row:
+            cells = [" ".join(cell.split()) for cell in raw.split("\x1f")[1:]]
+            text = "| " + " | ".join(cells) + " |" if any(cells) else ""
+        elif breaks:
+            text = "\n".join(line for line in (" ".join(part.split()) for part in raw.split("\x1e")) if line)
+        else:
+            text = " ".join(raw.split())
+        if not text:
+            return
+        blocks = self.blocks
+        blocks.texts.append(text)
+        blocks.link_chars.append(min(link_chars, len(text)))
+        blocks.elements.append(element)
+        blocks.breaks.append(breaks)
+        blocks.cells.append(is_row)
+        element[CHARS] += len(text)
+        element[LINK_CHARS] += min(link_chars, len(text))
+        element[BLOCKS] += 1
+
+    def _element(self, node, element: Element, in_link: bool) -> None:
+        """Walk `node`'s children; `element` is the innermost block-level element around them."""
+        parts = self._parts
+        for child in node.iter(include_text=True):
+            tag = child.tag
+            if tag == "-text":
+                text = child.text_content
+                if text:
+                    parts.append(text)
+                    if in_link:
+                        self._link_chars += len(text)
+                continue
+            if not tag or tag[0] == "-" or tag in SKIP_TAGS:
+                continue
+            category = BLOCK_CATEGORY.get(tag)
+            if category is None:
+                if tag == "br":
+                    parts.append("\x1e")
+                    self._breaks += 1
+                elif tag in CELL_TAGS:
+                    parts.append("\x1f")
+                    self._element(child, element, in_link)
+                else:  # inline: its text belongs to the current block
+                    self._element(child, element, in_link or tag == "a")
+                continue
+            if parts:
+                self._flush(element)
+            attributes = child.attributes
+            own = 0
+            names = attributes.get("class")
+            if names:
+                own = class_mask(names)
+            names = attributes.get("id")
+            if names:
+                own |= class_mask(names)
+            bit = ANCESTOR_BITS.get(tag)
+            inner = [category, element[DEPTH] + 1, element[ANCESTOR_TAGS] | (1 << bit if bit is not None else 0),
+                     element[ANCESTOR_CLASSES] | own, own, element, 0, 0, 0]
+            self._element(child, inner, in_link)
+            if parts:
+                self._flush(inner)
+            element[CHARS] += inner[CHARS]
+            element[LINK_CHARS] += inner[LINK_CHARS]
+
+
+def page_blocks(body) -> PageBlocks:
+    """The blocks of a parsed page's <body> (a selectolax LexborNode)."""
+    return BlockWalker().walk(body)
