@@ -32,8 +32,16 @@ def _entry(rank: int, world_size: int, port: int, fn, args) -> None:
 
 
 def run_on_ranks(world_size: int, fn, *args) -> None:
-    """Raises if any rank fails (torch.multiprocessing re-raises the first error with its traceback)."""
+    """Raises if any rank fails (torch.multiprocessing re-raises the first error with its traceback).
+
+    The ranks are forked from this process after it has imported what a Trainer needs (torch.optim pulls in
+    torch._dynamo, ~5 s per fresh process): forking before any process group exists is safe with gloo, and the
+    test process runs torch with one thread, so no OpenMP pool is copied half-way."""
+    import torch._dynamo  # noqa: F401
     import torch.multiprocessing as mp
+    import torch.optim  # noqa: F401
+
+    import trainer.loop  # noqa: F401
 
     mp.start_processes(_entry, args=(world_size, free_port(), fn, args), nprocs=world_size, join=True,
-                       start_method="spawn")
+                       start_method="fork")
