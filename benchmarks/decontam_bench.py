@@ -8,7 +8,8 @@ library documentation) as question + choices + answer items, and "bulk", random-
 cache, built with trafilatura), plus documents that paste a docs-qa item into such a page — verbatim, with small
 edits (two words replaced), with other whitespace and case, with other punctuation — plus same-topic documents:
 paragraphs from the same documentation pages as the items, not in the evaluation set. Ours: DecontaminateConfig
-defaults (13-grams, min_overlap 1, drop) through `judge_batch` in batches of 1024. Reference: datatrove's
+defaults (13-grams, min_overlap 1, drop) through `judge_batch` in batches of 1024, with the exact index and
+with `index = "bloom"` (its default error, 1e-7, and 1e-4). Reference: datatrove's
 NGramsDecontFilter (13-grams, its text normalisation and spaCy word tokenizer) in its own venv, over an index its
 own hashing built from the same items. Speed: CPU seconds of one process over every corpus document.
 """
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.pii_labelled import DEV, dev_pages  # noqa: E402
-from pipeline.decontaminate import DecontaminateConfig, NgramIndex, judge_batch  # noqa: E402
+from pipeline.decontaminate import DecontaminateConfig, NgramIndex, build_index, judge_batch  # noqa: E402
 
 DATATROVE_DRIVER = r"""
 import json, sys, tempfile, time
@@ -142,6 +143,17 @@ def main() -> None:
     for s in range(0, len(docs), 1024):
         ours_verdicts += [v.contaminated_by for v in judge_batch(docs[s:s + 1024], index, config)]
     ours_s = time.process_time() - start
+    blooms = {}
+    for error in (1e-7, 1e-4):
+        bloom_config = DecontaminateConfig(index="bloom", bloom_error=error)
+        start = time.process_time()
+        bloom = build_index(list(sets.items()), bloom_config)
+        bloom_build_s = time.process_time() - start
+        start = time.process_time()
+        bloom_verdicts = []
+        for s in range(0, len(docs), 1024):
+            bloom_verdicts += [v.contaminated_by for v in judge_batch(docs[s:s + 1024], bloom, bloom_config)]
+        blooms[error] = (bloom, bloom_verdicts, time.process_time() - start, bloom_build_s)
     reference_verdicts, ref = None, None
     if Path(args.datatrove_python).exists():
         with tempfile.TemporaryDirectory() as tmp:
@@ -163,10 +175,15 @@ def main() -> None:
     ours = summary(ours_verdicts, ours_s, build_s)
     ours["index_ngrams"] = int(index.hashes.size)
     ours["index_mb_per_million_ngrams"] = round(index.nbytes / 1e6 / (index.hashes.size / 1e6), 2)
+    ours_bloom = {}
+    for error, (bloom, bloom_verdicts, bloom_s, bloom_build_s) in blooms.items():
+        ours_bloom[str(error)] = summary(bloom_verdicts, bloom_s, bloom_build_s)
+        ours_bloom[str(error)]["index_mb_per_million_ngrams"] = round(bloom.nbytes / sum(bloom.counts), 2)
     reference = summary(reference_verdicts, ref["seconds"], ref["build_s"]) if ref else None
-    for name, r in (("sluice", ours), ("datatrove", reference)):
+    rows = [("sluice", ours), *((f"bloom {e}", r) for e, r in ours_bloom.items()), ("datatrove", reference)]
+    for name, r in rows:
         if r:
-            print(f"{name:10} {r['docs_per_s']:>8} docs/s  build {r['index_build_s']} s  found {r['found']}  "
+            print(f"{name:12} {r['docs_per_s']:>8} docs/s  build {r['index_build_s']} s  found {r['found']}  "
                   f"false drops {r['false_drops']}")
     mean_chars = sum(map(len, docs)) / len(docs)
     result = {
@@ -176,6 +193,7 @@ def main() -> None:
         "unit": "documents per CPU-second (one core) judged against the index; found = share of planted documents "
                 "dropped",
         "ours": ours,
+        "ours_bloom_index_by_error": ours_bloom,
         "reference": reference,
         "ratio": round(ours["docs_per_s"] / reference["docs_per_s"], 1) if reference else None,
         "params": {"ngram": 13, "min_overlap": 1, "mode": "drop", "eval_items": {k: len(v) for k, v in sets.items()},

@@ -2,7 +2,8 @@
 
 Documents → the same rows minus those that contain evaluation-set text ([decontaminate] table). The driver reads
 every evaluation set (a bad path or file fails here, once, with one line), builds the n-gram index
-(`pipeline.decontaminate.NgramIndex`, 12 MB per million n-grams) and broadcasts it; each task judges its rows in
+(`pipeline.decontaminate.NgramIndex`, 12 MB per million n-grams, or with `index = "bloom"` one Bloom filter per set,
+`pipeline.bloom`, 4.2 MB per million at the default error) and broadcasts it; each task judges its rows in
 Arrow batches, drops contaminated ones (`contaminated`, and `contaminated.<set>` in counters) or, in cut mode,
 rewrites their text. `_eval_sets.json` in the output lists the sets by content hash; the tokenize stage copies it
 into the shards' manifest.
@@ -21,13 +22,12 @@ EVAL_SETS_FILE = "_eval_sets.json"
 
 def load_index(config):
     """The index of every configured set and the manifest records of the sets; EvalSetError on a bad set."""
-    from pipeline.decontaminate import NgramIndex
+    from pipeline.decontaminate import build_index
     from pipeline.eval_sets import load_eval_set
 
     sets = [load_eval_set(c) for c in config.eval_sets]
-    index = NgramIndex.build([(s.name, s.texts) for s in sets], config.ngram)
-    per_set = [int((index.item_sets[index.items] == i).sum()) for i in range(len(sets))]
-    return index, [s.record(n) for s, n in zip(sets, per_set, strict=True)]
+    index = build_index([(s.name, s.texts) for s in sets], config)
+    return index, [s.record(n) for s, n in zip(sets, index.ngrams_per_set(), strict=True)]
 
 
 def judge_batches(batches, index, config, stats: Stats):
@@ -90,7 +90,8 @@ class DecontaminateJob(SparkJob):
         frame.mapInArrow(judge, frame.schema).write.mode("append").parquet(tmp_output)
         rename_parts(tmp_output)
         stats = merge_task_stats(tmp_output, self.name)
-        stats.count("decontaminate.eval_ngrams", int(index.hashes.size))
+        stats.count("decontaminate.eval_ngrams", sum(index.ngrams_per_set()))
+        stats.count("decontaminate.index_bytes", index.nbytes)
         fs, out = filesystem(tmp_output)
         with fs.open(f"{out}/{EVAL_SETS_FILE}", "w") as f:
             f.write(json.dumps(records, indent=1, sort_keys=True) + "\n")

@@ -48,6 +48,12 @@ class DecontaminateConfig:
     ngram: int = 13  # words per n-gram; an evaluation item with fewer words gives none (is never matched)
     min_overlap: int = 1  # distinct n-grams a document must share with one evaluation item to count as contaminated
     mode: Literal["drop", "cut"] = "drop"
+    # exact: sorted hashes + item numbers, 12 MB per million n-grams; bloom: one Bloom filter per set, 4.2 MB per
+    # million n-grams at bloom_error 1e-7, for sets too big to broadcast; min_overlap then counts per set
+    index: Literal["exact", "bloom"] = "exact"
+    # per n-gram lookup in bloom mode; a document of w words is wrongly matched with probability about w times this
+    # (at 1e-4, a tenth of 1000-word pages were dropped for nothing: measured in benchmarks/decontam_bench.py)
+    bloom_error: float = 1e-7
     margin_chars: int = 200  # cut mode: also removed on each side of a matched span
     min_chars_after_cut: int = 200  # cut mode: a document left shorter than this is dropped as contaminated
     batch_rows: int = 1024
@@ -55,6 +61,8 @@ class DecontaminateConfig:
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.min_overlap < 1 or self.margin_chars < 0 or self.min_chars_after_cut < 0:
             raise ValueError("ngram and min_overlap must be >= 1, margin_chars and min_chars_after_cut >= 0")
+        if not 0 < self.bloom_error < 1:
+            raise ValueError(f"bloom_error must be between 0 and 1, got {self.bloom_error}")
         names = [s.name for s in self.eval_sets]
         if len(set(names)) != len(names):
             raise ValueError(f"evaluation set names must be unique, got {names}")
@@ -136,38 +144,45 @@ def ngram_hashes(w: Words, n: int) -> tuple[np.ndarray, np.ndarray]:
     return fmix64(every[first]), offsets
 
 
+def item_ngrams(sets: list[tuple[str, list[str]]], ngram: int, batch: int = 4096):
+    """Per evaluation set: the n-gram hashes of its items and, for each, its global item number."""
+    n_items = 0
+    for _, texts in sets:
+        all_hashes, all_items = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.uint32)]
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            hashes, offsets = ngram_hashes(words(chunk), ngram)
+            all_hashes.append(hashes)
+            all_items.append(np.repeat(np.arange(n_items, n_items + len(chunk), dtype=np.uint32), np.diff(offsets)))
+            n_items += len(chunk)
+        yield np.concatenate(all_hashes), np.concatenate(all_items)
+
+
 @dataclass
 class NgramIndex:
     """Sorted distinct n-gram hashes of the evaluation sets and the item each came from (first seen)."""
 
     hashes: np.ndarray  # uint64, sorted, distinct
-    items: np.ndarray  # uint32, global item number
+    items: np.ndarray  # uint32, global item number: the group `lookup` returns
     item_sets: np.ndarray  # uint16, evaluation set of each item
     set_names: list[str]
     ngram: int
 
     @classmethod
-    def build(cls, sets: list[tuple[str, list[str]]], ngram: int, batch: int = 4096) -> NgramIndex:
-        all_hashes, all_items, item_sets = [], [], []
-        n_items = 0
-        for set_no, (_, texts) in enumerate(sets):
-            for start in range(0, len(texts), batch):
-                chunk = texts[start : start + batch]
-                hashes, offsets = ngram_hashes(words(chunk), ngram)
-                all_hashes.append(hashes)
-                all_items.append(np.repeat(np.arange(n_items, n_items + len(chunk), dtype=np.uint32),
-                                           np.diff(offsets)))
-                n_items += len(chunk)
-            item_sets.append(np.full(len(texts), set_no, dtype=np.uint16))
-        hashes = np.concatenate(all_hashes) if all_hashes else np.zeros(0, dtype=np.uint64)
-        items = np.concatenate(all_items) if all_items else np.zeros(0, dtype=np.uint32)
+    def build(cls, sets: list[tuple[str, list[str]]], ngram: int) -> NgramIndex:
+        parts = list(item_ngrams(sets, ngram))
+        hashes = np.concatenate([h for h, _ in parts] or [np.zeros(0, dtype=np.uint64)])
+        items = np.concatenate([i for _, i in parts] or [np.zeros(0, dtype=np.uint32)])
+        item_sets = np.repeat(np.arange(len(sets), dtype=np.uint16), [len(texts) for _, texts in sets])
         hashes, first = np.unique(hashes, return_index=True)  # stable: the first item holding an n-gram keeps it
-        return cls(hashes, items[first], np.concatenate(item_sets) if item_sets else np.zeros(0, np.uint16),
-                   [name for name, _ in sets], ngram)
+        return cls(hashes, items[first], item_sets, [name for name, _ in sets], ngram)
 
     @property
     def nbytes(self) -> int:
         return self.hashes.nbytes + self.items.nbytes + self.item_sets.nbytes
+
+    def ngrams_per_set(self) -> list[int]:
+        return np.bincount(self.item_sets[self.items], minlength=len(self.set_names)).tolist()
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Item number of each hash, -1 where no evaluation set has it."""
@@ -186,7 +201,16 @@ class Verdict:
     cut_chars: int = 0
 
 
-def judge_batch(texts: list[str], index: NgramIndex, config: DecontaminateConfig) -> list[Verdict]:
+def build_index(sets: list[tuple[str, list[str]]], config: DecontaminateConfig):
+    """The index `config.index` names; both answer `lookup(hashes)` with a group (item or set) number or -1."""
+    if config.index == "bloom":
+        from pipeline.bloom import BloomIndex
+
+        return BloomIndex.build(sets, config.ngram, config.bloom_error)
+    return NgramIndex.build(sets, config.ngram)
+
+
+def judge_batch(texts: list[str], index, config: DecontaminateConfig) -> list[Verdict]:
     w = words(texts)
     hashes, offsets = ngram_hashes(w, index.ngram)
     hit_items = index.lookup(hashes)

@@ -130,3 +130,23 @@ def test_config_is_checked():
         from_dict(DecontaminateConfig, {"mode": "trim"}, prefix="decontaminate")
     config = from_dict(DecontaminateConfig, {"enabled": True, "eval_sets": [{"name": "m", "paths": ["a.jsonl"]}]})
     assert config.eval_sets[0].fields == ["text"]
+
+
+def test_bloom_index_finds_the_same_copies_in_a_third_of_the_memory():
+    import numpy as np
+
+    from pipeline.bloom import BloomIndex
+    from pipeline.decontaminate import build_index
+
+    rng = np.random.default_rng(0)
+    vocabulary = np.array([f"w{i}" for i in range(5000)])
+    bulk = [" ".join(rng.choice(vocabulary, 40)) for _ in range(2000)]
+    sets = [("bulk", bulk), ("mmlu", [ITEM])]
+    exact = build_index(sets, DecontaminateConfig())
+    bloom = build_index(sets, DecontaminateConfig(index="bloom"))
+    assert isinstance(bloom, BloomIndex) and bloom.ngrams_per_set() == exact.ngrams_per_set()
+    assert bloom.nbytes < exact.nbytes / 2.5
+    docs = [f"{FILLER} {ITEM.upper()}", NEAR_TOPIC, FILLER, bulk[7]]
+    assert [v.contaminated_by for v in verdicts(docs, bloom)] == ["mmlu", None, None, "bulk"]
+    probes = rng.integers(0, 2**63, 200_000, dtype=np.uint64)  # n-grams no set holds
+    assert (bloom.lookup(probes) >= 0).mean() < 1e-5
