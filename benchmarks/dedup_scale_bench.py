@@ -118,11 +118,12 @@ class MemorySampler(threading.Thread):
 
 
 def phases_from_event_log(log_dir: Path) -> dict[str, dict[str, float]]:
-    """Sum of task run time (s) per job description prefix, and the phase's wall time (first job start to last
-    job end), from Spark's JSON event log."""
-    logs = sorted(p for p in log_dir.iterdir() if p.is_file())
+    """Per phase (job description, rounds folded together): the sum of its tasks' run time, its wall time (each
+    round's first job start to last job end, summed) and its job count, from Spark's JSON event log."""
+    logs = sorted(p for p in log_dir.rglob("*") if p.is_file() and not p.name.startswith((".", "appstatus")))
     stage_phase: dict[int, str] = {}
-    job_phase: dict[int, str] = {}
+    job_desc: dict[int, str] = {}
+    spans: dict[str, list[float]] = {}  # full description -> [first start, last end]
     out: dict[str, dict[str, float]] = {}
     for line in logs[-1].read_text().splitlines():
         event = json.loads(line)
@@ -130,20 +131,21 @@ def phases_from_event_log(log_dir: Path) -> dict[str, dict[str, float]]:
         if kind == "SparkListenerJobStart":
             desc = (event.get("Properties") or {}).get("spark.job.description") or "other"
             phase = desc.removeprefix("dedup: ").split(", round")[0]
-            job_phase[event["Job ID"]] = phase
+            job_desc[event["Job ID"]] = desc
             for sid in event.get("Stage IDs", []):
                 stage_phase[sid] = phase
-            slot = out.setdefault(phase, {"task_s": 0.0, "wall_s": 0.0, "jobs": 0, "_start": event["Submission Time"]})
-            slot["jobs"] += 1
-            slot["_open"] = event["Submission Time"]
-        elif kind == "SparkListenerJobEnd":
-            slot = out[job_phase[event["Job ID"]]]
-            slot["wall_s"] += (event["Completion Time"] - slot.pop("_open")) / 1000
+            out.setdefault(phase, {"task_s": 0.0, "wall_s": 0.0, "jobs": 0})["jobs"] += 1
+            span = spans.setdefault(desc, [event["Submission Time"], event["Submission Time"]])
+            span[0] = min(span[0], event["Submission Time"])
+        elif kind == "SparkListenerJobEnd" and event["Job ID"] in job_desc:
+            span = spans[job_desc[event["Job ID"]]]
+            span[1] = max(span[1], event["Completion Time"])
         elif kind == "SparkListenerTaskEnd":
-            metrics = event.get("Task Metrics") or {}
             phase = stage_phase.get(event["Stage ID"], "other")
-            out.setdefault(phase, {"task_s": 0.0, "wall_s": 0.0, "jobs": 0})["task_s"] += (
-                metrics.get("Executor Run Time", 0) / 1000)
+            run_ms = (event.get("Task Metrics") or {}).get("Executor Run Time", 0)
+            out.setdefault(phase, {"task_s": 0.0, "wall_s": 0.0, "jobs": 0})["task_s"] += run_ms / 1000
+    for desc, (first, last) in spans.items():
+        out[desc.removeprefix("dedup: ").split(", round")[0]]["wall_s"] += (last - first) / 1000
     return {k: {"task_s": round(v["task_s"], 1), "wall_s": round(v["wall_s"], 1), "jobs": v["jobs"]}
             for k, v in out.items()}
 
@@ -157,6 +159,7 @@ def run_ours(args, inputs: Path, work: Path) -> dict:
            "PYTHONPATH": str(ROOT)}
     argv = [str(ROOT / ".venv" / "bin" / "spark-submit"), "--master", args.master, "--driver-memory",
             args.driver_memory, "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={events}",
+            "--conf", "spark.eventLog.compress=false", "--conf", "spark.eventLog.rolling.enabled=false",
             str(ROOT / "jobs" / "dedup.py"), "--input", str(inputs), "--output", str(output)]
     if args.config:
         argv += ["--config", args.config]
@@ -229,6 +232,7 @@ def main() -> None:
     p.add_argument("--datatrove-python", default=None, help="also run datatrove's MinHash stages on the same docs")
     p.add_argument("--workdir", default="/tmp/dedup-scale")
     p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "dedup_scale.json"))
+    p.add_argument("--prepare-only", action="store_true", help="write the input corpus and stop")
     args = p.parse_args()
 
     from pipeline.config import load_toml
@@ -247,6 +251,8 @@ def main() -> None:
         corpus.write_parquet(inputs, n_files=args.files)
         (inputs / "_done").touch()
     print(f"input ready ({time.perf_counter() - t0:.0f} s): {inputs}", flush=True)
+    if args.prepare_only:
+        return
     load_before = os.getloadavg()[0]
     ours = run_ours(args, inputs, work)
     score = corpus.score(ours.pop("kept"))

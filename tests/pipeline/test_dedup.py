@@ -141,3 +141,20 @@ def test_dots_preset_finds_the_planted_clusters():
     # Exact copies are found here too (the job finds them earlier, by fingerprint): each planted cluster is one
     # found cluster, and nothing else is clustered.
     assert sorted(map(sorted, found.values())) == sorted(sorted(m) for m in corpus.clusters.values())
+
+
+def test_planted_corpus_is_deterministic_and_scores_the_truth():
+    from benchmarks.planted_duplicates import PlantedCorpus
+
+    corpus = PlantedCorpus.small()
+    again = PlantedCorpus.small()
+    ids, texts = next(corpus.batches(corpus.n_docs))
+    assert (ids, texts) == next(again.batches(again.n_docs)) and len(set(ids)) == corpus.n_docs
+    assert len(corpus.clusters["big"]) == 100 and len(corpus.clusters["chain0"]) == 30
+    perfect = {i: 1 for i in ids}
+    for members in corpus.clusters.values():
+        for m in members:
+            del perfect[m]
+        perfect[members[0]] = len(members)
+    score = corpus.score(perfect)
+    assert score["found_exactly"] == score["planted_clusters"] and score["unique_kept"] == score["unique_docs"]
