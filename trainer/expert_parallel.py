@@ -21,9 +21,37 @@ loop guarantees by agreeing on one recompute plan.
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import torch
 import torch.distributed as dist
 from torch import nn
+
+
+class CommTimer:
+    """Wall time inside the expert all-to-alls (counts, dispatch, combine and their backward), for the
+    benchmark's share of step time. Off by default; when on it synchronises CUDA around each call, so it is
+    for measuring only."""
+
+    enabled = False
+    seconds = 0.0
+    calls = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def measure(cls, device: torch.device):
+        if not cls.enabled:
+            yield
+            return
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        yield
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        cls.seconds += time.perf_counter() - t0
+        cls.calls += 1
 
 
 class _AllToAll(torch.autograd.Function):
@@ -33,13 +61,15 @@ class _AllToAll(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, out_splits: list[int], in_splits: list[int], group) -> torch.Tensor:
         ctx.out_splits, ctx.in_splits, ctx.group = out_splits, in_splits, group
         out = x.new_empty((sum(out_splits), *x.shape[1:]))
-        dist.all_to_all_single(out, x.contiguous(), out_splits, in_splits, group=group)
+        with CommTimer.measure(x.device):
+            dist.all_to_all_single(out, x.contiguous(), out_splits, in_splits, group=group)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         out = grad.new_empty((sum(ctx.in_splits), *grad.shape[1:]))
-        dist.all_to_all_single(out, grad.contiguous(), ctx.in_splits, ctx.out_splits, group=ctx.group)
+        with CommTimer.measure(grad.device):
+            dist.all_to_all_single(out, grad.contiguous(), ctx.in_splits, ctx.out_splits, group=ctx.group)
         return out, None, None, None
 
 
@@ -64,7 +94,8 @@ def exchange_counts(counts_E: torch.Tensor, ep: int, group) -> torch.Tensor:
     """counts_E: slots this rank sends to each global expert. Returns recv_SL: slots each source rank s sends to
     each local expert l (ep x L). Counts go first so every rank can size its receive buffer."""
     recv = torch.empty_like(counts_E)
-    dist.all_to_all_single(recv, counts_E.contiguous(), group=group)
+    with CommTimer.measure(counts_E.device):
+        dist.all_to_all_single(recv, counts_E.contiguous(), group=group)
     return recv.view(ep, -1)
 
 
