@@ -71,17 +71,22 @@ class PIIFormatter:
         self.types = tuple(t for t in TYPES if t in self.config.types)
         self.placeholders = {t: self.config.placeholders.get(t, f"<{t.upper()}>") for t in TYPES}
         networks = [ipaddress.ip_network(n, strict=False) for n in self.config.allowed_ips]
-        self._v4 = [n for n in networks if n.version == 4]
+        # IPv4 as (network, mask) integers: a dotted quad is checked without building ipaddress objects
+        self._v4 = [(int(n.network_address), int(n.netmask)) for n in networks if n.version == 4]
         self._v6 = [n for n in networks if n.version == 6]
         self._domains = tuple(d.lower().strip(".") for d in self.config.allowed_email_domains)
         self.counters: Counter = Counter()
 
     def allowed(self, kind: str, value: str) -> bool:
         if kind == "ip":
-            address = ipaddress.ip_address(value)
-            if address.version == 6 and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped
-            return any(address in n for n in (self._v4 if address.version == 4 else self._v6))
+            if ":" in value:
+                address = ipaddress.IPv6Address(value)
+                if address.ipv4_mapped is None:
+                    return any(address in n for n in self._v6)
+                value = str(address.ipv4_mapped)
+            a, b, c, d = (int(part) for part in value.split("."))
+            number = a << 24 | b << 16 | c << 8 | d
+            return any(number & mask == network for network, mask in self._v4)
         if kind == "email":
             domain = value.rsplit("@", 1)[1].lower()
             return any(domain == d or domain.endswith("." + d) for d in self._domains)

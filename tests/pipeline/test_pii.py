@@ -91,7 +91,8 @@ def test_hard_negatives_are_left_alone(text):
 
 
 def test_public_addresses_are_allowed_and_the_allow_list_is_configurable():
-    text = "docs 192.0.2.1, 198.51.100.7, 203.0.113.9, 2001:db8::1, 8.8.8.8, user@example.com, a@mail.example.org"
+    text = ("docs 192.0.2.1, 198.51.100.7, 203.0.113.9, 2001:db8::1, ::ffff:192.0.2.7, 8.8.8.8, user@example.com, "
+            "a@mail.example.org")
     assert mask(text) == text
     assert mask("docs 192.0.2.1", allowed_ips=[]) == "docs <IP>"
     assert mask("me@example.com", allowed_email_domains=[]) == "<EMAIL>"
