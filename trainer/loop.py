@@ -31,7 +31,7 @@ from trainer.data import ShardLoader
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
-from trainer.parallelize import ParallelDims, agree_recompute_plan, clip_grad_norm_, init_distributed, parallelize
+from trainer.parallelize import ParallelDims, agree_recompute_plan, build_model, clip_grad_norm_, init_distributed
 from trainer.recompute import build_recompute_policy
 
 # dense bf16 peak per device, for MFU (first matching name wins, so the specific variants come first)
@@ -61,8 +61,9 @@ class Trainer:
         self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
         torch.manual_seed(cfg.train.seed)
-        self.model: Transformer = cfg.model.build(device)
-        self.module = parallelize(self.model, self.dims, cfg.train.compile, cfg.train.bf16)
+        self.model: Transformer = build_model(cfg.model, self.dims, cfg.train.compile, cfg.train.bf16,
+                                              cfg.parallel.meta_init)
+        self.module = self.model
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)
         self.ckpt_dir = self.out_dir / "checkpoints"

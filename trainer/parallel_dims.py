@@ -28,6 +28,10 @@ class ParallelConfig:
     # data streams of the run (each rank reads world_size-th of them, one micro-batch each per step); 0: the world
     # size at the run's start. A resumed run keeps the saved count, so the data order survives a layout change
     data_streams: int = 0
+    # build the model on the meta device and draw every rank's shards in place, so no rank ever holds the whole
+    # model (needed when it does not fit one device: dots_llm1). Off: each rank builds the whole model from the
+    # seed and keeps its shards, which gives the single-device run's exact initial values
+    meta_init: bool = False
 
     def __post_init__(self) -> None:
         if self.dp_shard < 0 or self.ep < 1 or self.data_streams < 0:

@@ -16,8 +16,23 @@ from torch import nn
 
 from trainer.parallel_dims import ParallelDims, init_distributed, pick_device, shutdown
 
-__all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "parallelize", "clip_grad_norm_",
-           "agree_recompute_plan"]
+__all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "build_model", "parallelize",
+           "clip_grad_norm_", "agree_recompute_plan"]
+
+
+def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False):
+    """The model for this rank, parallelized. With `meta_init` (and several ranks) it is built on the meta device,
+    sharded, then materialised shard by shard: parameters are drawn with DTensor's random ops (the same
+    distribution, other values than a single-device run) and buffers are zeroed before `init_weights` sets them."""
+    if not (meta_init and dims.distributed):
+        return parallelize(cfg.build(dims.device), dims, compile_blocks, bf16)
+    model = parallelize(cfg.build("meta"), dims, compile_blocks, bf16)
+    model.to_empty(device=dims.device)
+    with torch.no_grad():
+        for buffer in model.buffers():
+            buffer.zero_()
+        model.init_weights()
+    return model
 
 
 def parallelize(model: nn.Module, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True) -> nn.Module:
@@ -26,7 +41,8 @@ def parallelize(model: nn.Module, dims: ParallelDims, compile_blocks: bool = Fal
     Blocks are compiled one by one (as torchtitan does) so the Python loop over blocks, which reads the
     activation-recompute plan, is never traced: changing the plan cannot trigger a recompilation.
     """
-    model.to(dims.device)
+    if not any(p.is_meta for p in model.parameters()):
+        model.to(dims.device)
     if compile_blocks:
         for block in model.layers:
             block.compile(dynamic=True)
