@@ -1,4 +1,5 @@
-"""Faults `sluice run` survives: a Python worker killed mid-task, the driver killed mid-stage, a vanished input WARC.
+"""Faults `sluice run` survives: a Python worker killed mid-task, the driver killed mid-stage, a vanished input WARC,
+a worker daemon of a standalone cluster killed mid-stage.
 
 The runs that must end byte-identical to an uninterrupted one are compared with the session's reference run
 (tests/jobs/pipeline_fixtures.py). To stay within the suite's time budget, stages a test is not about are copied
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +36,7 @@ from tests.jobs.pipeline_fixtures import (
     tail,
     temp_dirs,
 )
+from tests.jobs.test_cluster import WORKER, StandaloneCluster, alive, descendants
 
 pytestmark = pytest.mark.spark
 
@@ -219,3 +222,78 @@ def test_changed_config_redoes_that_stage_and_those_after_it(reference, tmp_path
     manifest = json.loads((run / "shards" / "manifest.json").read_text())
     assert sum(s["rows"] for s in manifest["shards"]) < sum(
         s["rows"] for s in json.loads((reference.run / "shards" / "manifest.json").read_text())["shards"])
+
+
+# -- (d) a worker daemon of a standalone cluster dies in the middle of a stage ------------------------------------
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def busy_python_under(pids: list[int]) -> bool:
+    """Whether a Python process below `pids` is burning CPU now (a Spark task's worker, not an idle daemon)."""
+    pythons = []
+    for pid in descendants(pids):
+        try:  # the program's own name: an executor JVM's class path also contains ".../python3.11/..."
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if program.rsplit(b"/", 1)[-1].startswith(b"python"):
+            pythons.append(pid)
+    before = {pid: cpu_ticks(pid) for pid in pythons}
+    time.sleep(0.2)
+    return any(cpu_ticks(pid) - ticks >= 5 for pid, ticks in before.items())
+
+
+def test_worker_daemon_killed_mid_stage_job_finishes_output_unchanged(reference, tmp_path, request):
+    """The extract stage runs on the standalone cluster of test_cluster (two 1-core workers, one task per WARC file).
+    While a task is running (a Python worker under that worker's executor is burning CPU) the worker daemon is
+    SIGKILLed; its executor follows it (it watches its worker), the driver loses the task and runs it again on the
+    other worker. The run ends with rc 0 and documents/ (pyarrow-written in the tasks, stats included) equals the
+    uninterrupted local run's byte for byte."""
+    cluster = StandaloneCluster(tmp_path / "cluster")
+    request.addfinalizer(cluster.stop)
+    cluster.start()
+    workers = [int(p.read_text()) for p in sorted((cluster.base / "pids").glob(f"*{WORKER}*.pid"))]
+    assert len(workers) == 2
+    orphans: list[int] = []  # the killed worker's executor and Python processes, in case they outlive it
+
+    def kill_orphans() -> None:
+        for pid in orphans:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    request.addfinalizer(kill_orphans)
+
+    run, log_path = tmp_path / "run", tmp_path / "run.log"
+    command = [PYTHON, "-m", "jobs.cli", "run",
+               *sluice_run_args(reference.inputs, run, "--master", cluster.url, "--until", "extract")]
+    with open(log_path, "wb") as out:
+        driver = subprocess.Popen(command, cwd=ROOT, env=spark_env(), stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            deadline, victim = time.monotonic() + RUN_TIMEOUT_S, None
+            while victim is None:
+                assert driver.poll() is None, f"the run ended before a worker was killed:\n{tail(log_path)}"
+                assert time.monotonic() < deadline, "no task ever ran on a worker"
+                victim = next((w for w in workers if busy_python_under([w])), None)
+            orphans += descendants([victim])
+            os.kill(victim, signal.SIGKILL)
+            rc = driver.wait(timeout=RUN_TIMEOUT_S)
+        finally:
+            kill_group(driver)
+    log = log_path.read_text(errors="replace")
+    assert rc == 0, tail(log_path)
+    assert not alive(victim)
+    assert re.search(r"Lost executor \d+ on .*worker lost", log), tail(log_path)
+    executor_logs = "".join(p.read_text(errors="replace") for p in (cluster.base / "work").glob("app-*/*/stderr"))
+    retried = re.findall(r"Running task \d+\.[1-9] in stage", executor_logs)  # attempt 1+: a lost task, run again
+    assert retried, "no task was lost: the worker was killed when its executor was idle"
+    assert ran(log, "extract")
+    assert_same_files(run / "documents", reference.run / "documents")
+    assert not temp_dirs(run)
