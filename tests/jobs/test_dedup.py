@@ -96,3 +96,30 @@ def test_dedup_job_same_kept_ids_on_any_layout(spark, tmp_path):
     assert boiler == ["u0", "u1", "u2"]
     assert rows["u3"]["n_chars"] == len(rows["u3"]["text"])
     assert sorted(p.name for p in (tmp_path / "out7").iterdir())[0] == "_SUCCESS"
+
+
+def test_connected_components_of_a_long_chain_in_few_rounds(spark):
+    from jobs.dedup import connected_components
+
+    rng = random.Random(4)
+    chain = [f"{rng.getrandbits(40):010x}" for _ in range(200)]
+    edges = list(zip(chain, chain[1:], strict=False))  # a path of 200: min-label propagation needs ~100 rounds
+    others = [f"{rng.getrandbits(40):010x}" for _ in range(60)]
+    edges += [(rng.choice(others[:30]), rng.choice(others[:30])) for _ in range(40)]
+    edges += [(others[30 + i], others[31 + i]) for i in range(0, 28, 2)]  # pairs
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    truth = {node: find(node) for a, b in edges for node in (a, b) if a != b}
+    labels, rounds = connected_components(spark.createDataFrame(edges, "src string, dst string"), 20)
+    assert {r["node"]: r["label"] for r in labels.collect()} == truth
+    assert rounds <= 12
