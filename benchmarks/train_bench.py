@@ -51,17 +51,26 @@ CUDA_OVERRIDES = {"data.tokens_per_batch": 16384, "data.num_workers": 2, "train.
 
 
 def write_synthetic_shards(root: Path, n_docs: int, doc_len: int, vocab: int, seed: int = 0) -> Path:
+    """One shard with a manifest, written by the pipeline's own shard writer (rows of 64 documents per group)."""
+    import fsspec
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from pipeline.shards import MANIFEST, ShardWriter, build_manifest, manifest_json, row_bytes
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     tokens = rng.integers(0, vocab, size=(n_docs, doc_len), dtype=np.uint32)
     offsets = np.arange(0, n_docs * doc_len + 1, doc_len, dtype=np.int32)
-    table = pa.table({"id": [f"d{i}" for i in range(n_docs)],
-                      "tokens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens.ravel())),
-                      "n_tokens": pa.array([doc_len] * n_docs, pa.int32())})
-    pq.write_table(table, root / "shard-00000.parquet", row_group_size=64)
+    batch = pa.record_batch({
+        "id": [f"d{i}" for i in range(n_docs)],
+        "tokens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens.ravel(), pa.uint32())),
+        "n_tokens": pa.array([doc_len] * n_docs, pa.int32()), "category": ["synthetic"] * n_docs,
+        "quality": pa.array([1.0] * n_docs, pa.float32()), "weight": pa.array([1.0] * n_docs, pa.float32()),
+        "lang": ["en"] * n_docs, "domain": ["example.com"] * n_docs})
+    writer = ShardWriter(fsspec.filesystem("file"), str(root), 0, int(row_bytes(np.array([doc_len]))[0]) * 64 - 1)
+    writer.write(batch)
+    manifest = build_manifest([writer.close()], tokenizer={}, config={"synthetic": True}, config_hash="")
+    (root / MANIFEST).write_text(manifest_json(manifest))
     return root
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from pipeline.config import to_dict
+from pipeline.config import ConfigError, to_dict
 from trainer import checkpoint
 from trainer import state as saved
 from trainer.config import JobConfig
@@ -73,8 +73,8 @@ class Trainer:
         saved_streams = checkpoint.read_trainer_state(resume_from)["data_streams"] if resume_from else 0
         self.n_streams = saved_streams or cfg.parallel.data_streams or self.dims.world_size
         if self.n_streams % self.dims.world_size:
-            raise ValueError(f"{self.n_streams} data streams do not split evenly over {self.dims.world_size} ranks "
-                             "(parallel.data_streams, or the count saved by the run being resumed)")
+            raise ConfigError(f"{self.n_streams} data streams do not split evenly over {self.dims.world_size} ranks "
+                              "(parallel.data_streams, or the count saved by the run being resumed)")
         self.streams = list(range(self.dims.rank, self.n_streams, self.dims.world_size))
         self.loaders = [ShardLoader(data, cfg.data, cfg.model.max_seq_len, s, self.n_streams, cfg.model.vocab_size,
                                     pin_memory=device.type == "cuda") for s in self.streams]

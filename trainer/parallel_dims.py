@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from pipeline.config import ConfigError
+
 
 @dataclass(kw_only=True, slots=True)
 class ParallelConfig:
@@ -50,7 +52,8 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
 
 @dataclass(slots=True)
 class ParallelDims:
-    """This process's place in the job, validated: dp_shard x ep == world_size, ep divides the expert count."""
+    """This process's place in the job, validated: dp_shard x ep == world_size, ep divides the expert count
+    (a layout that does not fit the job is a ConfigError, reported in one line by `sluice train`)."""
 
     rank: int
     world_size: int
@@ -59,19 +62,20 @@ class ParallelDims:
     dp_shard: int = 1
     ep: int = 1
     mesh: object | None = field(default=None, repr=False)  # DeviceMesh ("dp_shard", "ep"); None on one rank
+    dp_mesh: object | None = field(default=None, repr=False)  # the same ranks flattened to one dim, "dp"
 
     @classmethod
     def resolve(cls, cfg: ParallelConfig, n_routed_experts: int, rank: int, world_size: int, local_rank: int,
                 device: torch.device) -> ParallelDims:
         ep = cfg.ep
         if world_size % ep:
-            raise ValueError(f"parallel.ep={ep} does not divide the world size {world_size}")
+            raise ConfigError(f"parallel.ep={ep} does not divide the world size {world_size}")
         dp_shard = cfg.dp_shard or world_size // ep
         if dp_shard * ep != world_size:
-            raise ValueError(f"parallel.dp_shard={dp_shard} x parallel.ep={ep} = {dp_shard * ep} ranks, but the job "
+            raise ConfigError(f"parallel.dp_shard={dp_shard} x parallel.ep={ep} = {dp_shard * ep} ranks, but the job "
                              f"has {world_size} (torchrun --nproc-per-node x nodes)")
         if n_routed_experts % ep:
-            raise ValueError(f"parallel.ep={ep} does not divide model.moe.n_routed_experts={n_routed_experts}")
+            raise ConfigError(f"parallel.ep={ep} does not divide model.moe.n_routed_experts={n_routed_experts}")
         return cls(rank=rank, world_size=world_size, local_rank=local_rank, device=device, dp_shard=dp_shard, ep=ep)
 
     @property
@@ -98,12 +102,15 @@ class ParallelDims:
             from torch.distributed.device_mesh import init_device_mesh
 
             self.mesh = init_device_mesh(self.device.type, (self.dp_shard, self.ep), mesh_dim_names=("dp_shard", "ep"))
-            self.mesh["dp_shard", "ep"]._flatten("dp")  # all ranks as one dim: FSDP of the non-expert parameters
+            # all ranks as one dim, for FSDP of the non-expert parameters; kept here (slicing a flattened dim out
+            # of the root mesh is deprecated)
+            self.dp_mesh = self.mesh["dp_shard", "ep"]._flatten("dp")
         return self.mesh
 
     def submesh(self, name: str):
         """"dp" (all ranks), "dp_shard" or "ep"."""
-        return self.build_mesh()[name]
+        mesh = self.build_mesh()
+        return self.dp_mesh if name == "dp" else mesh[name]
 
     def group(self, name: str):
         return self.submesh(name).get_group()

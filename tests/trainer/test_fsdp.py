@@ -29,7 +29,7 @@ def _one_step(rank: int, world: int, out_dir: str) -> None:
     from trainer.parallel_dims import ParallelConfig, ParallelDims
     from trainer.parallelize import clip_grad_norm_, parallelize
 
-    cfg = load_config("tiny")
+    cfg = load_config("tiny", {"model.vocab_size": 512})
     torch.manual_seed(0)
     ref = cfg.model.build("cpu")
     par = copy.deepcopy(ref)
@@ -60,7 +60,7 @@ def _meter(rank: int, world: int, out_dir: str) -> None:
     from trainer.parallelize import parallelize
     from trainer.recompute import ActivationMeter
 
-    cfg = load_config("tiny")
+    cfg = load_config("tiny", {"model.vocab_size": 512})
     torch.manual_seed(0)
     ref = cfg.model.build("cpu")
     x = torch.randint(0, 512, (4, 64))
