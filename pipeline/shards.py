@@ -21,11 +21,13 @@ Any damaged input raises ShardError naming the file: a missing shard, a size or 
 manifest, an unreadable footer or row group, a page whose CRC-32 fails, a shard file the manifest does not list,
 manifest totals that are not the sums of its shards, a tokenizer.json whose hash or EOS token disagrees.
 
-Integrity costs (benchmarks/results/shard_verify.json): every page carries a CRC-32 that the reader always
-checks, for a few percent of the read time, and that catches any flipped byte in the data, which is what the
-trainer consumes; footers are checked against the manifest on open. `verify=True` adds a sha256 of each shard
-once per reader (the whole file read once more, before its first row group); it is for audits
-(`sluice inspect --verify`), not needed to keep damaged tokens out of training.
+Integrity (benchmarks/results/shard_verify.json): every page carries a CRC-32 that the reader always checks.
+Measured: reading costs ~5 CPU-s per GB of shard file and the CRCs add 1-5% of that (~0.01 s per default
+256 MB-of-tokens shard, ~85 MB on disk), with no extra I/O; 200 of 200 single-bit flips in a shard became an
+error naming the file (without CRCs 146 of 200 were read as other data). Footers are checked against the manifest
+on open. `verify=True` adds a sha256 of each shard once per reader, ~0.9 CPU-s per GB plus reading the file once
+more before its first row group (the cost that matters on remote storage): for audits (`sluice inspect
+--verify`), not needed to keep damaged tokens out of training.
 """
 
 from __future__ import annotations
