@@ -183,3 +183,24 @@ def test_classify_refuses_a_model_without_its_card(spark, files, capsys):
 def test_missing_tokenizer_is_one_line(spark, files, capsys):
     assert TokenizeJob().main(stage_argv("tokenize", files)) == 2
     assert one_line(capsys.readouterr().err) == f"tokenize: tokenizer file not found: {files / 'tok.json'}"
+
+
+@pytest.mark.spark
+def test_classify_stops_when_a_model_would_drop_nearly_everything(spark, files, capsys):
+    """A quality threshold (or model) that drops more than classify.max_drop_share of the input stops the stage
+    with one line naming the model and the share, and writes nothing; raising the limit lets it through."""
+    from tests.classifiers.textgen import train_small_models
+
+    models = files / "models"
+    train_small_models(models)
+    (files / "strict.toml").write_text('[classify]\nmin_quality = 1.0\nclutter_model = ""\ndomain_model = ""\n')
+    argv = ["--input", str(files / "docs"), "--output", str(files / "c"), "--models", str(models),
+            "--config", str(files / "strict.toml")]
+    assert ClassifyJob().main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert re.match(r"classify: model quality_v1 would drop 50 of 50 documents \(low_quality\), 100\.0% dropped in "
+                    r"all, more than classify\.max_drop_share = 0\.9", line), line
+    assert not (files / "c").exists() and not list(files.glob("c.tmp-*"))
+    (files / "strict.toml").write_text((files / "strict.toml").read_text() + "max_drop_share = 1.0\n")
+    assert ClassifyJob().main(argv) == 0
+    assert json.loads((files / "c" / "_stats.json").read_text())["dropped"] == {"low_quality": 50}
