@@ -1,6 +1,11 @@
 """Extraction + rule-based filters, docs/s on one core: Sluice vs datatrove on the same WARC, in the same run.
 
     .venv/bin/python benchmarks/extract_bench.py [--copies 4] [--datatrove-python /work/venvs/datatrove/bin/python]
+    .venv/bin/python benchmarks/extract_bench.py --mode extractors   # fast vs trafilatura: quality (k-fold) and speed
+    .venv/bin/python benchmarks/extract_bench.py --mode reading      # fastwarc vs our WARC reader
+    .venv/bin/python benchmarks/extract_bench.py --mode stage --copies 80  # the extract stage, both extractors
+
+The other modes live in benchmarks/extract_modes.py (see there).
 
 Input: the ../shared/data/extraction-dev pages ×`copies` packed into one WARC.gz in a temp dir (not committed).
 Ours: pipeline.extract_stage.extract_documents, the code the Spark job runs (iter_responses → TextExtractor →
@@ -53,6 +58,35 @@ print("RESULT " + json.dumps({"wall_s": wall, "cpu_s": cpu, "stats": st,
       "versions": {"datatrove": datatrove.__version__ if hasattr(datatrove, "__version__") else "?",
                    "trafilatura": trafilatura.__version__}}, default=str))
 """
+
+
+def build_warcs(dest: Path, copies: int, files: int = 1) -> list[Path]:
+    """The dev pages x`copies` in `files` WARC.gz files; every record has its own URL (?copy=N) and record id."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    annotations = json.loads((DEV / "evaldata-dev.json").read_text())
+    bodies = [(key, gzip.decompress((DEV / "html" / entry["file"]).read_bytes()))
+              for key, entry in sorted(annotations.items())]
+    paths = [dest / f"extraction-dev-{i:05d}.warc.gz" for i in range(files)]
+    outs = [open(p, "wb") for p in paths]
+    writers = [WARCWriter(out, gzip=True) for out in outs]
+    n = 0
+    for copy in range(copies):
+        for key, body in bodies:
+            url = key.split("::")[-1].strip().replace(" ", "%20")
+            url = url if url.startswith("http") else f"http://{url}/"
+            url = f"{url}{'&' if '?' in url else '?'}copy={copy}"
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+            record = writers[n % files].create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict={"WARC-Record-ID": f"<urn:sluice:extraction-dev:{copy}:{n}>",
+                                   "WARC-Date": "2024-01-01T00:00:00Z"})
+            writers[n % files].write_record(record)
+            n += 1
+    for out in outs:
+        out.close()
+    return paths
 
 
 def build_warc(dest: Path, copies: int) -> tuple[Path, int]:
@@ -149,12 +183,20 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("datatrove", "extractors", "reading", "stage"), default="datatrove")
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per side; the best is kept")
+    parser.add_argument("--files", type=int, default=8, help="stage mode: WARC files the pages are spread over")
     parser.add_argument("--datatrove-python", default="/work/venvs/datatrove/bin/python")
     parser.add_argument("--with-lang", action="store_true", help="also run language id on our side")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "extract.json"))
+    parser.add_argument("--output", default=None, help="default: benchmarks/results/<mode's name>.json")
     args = parser.parse_args()
+    if args.mode != "datatrove":
+        from benchmarks.extract_modes import MODES
+
+        MODES[args.mode](args)
+        return
+    args.output = args.output or str(ROOT / "benchmarks" / "results" / "extract.json")
 
     import trafilatura
 
