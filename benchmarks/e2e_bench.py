@@ -1,6 +1,11 @@
 """WARC → shards docs/s per core, `sluice run` stage by stage; datatrove doing the same extraction, filters, dedup.
 
     .venv/bin/python benchmarks/e2e_bench.py [--pages 3000] [--cores 2] [--datatrove-python PATH]
+    .venv/bin/python benchmarks/e2e_bench.py --real-copies 80 [--extractor fast]   # 20,000 real pages
+
+With --real-copies N the input is instead the 250 real pages of ../shared/data/extraction-dev xN packed in WARC.gz
+files (distinct URLs and record ids; the sample crawl is still made, for the classify stage's demo models), and
+--extractor picks [extract] extractor for our side (trafilatura, today's default, or fast).
 
 Input: `sluice sample-crawl --pages N --seed 1` in a temp dir (not committed; a realistic ~1 GB ≈ 80k pages takes
 hours of CPU on a shared 2-core machine, hence the flag), and classifier models from `sluice classifiers train-demo`
@@ -207,6 +212,33 @@ def prepare(work: Path, args, python: str) -> dict:
             "bytes": sum(f["bytes"] for f in files)}
 
 
+def real_pages_input(work: Path, copies: int, files: int) -> dict:
+    """work/input = the extraction-dev pages xcopies in `files` WARC.gz files (replacing the crawl's links)."""
+    from benchmarks.extract_bench import build_warcs
+
+    inputs = work / "input"
+    shutil.rmtree(inputs, ignore_errors=True)
+    inputs.mkdir(parents=True)
+    warcs = build_warcs(inputs, copies, files)
+    return {"warcs": sorted(str(p) for p in warcs), "pages": 250 * copies,
+            "bytes": sum(p.stat().st_size for p in warcs)}
+
+
+def config_with_extractor(config: str, extractor: str, work: Path) -> str:
+    """A copy of the run config with [extract] extractor set."""
+    import tomllib
+
+    text = Path(config).read_text()
+    if "extractor" in tomllib.loads(text).get("extract", {}):
+        raise SystemExit(f"{config} sets extract.extractor itself; drop --extractor or edit the config")
+    line = f'extractor = "{extractor}"\n'
+    text = text.replace("[extract]\n", "[extract]\n" + line, 1) if "[extract]\n" in text else \
+        text + "\n[extract]\n" + line
+    out = work / f"config-{extractor}.toml"
+    out.write_text(text)
+    return str(out)
+
+
 def documents_to_jsonl(documents: Path, dest: Path, files: int) -> int:
     """Our extract stage's output as datatrove JSONL (id, text, url), split over `files` files, one per task."""
     import gzip
@@ -231,11 +263,13 @@ def main() -> None:
     parser.add_argument("--datatrove-python", default="/work/venvs/datatrove/bin/python")
     parser.add_argument("--workdir", default=None, help="keep crawl and outputs here (default: a temp dir)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "e2e.json"))
+    parser.add_argument("--real-copies", type=int, default=0, help="input: extraction-dev pages xN, not the crawl")
+    parser.add_argument("--extractor", choices=("trafilatura", "fast"), default=None, help="our [extract] extractor")
     args = parser.parse_args()
 
     from benchmarks.extract_bench import machine
-    from pipeline.filters.langid import default_model_path
     from jobs.run_config import RunConfig
+    from pipeline.filters.langid import default_model_path
 
     config = RunConfig.load(args.config)
     bands, rows = config.dedup.lsh_params()
@@ -243,6 +277,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="e2e-bench-") as tmp:
         work = Path(args.workdir or tmp)
         crawl = prepare(work, args, python)
+        if args.real_copies:
+            crawl = real_pages_input(work, args.real_copies, 4 * cores)
+        if args.extractor:
+            args.config = config_with_extractor(args.config, args.extractor, work)
         run, ref = work / "run", work / "datatrove"
         load = {"before": os.getloadavg()[0]}
         ours, ours_wall = run_driver(
