@@ -180,24 +180,27 @@ def _ep_rank(rank: int, world: int, port: int, ep: int, steps: int, warmup: int,
     dist.destroy_process_group()
 
 
-def bench_ep(steps: int, warmup: int, world: int = 2) -> dict:
-    """EP = world vs EP 1 on `world` gloo processes, the same global batches."""
+def bench_ep(steps: int, warmup: int, rounds: int, world: int = 2) -> dict:
+    """EP = world vs EP 1 on `world` gloo processes, the same global batches. The two alternate for `rounds`
+    rounds and each keeps its fastest: on a shared machine one run's noise is larger than the difference."""
     import torch.multiprocessing as mp
 
     cfg = load_config("tiny", CPU_OVERRIDES)
     seq = CPU_OVERRIDES["model.max_seq_len"]
     docs = (steps + warmup + 2) * max(1, cfg.data.tokens_per_batch // seq) * world
-    runs = {}
+    runs: dict[str, list[dict]] = {f"ep{world}": [], "ep1": []}
     with tempfile.TemporaryDirectory() as tmp:
         data = write_synthetic_shards(Path(tmp) / "shards", docs, seq + 1, cfg.model.vocab_size)
-        for ep in (world, 1):
-            out = Path(tmp) / f"ep{ep}.json"
-            # forked after this process imported the trainer: each rank skips torch's ~5 s first import of dynamo
-            mp.start_processes(_ep_rank, args=(world, _free_port(), ep, steps, warmup, str(data), str(out)),
-                               nprocs=world, join=True, start_method="fork")
-            runs[f"ep{ep}"] = json.loads(out.read_text())
-    ours, reference = runs[f"ep{world}"], runs["ep1"]
-    return {"ours": ours, "reference": reference, "ratio": round(ours["tokens_per_s"] / reference["tokens_per_s"], 3)}
+        for i in range(rounds):
+            for ep in (world, 1) if i % 2 == 0 else (1, world):
+                out = Path(tmp) / f"ep{ep}-{i}.json"
+                # forked after this process imported the trainer: ranks skip torch's ~5 s first import of dynamo
+                mp.start_processes(_ep_rank, args=(world, _free_port(), ep, steps, warmup, str(data), str(out)),
+                                   nprocs=world, join=True, start_method="fork")
+                runs[f"ep{ep}"].append(json.loads(out.read_text()))
+    ours, reference = (max(runs[k], key=lambda r: r["tokens_per_s"]) for k in (f"ep{world}", "ep1"))
+    return {"ours": ours, "reference": reference, "ratio": round(ours["tokens_per_s"] / reference["tokens_per_s"], 3),
+            "rounds": runs}
 
 
 def machine() -> str:
@@ -220,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-steps", type=int, default=8, help="measured steps on the CPU")
     p.add_argument("--cpu-warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--ep-rounds", type=int, default=3, help="alternating EP / no-EP runs, the fastest of each kept")
     p.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
     if args.threads:
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs})
 
     if args.only in (None, "ep"):
-        ep = bench_ep(args.cpu_steps, args.cpu_warmup)
+        ep = bench_ep(args.cpu_steps, args.cpu_warmup, args.ep_rounds)
         print(f"{'layout':<24}{'tok/s':>10}{'step s':>10}{'a2a s/step':>12}{'a2a share':>11}")
         for r in (ep["ours"], ep["reference"]):
             print(f"{'dp_shard ' + str(r['dp_shard']) + ' x ep ' + str(r['ep']):<24}{r['tokens_per_s']:>10,.0f}"
@@ -264,10 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         write(Path(args.out_dir) / "train_ep.json", {
             "name": "train_ep", "machine": machine(), "device": "cpu", "date": date,
             "ours": ep["ours"]["tokens_per_s"], "reference": ep["reference"]["tokens_per_s"], "ratio": ep["ratio"],
-            "unit": "tokens/s (2 gloo CPU ranks, expert parallel 2 vs FSDP only)",
+            "unit": "tokens/s (2 gloo CPU ranks, expert parallel 2 vs FSDP only; fastest of alternating rounds)",
             "a2a_share": ep["ours"]["a2a_share"], "cpu_only": True,
-            "params": {"steps": args.cpu_steps, "warmup": args.cpu_warmup, "ranks": 2, "overrides": CPU_OVERRIDES,
-                       **versions},
+            "params": {"steps": args.cpu_steps, "warmup": args.cpu_warmup, "ranks": 2, "rounds": args.ep_rounds,
+                       "overrides": CPU_OVERRIDES, **versions},
             "runs": ep})
     return 0
 

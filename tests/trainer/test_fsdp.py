@@ -14,8 +14,8 @@ from trainer.config import load_config
 from trainer.loop import train
 
 WORLD = 2
-MODES = {"none": {}, "full": {}, "mimose": {"checkpointing.budget": 20_000_000, "checkpointing.collect_steps": 2,
-                                           "checkpointing.collect_max_steps": 2}}
+PLANNED = {"checkpointing.budget": 20_000_000, "checkpointing.collect_steps": 2, "checkpointing.collect_max_steps": 2}
+MODES = {"none": {}, "full": {}, "static": PLANNED, "mimose": PLANNED}
 STEPS = 5
 
 

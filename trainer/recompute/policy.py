@@ -81,6 +81,10 @@ class PlannerStats:
     unseen_errors: list[float] = field(default_factory=list)  # those of shapes no collection step measured
 
 
+def _local(t: torch.Tensor) -> torch.Tensor:
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
 class InputAwareRecompute:
     """The recompute policy of modes `mimose` (a plan per shape) and `static` (one plan, for `largest_shape`)."""
 
@@ -100,7 +104,8 @@ class InputAwareRecompute:
         self.residual_law = ShapeLaw(residual_features)
         self.fitted = False
         self.cache: dict[Shape, PlanChoice] = {}
-        self.grad_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+        # this rank's gradient bytes: under FSDP a parameter is a DTensor whose numel() is the global one
+        self.grad_bytes = sum(_local(p).numel() * p.element_size() for p in model.parameters() if p.requires_grad)
         self.fixed_bytes = 0.0
         self.stats = PlannerStats()
         self._step: _Step | None = None
