@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 
-from jobs.base import SparkJob, content_digest, filesystem, merge_task_stats, rename_parts, write_task_stats
+from jobs.base import SparkJob, content_digest, filesystem, merge_task_stats, write_task_stats
 from pipeline.semdedup import SemDedupConfig
 from pipeline.stats import DropReason, Stats
 
@@ -119,22 +119,37 @@ def group_pairs(cfg: SemDedupConfig):
     return pairs
 
 
-def apply_verdicts(batches, columns: list[str], tmp_output: str):
-    """mapInArrow: drop the semantic duplicates, count everything; one stats file per task."""
+def apply_verdicts(batches, columns: list[str], tmp_output: str, empty_schema):
+    """mapInArrow: drop the semantic duplicates, count everything, and write this partition's Parquet with pyarrow
+    (part-NNNNN by partition, zstd, page checksums): Spark's own writer lists column encodings in JVM hash order,
+    so its files differ in bytes from one JVM to the next. Yields one (partition, rows) row."""
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
     from pyspark import TaskContext
 
+    partition = TaskContext.get().partitionId()
     stats = Stats(stage="semdedup")
-    for batch in batches:
-        stats.records_in += batch.num_rows
-        keep = pc.equal(batch.column("id"), batch.column("sem_dup_cluster"))
-        dropped = batch.num_rows - int(pc.sum(keep).as_py() or 0)
-        if dropped:
-            stats.drop(DropReason.SEMANTIC_DUPLICATE, dropped)
-        kept = batch.filter(keep)
-        stats.records_out += kept.num_rows
-        yield kept.select(columns)
-    write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+    fs, path = filesystem(tmp_output)
+    writer = None
+    with fs.open(f"{path}/part-{partition:05d}.parquet", "wb") as f:
+        for batch in batches:
+            stats.records_in += batch.num_rows
+            keep = pc.equal(batch.column("id"), batch.column("sem_dup_cluster"))
+            dropped = batch.num_rows - int(pc.sum(keep).as_py() or 0)
+            if dropped:
+                stats.drop(DropReason.SEMANTIC_DUPLICATE, dropped)
+            kept = batch.filter(keep).select(columns)
+            if writer is None:
+                writer = pq.ParquetWriter(f, kept.schema, compression="zstd", write_page_checksum=True)
+            writer.write_batch(kept)
+            stats.records_out += kept.num_rows
+        if writer is None:  # an empty partition writes an empty file: even an empty output stays readable
+            writer = pq.ParquetWriter(f, empty_schema, compression="zstd", write_page_checksum=True)
+        writer.close()
+    write_task_stats(tmp_output, partition, stats)
+    yield pa.RecordBatch.from_arrays([pa.array([partition], pa.int32()), pa.array([stats.records_out], pa.int64())],
+                                     names=["partition", "rows"])
 
 
 class SemDedupJob(SparkJob):
@@ -144,6 +159,20 @@ class SemDedupJob(SparkJob):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--models", default=None, help="models directory holding the embedding model "
                             "(and quality_v1 when the input has no quality column)")
+
+    def check_inputs(self, args) -> None:
+        """Besides the input files: the embedding model loads, before Spark starts (one line naming the file)."""
+        from classifiers.embedding import load_embedding
+        from classifiers.fasttext_model import ModelError
+        from jobs.base import UserError
+        from jobs.run_config import RunConfig
+
+        super().check_inputs(args)
+        cfg = RunConfig.load(args.config).semdedup
+        try:
+            load_embedding(cfg.model, args.models, cfg.max_chars)
+        except ModelError as e:
+            raise UserError(str(e)) from None
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
@@ -205,10 +234,10 @@ class SemDedupJob(SparkJob):
         return shipped, quality_source
 
     def _semdedup(self, spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output) -> Stats:
+        import pyarrow.parquet as pq
         from pyspark import StorageLevel
         from pyspark.sql import Window
         from pyspark.sql import functions as F
-        from pyspark.sql.types import LongType, StringType, StructField, StructType
 
         from jobs.dedup import connected_components
 
@@ -257,20 +286,23 @@ class SemDedupJob(SparkJob):
 
         joined = docs.repartition(n_files, "id").join(verdicts.repartition(n_files, "id"), "id")
         out_columns = [*docs.columns, "sem_cluster", "sem_dup_cluster", "sem_dup_cluster_size"]
-        out_schema = StructType([*docs.schema.fields, StructField("sem_cluster", StringType()),
-                                 StructField("sem_dup_cluster", StringType()),
-                                 StructField("sem_dup_cluster_size", LongType())])
-        joined.select(*out_columns).sortWithinPartitions("id").mapInArrow(
-            lambda it: apply_verdicts(it, out_columns, tmp_output), out_schema
-        ).write.mode("errorifexists").parquet(tmp_output)
-        dropped_list = f"{tmp_output}/_semantic_duplicates"
-        (verdicts.where("id != sem_dup_cluster").select("id", "sem_cluster", F.col("sem_dup_cluster").alias("kept"))
-         .repartition(1).sortWithinPartitions("id").write.parquet(dropped_list))
-        rename_parts(dropped_list)
+        fs, path = filesystem(tmp_output)
+        fs.makedirs(path, exist_ok=True)
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        selected = joined.select(*out_columns)
+        empty_schema = to_arrow_schema(selected.schema)
+        selected.sortWithinPartitions("id").mapInArrow(
+            lambda it: apply_verdicts(it, out_columns, tmp_output, empty_schema), "partition int, rows long"
+        ).collect()
+        dropped = (verdicts.where("id != sem_dup_cluster")
+                   .select("id", "sem_cluster", F.col("sem_dup_cluster").alias("kept")).orderBy("id").toArrow())
+        fs.makedirs(f"{path}/_semantic_duplicates", exist_ok=True)
+        with fs.open(f"{path}/_semantic_duplicates/part-00000.parquet", "wb") as f:
+            pq.write_table(dropped, f, compression="zstd")
         for frame in (verdicts, edges, assigned):
             frame.unpersist()
         stats = merge_task_stats(tmp_output, self.name)
-        rename_parts(tmp_output)
         stats.count("documents_embedded", n_docs)
         for key, value in counters.items():
             stats.count(key, value)

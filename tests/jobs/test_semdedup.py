@@ -1,0 +1,118 @@
+"""Semantic dedup on Spark, on a planted paraphrase set: re-worded copies that MinHash misses are removed, distinct
+passages on the same topics are kept, an oversized cluster is split and cut into chunks yet finds its pairs, and
+a rerun writes the same bytes."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks.paraphrase_set import build
+from classifiers.embedding import train_embedding
+from jobs.semdedup import SemDedupJob, assign_groups, group_pairs
+from pipeline.dedup import DedupConfig
+from pipeline.document import document_arrow_schema
+from pipeline.lsh import band_hashes
+from pipeline.minhash import MinHasher
+from pipeline.semdedup import SemDedupConfig, normalize_rows, to_float16_rows
+from pipeline.stats import DropReason
+
+# k = 2 on ~90 documents with at most 16 vectors a task: with one k-means level both clusters are cut into
+# chunks compared pairwise; with two, they are clustered again. Pairs must be found either way.
+CHUNKED = "[semdedup]\nenabled = true\nk = 2\nmax_task_vectors = 16\nmax_levels = 1\n"
+SPLIT = "[semdedup]\nenabled = true\nk = 2\nmax_task_vectors = 16\nmax_levels = 2\n"
+
+
+def _minhash_finds(a: str, b: str) -> bool:
+    cfg = DedupConfig()
+    keys = band_hashes(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed).signatures([a, b]), *cfg.lsh_params(), cfg.seed)
+    return bool(set(keys[0].tolist()) & set(keys[1].tolist()))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("semdedup")
+    rows = build(20, copies=2, n_distinct=30, seed=11)
+    train_embedding([r["text"] for r in rows], root / "models" / "embedding_v1.bin")
+    docs = [{"id": r["id"], "url": f"https://ex.org/{r['id']}", "domain": "ex.org", "warc_path": "w",
+             "warc_offset": k, "fetch_time": "2024-01-01T00:00:00Z", "lang": "en", "lang_score": 0.9,
+             "text": r["text"], "n_chars": len(r["text"])} for k, r in enumerate(rows)]
+    (root / "in").mkdir()
+    for f in range(2):
+        pq.write_table(pa.Table.from_pylist(docs[f::2], schema=document_arrow_schema()), root / "in" / f"{f}.parquet")
+    return root, rows
+
+
+def _run(root, output: str, config: str = CHUNKED, models: str = "models") -> int:
+    (root / f"{output}.toml").write_text(config)
+    return SemDedupJob().main(["--input", str(root / "in"), "--output", str(root / output), "--models",
+                               str(root / models), "--config", str(root / f"{output}.toml"), "--force"])
+
+
+def test_pairs_of_a_chunk_pair_task_and_nested_groups_without_spark():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    base = normalize_rows(rng.normal(size=(6, 8)))
+    vectors = np.concatenate([base, base + 0.01 * rng.normal(size=base.shape)])  # doc i and doc i+6 are copies
+    ids = [f"x{i:02d}" for i in range(12)]
+    chunk = [0] * 6 + [1] * 6
+    table = pa.table({"id": ids, "chunk": pa.array(chunk, pa.int32()), "a": pa.array([0] * 12, pa.int32()),
+                      "b": pa.array([1] * 12, pa.int32()), "vec": pa.array(to_float16_rows(vectors), pa.binary())})
+    found = group_pairs(SemDedupConfig(threshold=0.95, block_rows=4))(table)
+    assert sorted(zip(found.column("src").to_pylist(), found.column("dst").to_pylist(), strict=True)) == [
+        (ids[i], ids[i + 6]) for i in range(6)]  # only pairs across the two chunks: (0, 0) and (1, 1) are other tasks
+    tree = {"": [[1.0, 0.0] + [0.0] * 6, [0.0, 1.0] + [0.0] * 6], "1": [[0.0, 1.0, 1.0] + [0.0] * 5,
+                                                                  [0.0, 1.0, -1.0] + [0.0] * 5]}
+    batch = pa.RecordBatch.from_pydict({"id": ["p", "q", "r"], "vec": to_float16_rows(
+        np.array([[1.0, 0.1, 0, 0, 0, 0, 0, 0], [0.0, 1.0, 0.5, 0, 0, 0, 0, 0], [0.0, 1.0, -0.5, 0, 0, 0, 0, 0]]))})
+    (out,) = assign_groups([batch], tree)
+    assert out.column("grp").to_pylist() == ["0", "1.0", "1.1"]
+
+
+def test_missing_embedding_model_is_one_clear_error_before_spark(corpus, capsys):
+    root, _ = corpus
+    (root / "empty").mkdir()
+    assert _run(root, "never", models="empty") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "embedding_v1.bin: embedding model file not found" in err[0]
+    assert err[0].startswith("semdedup: ") and not (root / "never").exists()
+
+
+def _check_verdicts(root, output: str, rows: list[dict]) -> dict:
+    kept = set(pq.read_table(root / output, columns=["id"]).column("id").to_pylist())
+    stats = json.loads((root / output / "_stats.json").read_text())
+    assert stats["records_in"] == len(rows) == stats["records_out"] + stats["dropped"][DropReason.SEMANTIC_DUPLICATE]
+    assert stats["counters"]["largest_group"] <= 16 or stats["counters"]["groups_cut_into_chunks"] >= 1
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["group"], []).append(r)
+    distinct = groups.pop("")
+    assert all(r["id"] in kept for r in distinct)  # same-topic passages that are not copies all stay
+    survivors = [sum(r["id"] in kept for r in members) for members in groups.values()]
+    assert survivors.count(1) >= 0.9 * len(groups) and 0 not in survivors
+    originals = {r["group"]: r for r in rows if r["kind"] == "original"}
+    copies = [r for r in rows if r["kind"] in ("reword", "mix")]
+    missed = [r for r in copies if not _minhash_finds(r["text"], originals[r["group"]]["text"])]
+    assert len(missed) >= 5  # MinHash does not see these as duplicates...
+    merged = [not (r["id"] in kept and originals[r["group"]]["id"] in kept) for r in missed]
+    assert sum(merged) >= 0.9 * len(missed)  # ...semantic dedup keeps only one of the copy and its original
+    listed = pq.read_table(root / output / "_semantic_duplicates").to_pylist()
+    assert {r["id"] for r in listed} == {r["id"] for r in rows} - kept and all(r["kept"] in kept for r in listed)
+    return stats
+
+
+@pytest.mark.spark
+def test_semdedup_removes_reworded_copies_keeps_same_topic_passages_and_reruns_identically(spark, corpus):
+    root, rows = corpus
+    assert _run(root, "out") == 0
+    assert _check_verdicts(root, "out", rows)["counters"]["groups_cut_into_chunks"] >= 1
+    assert _run(root, "again") == 0
+    names = sorted(p.relative_to(root / "out") for p in (root / "out").rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(root / "again") for p in (root / "again").rglob("*") if p.is_file())
+    assert all((root / "out" / n).read_bytes() == (root / "again" / n).read_bytes() for n in names)
+    assert _run(root, "split", SPLIT) == 0  # the large clusters clustered again: the pairs are still found
+    assert _check_verdicts(root, "split", rows)["counters"]["split_level_1"] >= 1
