@@ -18,6 +18,11 @@ ROWS = {
     "train": ("grouped-GEMM experts vs per-expert loop (CPU)", "python benchmarks/train_bench.py"),
     "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
     "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
+    "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
+                     "python benchmarks/extract_bench.py --mode extractors"),
+    "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",
+                      "python benchmarks/extract_bench.py --mode stage --copies 32"),
+    "extract_reading": ("our WARC reader vs fastwarc", "python benchmarks/extract_bench.py --mode reading"),
 }
 
 
