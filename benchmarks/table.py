@@ -16,6 +16,7 @@ ROWS = {
     "classify": ("clutter scoring with context features vs bare fastText", "python benchmarks/classify_bench.py"),
     "tokenize": ("tokenize job incl. Parquet I/O vs raw encode_batch", "python benchmarks/tokenize_bench.py"),
     "train": ("grouped-GEMM experts vs per-expert loop (CPU)", "python benchmarks/train_bench.py"),
+    "train_ep": ("expert parallel 2 vs FSDP only, 2 gloo ranks (CPU)", "python benchmarks/train_bench.py --only ep"),
     "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
     "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
     "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
