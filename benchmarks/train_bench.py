@@ -103,13 +103,19 @@ def run(config: str, overrides: dict, impl: str, steps: int, warmup: int, data: 
 
 
 def memory_plan_bytes(config: str, overrides: dict) -> int | None:
-    """The `--plan` estimate of per-GPU peak bytes for this run on one GPU, when the trainer has a memory plan
-    (`trainer.memory_plan.estimate_peak_bytes(cfg, gpus=1)`); None otherwise."""
+    """The `sluice train --plan` estimate of peak bytes for this run on one GPU (trainer/plan.py, layout 1 x 1,
+    at the run's [checkpointing] mode); None when the plan is unavailable, so a GPU run never fails over it."""
     try:
-        from trainer.memory_plan import estimate_peak_bytes
-    except ImportError:
+        from trainer.plan import plan_layout
+
+        cfg = load_config(config, overrides)
+        mode = {"none": "none", "full": "full"}.get(cfg.checkpointing.mode, "planned")
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        estimate = plan_layout(cfg, 1, 1, 1, total, gpu=True).total(mode)
+    except (ImportError, AttributeError, TypeError, ValueError) as e:
+        print(f"memory plan unavailable: {e}", file=sys.stderr)
         return None
-    return int(estimate_peak_bytes(load_config(config, overrides), gpus=1))
+    return int(estimate) if estimate is not None else None
 
 
 def bench(device: str, steps: int, warmup: int, ref_steps: int) -> dict:
