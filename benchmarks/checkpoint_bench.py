@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -38,11 +39,11 @@ import torch  # noqa: E402
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from pipeline.config import to_dict  # noqa: E402
-from trainer.recompute import ActivationMeter  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.data import default_buckets  # noqa: E402
 from trainer.loop import Trainer  # noqa: E402
 from trainer.model import IGNORE_INDEX  # noqa: E402
+from trainer.recompute import ActivationMeter  # noqa: E402
 
 MODES = ("none", "full", "static", "mimose")
 COMMON = {"train.log_every": 10**9, "save.every": 0, "save.at_end": False, "optim.warmup_steps": 1,
@@ -83,9 +84,16 @@ def write_dummy_shards(root: Path, vocab: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from pipeline.shards import MANIFEST, ShardInfo, build_manifest, manifest_json, shard_name
+
     root.mkdir(parents=True, exist_ok=True)
+    path = root / shard_name(0)
     pq.write_table(pa.table({"tokens": pa.array([[1, 2, 3]] * 4, pa.list_(pa.uint32())),
-                             "n_tokens": pa.array([3] * 4, pa.int32())}), root / "shard-00000.parquet")
+                             "n_tokens": pa.array([3] * 4, pa.int32())}), path)
+    data = path.read_bytes()
+    info = ShardInfo(file=path.name, rows=4, tokens=12, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                     row_groups=[4])
+    (root / MANIFEST).write_text(manifest_json(build_manifest([info], {"vocab_size": vocab}, {}, "")))
     return root
 
 
@@ -108,7 +116,7 @@ class ModeRun:
         try:
             if self.meter is not None:
                 self.meter.start(shape)
-            m = self.trainer.train_step(batch)
+            m = self.trainer.train_step([batch])
         except torch.cuda.OutOfMemoryError:
             m = None
         if m is None:  # outside the except block, so the failed step's frames (and tensors) are gone

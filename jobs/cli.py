@@ -15,7 +15,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "classifiers": ("jobs.cli:classifiers_main", "train the quality, domain and clutter models"),
     "tokenizer": ("pipeline.tokenize:main", "train a byte-level BPE tokenizer on a corpus"),
     "inspect": ("pipeline.inspect:main", "statistics and plots of a shard directory"),
-    "train": ("trainer.train:main", "train the MoE model on shards (needs the [train] extra)"),
+    "train": ("trainer.train:main", "train the MoE model on shards, or print its memory plan (--plan)"),
+    "export-hf": ("trainer.export:main", "write a trained run as a Hugging Face dots1 model directory"),
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pipeline.shards import ShardError, ShardReader
 from trainer.model import IGNORE_INDEX
 
 
@@ -36,6 +37,7 @@ class DataConfig:
     seed: int = 0
     num_workers: int = 0  # DataLoader worker processes per rank
     bucket_lengths: list[int] = field(default_factory=list)  # empty: 2^k and 1.5*2^k from 16 to max_seq_len
+    verify: bool = False  # also check each shard's sha256 against manifest.json before reading it
 
     def __post_init__(self) -> None:
         if self.tokens_per_batch < 1 or self.shuffle_buffer < 1 or self.num_workers < 0 or self.max_seq_len < 0:
@@ -52,16 +54,14 @@ def default_buckets(max_seq_len: int) -> list[int]:
     return sorted({x for x in buckets if x < max_seq_len} | {max_seq_len})
 
 
-# --- the shard adapter: the only code that knows how shards are read ----------------------------------------
+# --- the shard directory: pipeline.shards.ShardReader is the one reader -----------------------------------------
 #
-# A document source is what `pipeline.shards.ShardReader` is: `.shard(rank, world_size)` (disjoint row groups,
-# chainable), `.iter_batches(["tokens"])` (record batches from the current position to the end of the epoch),
-# `state_dict()` / `load_state_dict()` (the position) and `len()` (documents per epoch). Directories with a
-# manifest.json go through ShardReader, which checks them against it; a bare directory of shard-*.parquet files
-# (or an install without pipeline.shards) is read by `ParquetDocs`, the same interface in plain pyarrow.
+# It checks the directory against manifest.json (every listed shard present at its recorded size, no unlisted
+# shard, row groups as recorded; with data.verify also each sha256), hands out disjoint row groups per rank and
+# worker with `.shard(rank, world_size)`, and its position {"epoch", "shard", "row"} is plain data.
 
-def open_documents(root: str | Path):
-    """The document source for a shard directory (local path or fsspec URL); DataError naming the problem."""
+def open_documents(root: str | Path, verify: bool = False):
+    """The ShardReader of a shard directory (local path or fsspec URL); DataError naming the problem."""
     url = str(root)
     local = "://" not in url
     if local and not Path(url).exists():
@@ -69,68 +69,55 @@ def open_documents(root: str | Path):
     if local and not Path(url).is_dir():
         raise DataError(f"data path {url} is not a directory of shards")
     try:
-        from pipeline.shards import ShardError, ShardReader
-    except ImportError:
-        return ParquetDocs(url)
-    if local and not (Path(url) / "manifest.json").exists():
-        return ParquetDocs(url)
-    try:
-        return ShardReader(url, verify=False)
+        return ShardReader(url, verify=verify)
     except ShardError as e:
         raise DataError(str(e)) from None
 
 
-class ParquetDocs:
-    """Minimal pyarrow reader with ShardReader's interface, for shard-*.parquet files without a manifest."""
+def shard_vocabulary(root: str | Path) -> tuple[int, int | None] | None:
+    """(vocab_size, eos_id) of the tokenizer the shards were made with, from manifest.json; None when the
+    manifest does not record it."""
+    tokenizer = open_documents(root).manifest.get("tokenizer") or {}
+    if not isinstance(tokenizer.get("vocab_size"), int):
+        return None
+    eos = tokenizer.get("eos_id")
+    return tokenizer["vocab_size"], eos if isinstance(eos, int) else None
 
-    def __init__(self, root: str):
-        import pyarrow.parquet as pq
 
-        self.shard_paths = sorted(str(p) for p in Path(root).glob("shard-*.parquet"))
-        if not self.shard_paths:
-            raise DataError(f"{root}: no shard-*.parquet files and no manifest.json")
-        self._units = []  # (shard, row group, first row, rows)
-        for s, path in enumerate(self.shard_paths):
-            try:
-                meta = pq.ParquetFile(path).metadata
-            except Exception as e:  # pyarrow raises several types for a damaged footer
-                raise DataError(f"{path}: not a readable Parquet file ({e})") from None
-            names = {meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)}
-            if "tokens" not in names:
-                raise DataError(f"{path}: no 'tokens' column (columns: {', '.join(sorted(names))})")
-            first = 0
-            for g in range(meta.num_row_groups):
-                n = meta.row_group(g).num_rows
-                if n:
-                    self._units.append((s, g, first, n))
-                first += n
-        self.epoch, self._next_unit = 0, 0
+def copy_tokenizer(root: str | Path, out_dir: str | Path) -> bool:
+    """Copies the shards' tokenizer.json into the run directory (what `sluice export-hf` ships with the model);
+    False when the shards have none."""
+    import fsspec
 
-    def __len__(self) -> int:
-        return sum(u[3] for u in self._units)
+    from pipeline.shards import TOKENIZER_FILE
 
-    def shard(self, rank: int, world_size: int) -> ParquetDocs:
-        part = object.__new__(ParquetDocs)
-        part.__dict__.update(self.__dict__, _units=self._units[rank::world_size])
-        return part
+    fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
+    if not fs.exists(path):
+        return False
+    tmp = Path(out_dir) / f".{TOKENIZER_FILE}.tmp"
+    fs.get_file(path, str(tmp))
+    tmp.replace(Path(out_dir) / TOKENIZER_FILE)
+    return True
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "unit": self._next_unit}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self._next_unit = int(state["epoch"]), int(state["unit"])
-
-    def iter_batches(self, columns: list[str] | None = None):
-        import pyarrow.parquet as pq
-
-        if self._next_unit >= len(self._units):
-            self.epoch, self._next_unit = self.epoch + 1, 0
-        while self._next_unit < len(self._units):
-            s, g, _, _ = self._units[self._next_unit]
-            batch = pq.ParquetFile(self.shard_paths[s]).read_row_group(g, columns=columns).combine_chunks()
-            self._next_unit += 1
-            yield batch.to_batches()[0] if batch.num_rows else batch
-        self.epoch, self._next_unit = self.epoch + 1, 0
+def resolve_vocabulary(model_cfg, root: str | Path) -> None:
+    """Fills model.vocab_size (and eos_id) from the shards' tokenizer when the config leaves them unset (0, -1);
+    a config value that disagrees with the shards is an error naming both."""
+    found = shard_vocabulary(root)
+    if found is None:
+        if model_cfg.vocab_size <= 0:
+            raise DataError(f"{root}/manifest.json records no tokenizer vocab_size: set model.vocab_size")
+        return
+    vocab, eos = found
+    if model_cfg.vocab_size <= 0:
+        model_cfg.vocab_size = vocab
+    elif model_cfg.vocab_size != vocab:
+        raise DataError(f"model.vocab_size={model_cfg.vocab_size} but the shards in {root} were tokenized with a "
+                        f"vocabulary of {vocab} (manifest.json): unset model.vocab_size or make them agree")
+    if model_cfg.eos_id < 0 and eos is not None:
+        model_cfg.eos_id = eos
+    elif eos is not None and model_cfg.eos_id != eos:
+        raise DataError(f"model.eos_id={model_cfg.eos_id} but the shards in {root} end documents with token {eos}")
 
 
 def token_lists(batch) -> list[np.ndarray]:
@@ -195,20 +182,26 @@ class TokenBatches(IterableDataset):
 
     def consumer(self, local_role: int, docs=None):
         """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those."""
-        docs = docs if docs is not None else open_documents(self.root)
+        docs = docs if docs is not None else open_documents(self.root, self.cfg.verify)
         return docs.shard(self.rank, self.world_size).shard(local_role, self.n_workers)
 
     def read_window(self, reader, local_role: int, window: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Reads one window from the reader's position (advancing it) and returns its batches."""
         docs: list[np.ndarray] = []
-        for batch in reader.iter_batches(["tokens"]):
-            lists = token_lists(batch)
-            self._check_ids(lists, reader)
-            docs += lists
-            if len(docs) >= self.cfg.shuffle_buffer:
-                break
+        try:
+            for batch in reader.iter_batches(["tokens"]):
+                lists = token_lists(batch)
+                self._check_ids(lists, reader)
+                docs += lists
+                if len(docs) >= self.cfg.shuffle_buffer:
+                    break
+        except ShardError as e:  # a shard damaged after the directory was opened (or failing its sha256)
+            raise DataError(str(e)) from None
         rng = np.random.default_rng([self.cfg.seed, self.rank, local_role, window])
-        seqs = [seq for i in rng.permutation(len(docs)) for seq in cut_sequences(docs[i], self.max_seq_len)]
+        seqs = [seq for doc in docs for seq in cut_sequences(doc, self.max_seq_len)]
+        # pieces shuffled, not documents: a batch of one long document's consecutive pieces routes nearly all of
+        # its tokens to the same experts (and gives correlated gradients)
+        seqs = [seqs[i] for i in rng.permutation(len(seqs))]
         return make_batches(seqs, self.buckets, self.cfg.tokens_per_batch, rng)
 
     def _check_ids(self, lists: list[np.ndarray], reader) -> None:
@@ -260,7 +253,7 @@ class ShardLoader:
         if seq_len > max_seq_len:
             raise DataError(f"data.max_seq_len={seq_len} exceeds model.max_seq_len={max_seq_len}")
         self.dataset = TokenBatches(root, cfg, seq_len, rank, world_size, vocab_size)
-        docs = open_documents(root)  # fail here, in the main process, on a bad directory
+        docs = open_documents(root, cfg.verify)  # fail here, in the main process, on a bad directory
         for role in range(self.dataset.n_workers):
             if len(self.dataset.consumer(role, docs)) == 0:
                 raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer row "

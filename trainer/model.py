@@ -24,7 +24,8 @@ LOSS_CHUNK_TOKENS = 4096  # tokens whose logits exist at once when computing the
 
 @dataclass(kw_only=True, slots=True)
 class ModelConfig:
-    vocab_size: int = 512
+    vocab_size: int = 0  # 0: the shards' tokenizer's (manifest.json), filled in before the model is built
+    eos_id: int = -1  # -1: the shards' tokenizer's; recorded for the exported config, the model never reads it
     dim: int = 64
     n_layers: int = 3
     n_heads: int = 4
@@ -51,11 +52,16 @@ class ModelConfig:
             raise ValueError(f"model.head_dim={self.head_dim} must be even for RoPE")
         if not 0 <= self.n_dense_layers <= self.n_layers:
             raise ValueError(f"model.n_dense_layers={self.n_dense_layers} must be in [0, n_layers={self.n_layers}]")
-        for name in ("vocab_size", "dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):
+        if self.vocab_size < 0:
+            raise ValueError(f"model.vocab_size must be >= 0 (0: from the shards), got {self.vocab_size}")
+        for name in ("dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
 
     def build(self, device: torch.device | str | None = None) -> Transformer:
+        if self.vocab_size < 1:
+            raise ValueError("model.vocab_size is not set: it comes from the shards (--data) or --set "
+                             "model.vocab_size=N")
         with torch.device(device or "cpu"):
             model = Transformer(self)
         if torch.device(device or "cpu").type != "meta":
@@ -139,7 +145,7 @@ class Block(nn.Module):
         if self.is_moe:
             m = cfg.moe
             shared = FeedForward(cfg.dim, m.n_shared_experts * m.expert_ffn_dim) if m.n_shared_experts else None
-            self.ffn: nn.Module = MoE(cfg.dim, m, shared)
+            self.ffn: nn.Module = MoE(cfg.dim, m, shared, layer_id=layer_id)
         else:
             self.ffn = FeedForward(cfg.dim, cfg.ffn_dim)
 

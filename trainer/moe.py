@@ -13,6 +13,7 @@ The layer is three parts with one job each:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,8 +33,11 @@ class MoEConfig:
     # dots.llm1 normalises the top-k weights to sum to one, then scales them (routed_scaling_factor)
     norm_topk_prob: bool = True
     route_scale: float = 1.0
-    # aux-loss-free balancing: bias step per update (DeepSeek-V3 uses 0.001); 0 disables it
-    bias_update_speed: float = 0.001
+    # aux-loss-free balancing, once per optimizer step. "quantile": each expert's bias moves `speed` of the way to
+    # the value that would have given it exactly its share of the step's token slots (a step in score units, as
+    # large as the score gaps it has to close); "sign": DeepSeek-V3's fixed step of `speed` toward uniform load
+    bias_update: Literal["quantile", "sign"] = "quantile"
+    bias_update_speed: float = 0.5  # 0 disables balancing
     # complementary sequence-level balance loss weight (DeepSeek-V3: 1e-4); 0 disables it
     seq_balance_coef: float = 0.0
     # "grouped": one grouped GEMM over expert-sorted tokens; "loop": one matmul per expert (the reference)
@@ -46,6 +50,9 @@ class MoEConfig:
             raise ValueError("moe.n_routed_experts and moe.top_k must be >= 1")
         if self.top_k > self.n_routed_experts:
             raise ValueError(f"moe.top_k={self.top_k} exceeds moe.n_routed_experts={self.n_routed_experts}")
+        if self.bias_update not in ("quantile", "sign") or self.bias_update_speed < 0:
+            raise ValueError(f"moe.bias_update must be 'quantile' or 'sign' and bias_update_speed >= 0, got "
+                             f"{self.bias_update!r}, {self.bias_update_speed}")
         if self.score_func not in ("sigmoid", "softmax"):
             raise ValueError(f"moe.score_func must be 'sigmoid' or 'softmax', got {self.score_func!r}")
         if self.experts_impl not in ("grouped", "loop"):
@@ -79,6 +86,10 @@ class Router(nn.Module):
         # tokens routed to each expert since the last bias update; not saved (it is reset every step)
         self.register_buffer("tokens_per_expert", torch.zeros(cfg.n_routed_experts, dtype=torch.float32),
                              persistent=False)
+        # [sum of each expert's bias correction (see balance_step), forwards summed]; reset every update
+        self.register_buffer("bias_step_sum", torch.zeros(cfg.n_routed_experts + 1, dtype=torch.float32),
+                             persistent=False)
+        self.overloaded_steps = 0  # consecutive bias updates with the busiest expert above 2x uniform
         self._debug_force_load_balance = False
 
     def forward(self, x_TD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -87,7 +98,7 @@ class Router(nn.Module):
         # the gate runs in fp32 even under bf16 autocast: near-ties between experts decide routing
         with torch.autocast(device_type=x_TD.device.type, enabled=False):
             logits_TE = F.linear(x_TD.float(), self.gate.weight.float())
-        scores_TE = torch.sigmoid(logits_TE) if self.cfg.score_func == "sigmoid" else logits_TE.softmax(dim=-1)
+        scores_TE = self.scores(logits_TE)
 
         if self._debug_force_load_balance:
             # deterministic round-robin assignment: every expert gets the same number of slots
@@ -103,21 +114,60 @@ class Router(nn.Module):
         if self.training and not in_recompute():
             with torch.no_grad():
                 self.tokens_per_expert += torch.bincount(topk_ids_TK.flatten(), minlength=E).float()
+                if self.cfg.bias_update == "quantile" and self.cfg.bias_update_speed > 0:
+                    self.bias_step_sum[:E] += balance_step(scores_TE + self.expert_bias, topk_ids_TK)
+                    self.bias_step_sum[E] += 1
         return topk_weights_TK, topk_ids_TK, scores_TE
 
-    @torch.no_grad()
-    def update_bias(self, load_E: torch.Tensor) -> None:
-        """Nudge the selection bias toward uniform load: overloaded experts down, underloaded up.
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.cfg.score_func == "sigmoid" else logits.softmax(dim=-1)
 
-        Runs outside forward (after the optimizer step) so forward stays a pure function of parameters and
-        buffers, which recomputation and gradient checks rely on. `load_E` is the token count summed over
-        all ranks so every rank applies the same update.
+    @torch.no_grad()
+    def update_bias(self, load_E: torch.Tensor, bias_step_sum: torch.Tensor | None = None) -> None:
+        """Moves the selection bias toward uniform load: overloaded experts down, underloaded up.
+
+        Runs after the optimizer step, outside forward, so forward stays a pure function of parameters and
+        buffers (recomputation and gradient checks rely on it). `load_E` (tokens per expert) and `bias_step_sum`
+        (default: this router's own) are summed over all ranks by the caller, so every rank applies the same
+        update.
+
+        Why not only DeepSeek-V3's fixed sign step: while the model is young its tokens look alike to the gate, so
+        all of them prefer the same experts by score gaps of 0.1 or more, and Adam moves those gaps by more per
+        step than a 0.001 step follows: the router collapses onto K experts (max/mean load = E/K). The quantile
+        step is in score units and as large as the gap to close; near balance it is small.
         """
-        speed = self.cfg.bias_update_speed
+        speed, E = self.cfg.bias_update_speed, load_E.numel()
+        steps = self.bias_step_sum if bias_step_sum is None else bias_step_sum
         if speed > 0 and load_E.sum() > 0:
-            delta_E = speed * torch.sign(load_E.mean() - load_E)
+            if self.cfg.bias_update == "sign":
+                delta_E = speed * torch.sign(load_E.mean() - load_E)
+            else:
+                delta_E = speed * steps[:E] / steps[E].clamp_min(1)
             self.expert_bias += delta_E - delta_E.mean()
         self.tokens_per_expert.zero_()
+        self.bias_step_sum.zero_()
+        if load_E.sum() > 0 and E > 1:
+            self.overloaded_steps = self.overloaded_steps + 1 if load_E.max() > 2 * load_E.mean() else 0
+
+
+def balance_step(biased_TE: torch.Tensor, topk_ids_TK: torch.Tensor) -> torch.Tensor:
+    """Per expert, the bias change that would have given it exactly its share T*K/E of these tokens' slots.
+
+    A token takes expert e when e's biased score beats the K-th best of the other experts; the margin by which it
+    does (or misses) is m_te. Sorting an expert's margins, the bias that admits exactly its share of tokens puts
+    the zero between the share-th and the next largest margin: the step is minus their midpoint. Each expert is
+    solved with the others fixed, so applying the full step overshoots; the caller takes a fraction of it.
+    """
+    T, E = biased_TE.shape
+    K = topk_ids_TK.shape[1]
+    top_TK1 = biased_TE.topk(min(K + 1, E), dim=-1).values
+    chosen_TE = torch.zeros_like(biased_TE, dtype=torch.bool).scatter_(1, topk_ids_TK, True)
+    if K == E:
+        return biased_TE.new_zeros(E)
+    threshold_TE = torch.where(chosen_TE, top_TK1[:, K:K + 1], top_TK1[:, K - 1:K])
+    share = min(max(1, round(T * K / E)), T - 1) if T > 1 else 1
+    ranked_RE = (biased_TE - threshold_TE).topk(min(share + 1, T), dim=0).values
+    return -ranked_RE[share - 1:share + 1].mean(dim=0)
 
 
 def sequence_balance_loss(scores_BSE: torch.Tensor, topk_ids_BSK: torch.Tensor) -> torch.Tensor:
@@ -261,9 +311,9 @@ def _pad_groups(x_ND: torch.Tensor, counts_E: torch.Tensor, align: int):
 class MoE(nn.Module):
     """Routed experts plus shared experts. `shared` is built by the caller (the model's FeedForward)."""
 
-    def __init__(self, dim: int, cfg: MoEConfig, shared: nn.Module | None):
+    def __init__(self, dim: int, cfg: MoEConfig, shared: nn.Module | None, layer_id: int = -1):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.layer_id = cfg, layer_id  # layer_id: the block index, for messages
         self.router = Router(dim, cfg)
         self.experts = GroupedExperts(dim, cfg)
         self.shared_experts = shared
@@ -295,25 +345,38 @@ class MoE(nn.Module):
         return out_BSD
 
 
+OVERLOAD_WARN_STEPS = 50  # a layer whose busiest expert stays above 2x uniform this long gets a warning
+
+
 @torch.no_grad()
-def update_expert_biases(moe_layers: Iterable[MoE], all_reduce: bool = False) -> dict[str, float]:
+def update_expert_biases(moe_layers: Iterable[MoE], all_reduce: bool = False, group=None) -> dict:
     """Applies one bias update to every MoE layer from the load observed since the last call.
 
     Returns load statistics for the metrics: `load_imbalance` is max/mean tokens per expert (1.0 is perfect),
-    averaged over layers, and `load_imbalance_max` the worst layer.
+    averaged over layers, `load_imbalance_max` the worst layer and `layer_load_imbalance` each layer's. Warns
+    once when a layer's busiest expert has stayed above twice the uniform load for OVERLOAD_WARN_STEPS updates.
     """
     layers = list(moe_layers)
     if not layers:
         return {}
-    load_LE = torch.stack([m.router.tokens_per_expert for m in layers])
+    # one all-reduce for every layer's counts and score spreads: all ranks then apply the same update
+    stats_LX = torch.stack([torch.cat([m.router.tokens_per_expert, m.router.bias_step_sum]) for m in layers])
     if all_reduce:
         import torch.distributed as dist
 
-        dist.all_reduce(load_LE)
-    for moe, load_E in zip(layers, load_LE, strict=True):
-        moe.router.update_bias(load_E)
+        dist.all_reduce(stats_LX, group=group)
+    E = layers[0].cfg.n_routed_experts
+    load_LE = stats_LX[:, :E]
+    for moe, load_E, stats_X in zip(layers, load_LE, stats_LX, strict=True):
+        moe.router.update_bias(load_E, stats_X[E:])
+        if moe.router.overloaded_steps == OVERLOAD_WARN_STEPS:
+            share = float(load_E.max() / load_E.sum())
+            warnings.warn(f"MoE layer {moe.layer_id}: its busiest expert has taken more than twice the uniform "
+                          f"load for {OVERLOAD_WARN_STEPS} steps (now {share:.1%} of the slots, uniform "
+                          f"{1 / load_E.numel():.1%}); routing is collapsing: raise moe.bias_update_speed",
+                          stacklevel=2)
     mean_L = load_LE.mean(dim=1).clamp_min(1e-9)
     imbalance_L = load_LE.max(dim=1).values / mean_L
     aux = sum(float(m.last_aux_loss) for m in layers)
     return {"load_imbalance": float(imbalance_L.mean()), "load_imbalance_max": float(imbalance_L.max()),
-            "seq_balance_loss": aux}
+            "layer_load_imbalance": [round(float(x), 4) for x in imbalance_L], "seq_balance_loss": aux}

@@ -17,6 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total optimizer steps (train.steps)")
     p.add_argument("--resume", action="store_true", help="continue from the newest complete saved state in --out")
     p.add_argument("--count-params", action="store_true", help="build the model on the meta device, print its size")
+    p.add_argument("--plan", action="store_true",
+                   help="print the bytes per GPU (parameters, gradients, optimizer, activations per [checkpointing] "
+                        "mode) of every dp_shard x ep layout of --gpus GPUs, and which fit --gpu-mem")
+    p.add_argument("--gpus", type=int, default=1, help="with --plan: number of GPUs (default 1)")
+    p.add_argument("--gpu-mem", default="80GiB", help="with --plan: memory per GPU, e.g. 80GiB, 141GB (default 80GiB)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set optim.lr=1e-3 (repeatable)")
     return p
@@ -32,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps is not None:
             overrides["train.steps"] = args.steps
         cfg = load_config(args.config, overrides)
+        if (args.count_params or args.plan) and cfg.model.vocab_size < 1:
+            if not args.data:
+                raise ConfigError(f"{args.config}: model.vocab_size is not set (it comes from the shards): give "
+                                  "--data SHARDS or --set model.vocab_size=N")
+            from trainer.data import resolve_vocabulary
+
+            resolve_vocabulary(cfg.model, args.data)
+        if args.plan:
+            from trainer.plan import print_plan
+
+            return print_plan(args.config, cfg, args.gpus, args.gpu_mem)
         if args.count_params:
             from trainer.model import count_params
 
@@ -40,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"total_params={total} active_params={active}")
             return 0
         if not args.data or not args.out:
-            build_parser().error("--data and --out are required (unless --count-params)")
+            build_parser().error("--data and --out are required (unless --count-params or --plan)")
         from trainer.loop import train
         from trainer.parallelize import shutdown
 

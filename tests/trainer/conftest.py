@@ -17,8 +17,8 @@ else:
 
 
 def write_shards(root: Path, docs: list[list[int]], n_shards: int = 2, row_group_size: int = 16,
-                 manifest: bool = True) -> Path:
-    """Shards in the shard format (shard-NNNNN.parquet + manifest.json), written with plain pyarrow, no pipeline code."""
+                 manifest: bool = True, vocab_size: int | None = 512, eos_id: int = 0) -> Path:
+    """Shards in the shard format (shard-NNNNN.parquet + manifest.json), written with plain pyarrow only."""
     root.mkdir(parents=True, exist_ok=True)
     entries = []
     for s in range(n_shards):
@@ -40,10 +40,11 @@ def write_shards(root: Path, docs: list[list[int]], n_shards: int = 2, row_group
         entries.append({"file": name, "rows": len(part), "tokens": sum(len(d) for d in part), "bytes": len(data),
                         "sha256": hashlib.sha256(data).hexdigest(), "row_groups": groups})
     if manifest:
+        tokenizer = {"vocab_size": vocab_size, "eos_id": eos_id} if vocab_size else {}
         totals = {total: sum(e[key] for e in entries)
                   for total, key in (("documents", "rows"), ("tokens", "tokens"), ("bytes", "bytes"))}
         (root / "manifest.json").write_text(json.dumps({"format": "sluice.shards", "format_version": 1,
-                                                        "shards": entries, **totals}))
+                                                        "shards": entries, **totals, "tokenizer": tokenizer}))
     return root
 
 

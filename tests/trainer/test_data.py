@@ -50,11 +50,10 @@ def all_targets(batches) -> list[int]:
     return sorted(int(x) for b in batches for x in b["labels"][b["labels"] != IGNORE_INDEX])
 
 
-@pytest.mark.parametrize("manifest", [True, False])
 @pytest.mark.parametrize("num_workers,world_size", [(0, 1), (2, 1), (0, 3)])
-def test_one_epoch_reads_each_document_once_across_ranks_and_workers(tmp_path, num_workers, world_size, manifest):
+def test_one_epoch_reads_each_document_once_across_ranks_and_workers(tmp_path, num_workers, world_size):
     docs = pattern_docs(60, seed=3, max_len=100)
-    root = write_shards(tmp_path / "s", docs, n_shards=2, manifest=manifest)
+    root = write_shards(tmp_path / "s", docs, n_shards=2)
     cfg = DataConfig(tokens_per_batch=256, shuffle_buffer=1000, num_workers=num_workers)
     got = []
     for rank in range(world_size):
@@ -83,24 +82,28 @@ def test_missing_directory_is_named(tmp_path):
         open_documents(tmp_path / "nope")
 
 
-def test_empty_directory_is_named(tmp_path):
-    with pytest.raises(DataError, match="no shard-"):
+def test_a_directory_without_manifest_is_named(tmp_path):
+    with pytest.raises(DataError, match="manifest.json: missing"):
         open_documents(tmp_path)
+    write_shards(tmp_path / "s", pattern_docs(10), n_shards=1, manifest=False)
+    with pytest.raises(DataError, match="manifest.json: missing"):
+        open_documents(tmp_path / "s")
 
 
-def test_corrupt_shard_is_named(tmp_path):
-    (tmp_path / "shard-00000.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(DataError, match="shard-00000.parquet: not a readable Parquet"):
-        open_documents(tmp_path)
+def test_a_shard_that_disagrees_with_the_manifest_is_named(tmp_path):
+    root = write_shards(tmp_path / "s", pattern_docs(10), n_shards=1)
+    (root / "shard-00000.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match="shard-00000.parquet: 18 bytes, manifest.json says"):
+        open_documents(root)
 
 
-def test_shard_without_tokens_column_is_named(tmp_path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pq.write_table(pa.table({"id": ["a"], "text": ["hello"]}), tmp_path / "shard-00000.parquet")
-    with pytest.raises(DataError, match="no 'tokens' column"):
-        open_documents(tmp_path)
+def test_verify_checks_each_shard_against_its_sha256(tmp_path):
+    root = write_shards(tmp_path / "s", pattern_docs(40), n_shards=1)
+    data = bytearray((root / "shard-00000.parquet").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    (root / "shard-00000.parquet").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="sha256 differs"):
+        next(iter(ShardLoader(root, DataConfig(verify=True), 128)))
 
 
 def test_manifest_problems_are_named(tmp_path):
@@ -125,11 +128,44 @@ def test_token_ids_beyond_the_vocabulary_are_named(shard_dir):
         next(iter(loader))
 
 
-@pytest.mark.parametrize("manifest", [True, False])
-def test_the_stream_rolls_over_epochs(tmp_path, manifest):
+def test_the_stream_rolls_over_epochs(tmp_path):
     docs = pattern_docs(12, seed=5, max_len=40)
-    root = write_shards(tmp_path / "s", docs, n_shards=2, row_group_size=4, manifest=manifest)
+    root = write_shards(tmp_path / "s", docs, n_shards=2, row_group_size=4)
     loader = ShardLoader(root, DataConfig(tokens_per_batch=64, shuffle_buffer=4), 128)
     batches = first_batches(loader, 60)
     per_epoch = sum(len(d) - 1 for d in docs)
     assert sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in batches) > 2 * per_epoch
+
+
+def test_vocabulary_comes_from_the_shards_when_the_config_leaves_it_unset(tmp_path):
+    from trainer.data import resolve_vocabulary
+    from trainer.model import ModelConfig
+
+    root = write_shards(tmp_path / "s", pattern_docs(10, vocab=300), n_shards=1, vocab_size=300, eos_id=7)
+    cfg = ModelConfig()
+    resolve_vocabulary(cfg, root)
+    assert (cfg.vocab_size, cfg.eos_id) == (300, 7)
+    resolve_vocabulary(ModelConfig(vocab_size=300), root)  # agreeing values are fine
+
+    with pytest.raises(DataError, match=r"^model.vocab_size=512 but the shards in .* were tokenized with a "
+                                        r"vocabulary of 300 \(manifest.json\)"):
+        resolve_vocabulary(ModelConfig(vocab_size=512), root)
+
+    bare = write_shards(tmp_path / "b", pattern_docs(10), n_shards=1, vocab_size=None)
+    with pytest.raises(DataError, match="records no tokenizer vocab_size: set model.vocab_size"):
+        resolve_vocabulary(ModelConfig(), bare)
+    set_by_hand = ModelConfig(vocab_size=512)
+    resolve_vocabulary(set_by_hand, bare)
+    assert set_by_hand.vocab_size == 512
+
+
+def test_cli_names_both_vocabularies_in_one_line(tmp_path, capsys):
+    from trainer.train import main
+
+    root = write_shards(tmp_path / "s", pattern_docs(40, vocab=300), n_shards=1, vocab_size=300)
+    args = ["--data", str(root), "--config", "tiny", "--out", str(tmp_path / "r"), "--steps", "1"]
+    assert main(args + ["--set", "model.vocab_size=512"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.vocab_size=512" in err and "vocabulary of 300" in err
+    assert main(args) == 0  # unset: 300 from the manifest
+    assert '"vocab_size": 300' in (tmp_path / "r" / "config.json").read_text()

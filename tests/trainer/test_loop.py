@@ -26,6 +26,7 @@ def test_tiny_model_loss_falls_and_metrics_are_written(shard_dir, tmp_path):
     assert [m["loss"] for m in history] == pytest.approx(golden, abs=2e-3)
     m = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "tflops_per_s", "load_imbalance", "mem_bytes",
+                "layer_load_imbalance",
                 "batch_shape"):
         assert key in m
     assert len({tuple(m["batch_shape"]) for m in history}) > 3  # shapes follow the data

@@ -89,6 +89,6 @@ def test_chunked_loss_equals_the_plain_loss(monkeypatch):
 
 
 def test_init_std_is_the_reports():
-    model = ModelConfig(dim=256, ffn_dim=512, n_heads=4).build()
+    model = ModelConfig(vocab_size=512, dim=256, ffn_dim=512, n_heads=4).build()
     assert model.layers[0].ffn.w1.weight.std().item() == pytest.approx(0.006, rel=0.05)
     assert torch.all(model.norm.weight == 1) and torch.all(model.layers[1].attention.q_norm.weight == 1)

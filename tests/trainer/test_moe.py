@@ -3,7 +3,16 @@ import torch
 import torch.nn.functional as F
 
 from trainer.model import FeedForward
-from trainer.moe import MoE, MoEConfig, Router, SortedDispatch, _grouped_mm, _pad_groups, update_expert_biases
+from trainer.moe import (
+    OVERLOAD_WARN_STEPS,
+    MoE,
+    MoEConfig,
+    Router,
+    SortedDispatch,
+    _grouped_mm,
+    _pad_groups,
+    update_expert_biases,
+)
 
 D = 32
 
@@ -81,9 +90,9 @@ def test_dispatch_combine_roundtrip_is_identity_with_unit_weights():
     torch.testing.assert_close(out, x_TD)
 
 
-def skewed_router(speed: float) -> tuple[Router, torch.Tensor]:
+def skewed_router(speed: float, update: str = "quantile") -> tuple[Router, torch.Tensor]:
     torch.manual_seed(0)
-    router = Router(D, MoEConfig(n_routed_experts=8, top_k=2, bias_update_speed=speed))
+    router = Router(D, MoEConfig(n_routed_experts=8, top_k=2, bias_update=update, bias_update_speed=speed))
     with torch.no_grad():
         router.gate.weight.normal_(std=D**-0.5)
         router.gate.weight[:2] += 0.15  # with inputs of positive mean, experts 0 and 1 win most tokens
@@ -96,28 +105,69 @@ def imbalance(router: Router, x: torch.Tensor) -> float:
     return float(load.max() / load.mean())
 
 
-def test_bias_updates_reduce_load_imbalance_on_a_skewed_router():
-    router, x = skewed_router(speed=0.01)
+def balance(router: Router, x: torch.Tensor, steps: int) -> list[float]:
+    """`steps` bias updates, each from the load of one forward over fresh tokens of the same distribution."""
     router.train()
+    g = torch.Generator().manual_seed(1)
+    seen = []
+    for _ in range(steps):
+        router(x + 0.3 * torch.randn(x.shape, generator=g))
+        load = router.tokens_per_expert.clone()
+        seen.append(float(load.max() / load.mean()))
+        router.update_bias(load)
+    return seen
+
+
+RECOVERY_STEPS = 10
+
+
+def test_a_skewed_router_recovers_within_a_fixed_number_of_steps():
+    router, x = skewed_router(speed=MoEConfig().bias_update_speed)
     before = imbalance(router, x)
-    router.tokens_per_expert.zero_()
-    for _ in range(100):
-        router(x)
-        router.update_bias(router.tokens_per_expert.clone())
-    after = imbalance(router, x)
     assert before > 2.5, before
-    assert after < 1.2, (before, after)
+    seen = balance(router, x, RECOVERY_STEPS)
+    assert seen[-1] <= 1.3 and imbalance(router, x) <= 1.3, seen
     # the bias picks experts but does not weigh them: the weights still come from the unbiased scores
     w, ids, scores = router(x)
     torch.testing.assert_close(w, scores.gather(-1, ids) / scores.gather(-1, ids).sum(-1, keepdim=True))
 
 
-def test_zero_speed_leaves_the_bias_alone():
+def test_deepseek_sign_step_is_kept_and_is_slower():
+    router, x = skewed_router(speed=0.001, update="sign")
+    assert balance(router, x, RECOVERY_STEPS)[-1] > 2.0  # 0.001 per step cannot close a 0.1 score gap in 10
+    router, x = skewed_router(speed=0.02, update="sign")
+    assert balance(router, x, 60)[-1] <= 1.3
+
+
+def test_balance_step_admits_each_expert_its_share():
+    from trainer.moe import balance_step
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(400, 8, generator=g) + torch.linspace(0, 0.5, 8)  # later experts favoured
+    bias = torch.zeros(8)
+    for _ in range(30):
+        ids = (scores + bias).topk(2, dim=-1).indices
+        step = balance_step(scores + bias, ids)
+        bias += 0.5 * (step - step.mean())
+    load = torch.bincount((scores + bias).topk(2, dim=-1).indices.flatten(), minlength=8).float()
+    assert float(load.max() / load.mean()) <= 1.05
+
+
+def test_zero_speed_leaves_the_bias_alone_and_a_lasting_overload_warns():
     router, x = skewed_router(speed=0.0)
     router.train()
     router(x)
     router.update_bias(router.tokens_per_expert.clone())
     assert torch.all(router.expert_bias == 0) and torch.all(router.tokens_per_expert == 0)
+    moe = make_moe("grouped", bias_update_speed=0.0)
+    moe.router.expert_bias[:2] = 10.0  # everything goes to experts 0 and 1: 4x uniform
+    moe.train()
+    with pytest.warns(UserWarning, match=r"MoE layer -1: its busiest expert has taken more than twice the uniform "
+                                         r"load for 50 steps"):
+        for _ in range(OVERLOAD_WARN_STEPS):
+            moe(torch.randn(1, 8, D))
+            stats = update_expert_biases([moe])
+    assert stats["layer_load_imbalance"] == [4.0]
 
 
 def test_debug_force_load_balance_gives_equal_loads():

@@ -14,7 +14,7 @@ def test_wsd_warms_up_holds_then_decays_to_the_floor():
 
 
 def test_optimizer_defaults_and_no_decay_on_norms():
-    model = ModelConfig().build()
+    model = ModelConfig(vocab_size=512).build()
     opt = build_optimizer(model, OptimConfig())
     decay, no_decay = opt.param_groups
     assert opt.defaults["betas"] == (0.9, 0.95)

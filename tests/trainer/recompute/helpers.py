@@ -7,7 +7,7 @@ from trainer.config import load_config
 
 def tiny_model(seed: int = 0):
     torch.manual_seed(seed)
-    return load_config("tiny").model.build()
+    return load_config("tiny", {"model.vocab_size": 512}).model.build()
 
 
 def batch(shape, seed=0):

@@ -1,0 +1,219 @@
+"""`sluice export-hf RUN_DIR OUT_DIR`: a trained run as a Hugging Face `dots1` model directory.
+
+Writes `config.json` (model_type `dots1`), `model.safetensors` and the shards' `tokenizer.json`, so the run loads
+with `transformers.AutoModelForCausalLM` (Dots1ForCausalLM), evaluates with lm-evaluation-harness and serves with
+vLLM. The forward pass of our Transformer equals Dots1ForCausalLM's for the same weights; the name mapping below
+is the only translation.
+
+Every Dots1Config field is written explicitly: its defaults are not the released model (hidden 4608,
+norm_topk_prob False, routed_scaling_factor 1.0, first_k_dense_replace 0, eps 1e-6, rope theta 1e4, sliding
+window 4096), so a field left out would silently change the model that loads.
+
+Experts are written one tensor per expert and projection (`mlp.experts.{e}.gate_proj.weight`), the layout of
+the released dots.llm1 checkpoint that vLLM reads; transformers fuses them into `gate_up_proj` when loading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from pipeline.config import ConfigError, from_dict
+from trainer.model import ModelConfig, Transformer
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ExportError(ValueError):
+    """The run cannot be exported (no saved state, or a model Dots1 cannot express); the message says why."""
+
+
+def dots1_config(cfg: ModelConfig, dtype: str = "bfloat16") -> dict:
+    """config.json for Dots1ForCausalLM, every field set."""
+    m = cfg.moe
+    if m.score_func != "sigmoid":
+        raise ExportError(f"moe.score_func={m.score_func!r}: Dots1 routes with sigmoid scores only")
+    if m.n_shared_experts < 1:
+        raise ExportError("moe.n_shared_experts=0: Dots1 always has shared experts")
+    eos = cfg.eos_id if cfg.eos_id >= 0 else None
+    return {
+        "architectures": ["Dots1ForCausalLM"],
+        "model_type": "dots1",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.dim,
+        "intermediate_size": cfg.ffn_dim,
+        "moe_intermediate_size": m.expert_ffn_dim,
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads,
+        "head_dim": cfg.head_dim,
+        "n_shared_experts": m.n_shared_experts,
+        "n_routed_experts": m.n_routed_experts,
+        "num_experts_per_tok": m.top_k,
+        "n_group": 1,  # no group-limited routing
+        "topk_group": 1,
+        "first_k_dense_replace": cfg.n_dense_layers,
+        # top-k weights are renormalised only when K > 1 here; with one expert the weight is the raw score
+        "norm_topk_prob": bool(m.norm_topk_prob and m.top_k > 1),
+        "routed_scaling_factor": m.route_scale,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_seq_len,
+        "initializer_range": cfg.init_std,
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,  # read by vLLM and older transformers
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "sliding_window": None,  # every layer attends to the whole sequence
+        "max_window_layers": cfg.n_layers,
+        "layer_types": ["full_attention"] * cfg.n_layers,
+        "tie_word_embeddings": False,
+        "use_cache": True,
+        "output_router_logits": False,
+        "bos_token_id": None,
+        "eos_token_id": eos,
+        "pad_token_id": None,
+        "torch_dtype": dtype,
+        "dtype": dtype,
+    }
+
+
+def dots1_state_dict(model: Transformer, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Our parameter and buffer names -> Dots1ForCausalLM's. The router's gate and bias stay fp32 (Dots1 keeps
+    them fp32 too: near-ties between experts decide routing)."""
+    out: dict[str, torch.Tensor] = {}
+
+    def put(name: str, t: torch.Tensor, keep_fp32: bool = False) -> None:
+        out[name] = t.detach().to(torch.float32 if keep_fp32 else dtype).contiguous().cpu()
+
+    put("model.embed_tokens.weight", model.tok_embeddings.weight)
+    put("model.norm.weight", model.norm.weight)
+    put("lm_head.weight", model.output.weight)
+    for i, block in enumerate(model.layers):
+        p = f"model.layers.{i}"
+        put(f"{p}.input_layernorm.weight", block.attention_norm.weight)
+        put(f"{p}.post_attention_layernorm.weight", block.ffn_norm.weight)
+        att = block.attention
+        for ours, theirs in (("wq", "q_proj"), ("wk", "k_proj"), ("wv", "v_proj"), ("wo", "o_proj")):
+            put(f"{p}.self_attn.{theirs}.weight", getattr(att, ours).weight)
+        put(f"{p}.self_attn.q_norm.weight", att.q_norm.weight)
+        put(f"{p}.self_attn.k_norm.weight", att.k_norm.weight)
+        if block.is_moe:
+            moe = block.ffn
+            put(f"{p}.mlp.gate.weight", moe.router.gate.weight, keep_fp32=True)
+            put(f"{p}.mlp.gate.e_score_correction_bias", moe.router.expert_bias, keep_fp32=True)
+            ex = moe.experts
+            for e in range(ex.w1.shape[0]):
+                put(f"{p}.mlp.experts.{e}.gate_proj.weight", ex.w1[e])
+                put(f"{p}.mlp.experts.{e}.up_proj.weight", ex.w3[e])
+                put(f"{p}.mlp.experts.{e}.down_proj.weight", ex.w2[e])
+            _put_mlp(put, f"{p}.mlp.shared_experts", moe.shared_experts)
+        else:
+            _put_mlp(put, f"{p}.mlp", block.ffn)
+    return out
+
+
+def _put_mlp(put, prefix: str, ffn) -> None:
+    put(f"{prefix}.gate_proj.weight", ffn.w1.weight)
+    put(f"{prefix}.up_proj.weight", ffn.w3.weight)
+    put(f"{prefix}.down_proj.weight", ffn.w2.weight)
+
+
+def load_run(run_dir: str | Path, state: str | Path | None = None) -> tuple[ModelConfig, Transformer]:
+    """The run's model config (its config.json, vocabulary resolved at training time) and the weights of its
+    newest complete saved state (or `state`), in one process on the CPU."""
+    from trainer import checkpoint
+    from trainer.config import JobConfig
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise ExportError(f"{config_path}: missing (not a run directory of `sluice train`)")
+    try:
+        cfg = from_dict(JobConfig, json.loads(config_path.read_text()))
+    except (ValueError, ConfigError) as e:
+        raise ExportError(f"{config_path}: {e}") from None
+    path = Path(state) if state else checkpoint.latest(run_dir / "checkpoints")
+    if path is None:
+        raise ExportError(f"{run_dir / 'checkpoints'}: no complete saved state to export")
+    with torch.device("meta"):
+        model = Transformer(cfg.model)
+    model.to_empty(device="cpu")
+    model.init_weights()  # buffers (RoPE tables); every parameter is overwritten by the load
+    checkpoint.load_model_weights(path, model)
+    return cfg.model, model
+
+
+def export_hf(run_dir: str | Path, out_dir: str | Path, tokenizer: str | Path | None = None,
+              dtype: str = "bfloat16", state: str | Path | None = None) -> Path:
+    """Writes OUT_DIR atomically (a temporary sibling renamed into place); returns it."""
+    if dtype not in DTYPES:
+        raise ExportError(f"--dtype {dtype!r}: one of {', '.join(DTYPES)}")
+    cfg, model = load_run(run_dir, state)
+    return write_hf(cfg, model, out_dir, Path(tokenizer) if tokenizer else _shards_tokenizer(run_dir), dtype)
+
+
+def write_hf(cfg: ModelConfig, model: Transformer, out_dir: str | Path, tokenizer: Path | None = None,
+             dtype: str = "bfloat16") -> Path:
+    """The model directory for `cfg` and `model`'s weights, written atomically."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "config.json").write_text(json.dumps(dots1_config(cfg, dtype), indent=2) + "\n")
+    (tmp / "generation_config.json").write_text(json.dumps(
+        {"eos_token_id": cfg.eos_id if cfg.eos_id >= 0 else None, "bos_token_id": None}, indent=2) + "\n")
+    save_file(dots1_state_dict(model, DTYPES[dtype]), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    source = tokenizer
+    if source is not None:
+        shutil.copyfile(source, tmp / "tokenizer.json")
+        eos = _token(source, cfg.eos_id)
+        (tmp / "tokenizer_config.json").write_text(json.dumps(
+            {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "model_max_length": cfg.max_seq_len},
+            indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def _shards_tokenizer(run_dir: str | Path) -> Path | None:
+    """The shards' tokenizer.json, which `sluice train` copies into the run directory."""
+    path = Path(run_dir) / "tokenizer.json"
+    return path if path.is_file() else None
+
+
+def _token(tokenizer_json: Path, token_id: int) -> str | None:
+    if token_id < 0:
+        return None
+    vocab = json.loads(tokenizer_json.read_text()).get("model", {}).get("vocab", {})
+    added = {t["id"]: t["content"] for t in json.loads(tokenizer_json.read_text()).get("added_tokens", [])}
+    return added.get(token_id) or next((tok for tok, i in vocab.items() if i == token_id), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="sluice export-hf", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", help="a `sluice train --out` directory")
+    p.add_argument("out_dir", help="the Hugging Face model directory to write")
+    p.add_argument("--tokenizer", help="tokenizer.json (default: the shards' copy in RUN_DIR)")
+    p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES), help="weights' dtype (router stays fp32)")
+    p.add_argument("--state", help="a saved state directory (default: the run's newest complete one)")
+    args = p.parse_args(argv)
+    try:
+        out = export_hf(args.run_dir, args.out_dir, args.tokenizer, args.dtype, args.state)
+    except (ExportError, FileNotFoundError) as e:
+        print(f"sluice export-hf: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}: {', '.join(sorted(f.name for f in out.iterdir()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
