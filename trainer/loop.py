@@ -27,7 +27,7 @@ from pipeline.config import ConfigError, to_dict
 from trainer import checkpoint
 from trainer import state as saved
 from trainer.config import JobConfig
-from trainer.data import ShardLoader, copy_tokenizer, resolve_vocabulary
+from trainer.data import ShardLoader
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
@@ -58,7 +58,6 @@ class Trainer:
     def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
                  on_step_end: Callable[[int, dict], None] | None = None):
         self.cfg, self.out_dir, self.on_step_end = cfg, Path(out_dir), on_step_end
-        resolve_vocabulary(cfg.model, data)  # model.vocab_size / eos_id unset: the shards' tokenizer's
         self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
         torch.manual_seed(cfg.train.seed)
@@ -95,7 +94,6 @@ class Trainer:
             self.metrics_path.write_text("")
         if self.dims.is_main:
             (self.out_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            copy_tokenizer(data, self.out_dir)  # the exported model ships the tokenizer its data was made with
 
     # --- the loop --------------------------------------------------------------------------------------------
     def train(self) -> list[dict]:
@@ -119,8 +117,6 @@ class Trainer:
         batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True))
                    for b in micro_batches]
         B, S = max((inp.shape for inp, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
-        # one plan for all ranks: a recomputed MoE block re-runs collectives in backward that every rank must join
-        self.model.set_recompute_plan(agree_recompute_plan(self.recompute.plan((B, S)), self.dims))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
@@ -129,7 +125,15 @@ class Trainer:
         n_global, padded = self._all_reduce(counts)
         for moe in self.model.moe_layers():  # each micro-batch's balance loss counts 1/len, like its main loss
             moe.aux_loss_scale = 1.0 / len(batches)
-        loss_sum = sum(self.forward_backward(inp, lab, n_global) for inp, lab in batches)
+        loss_sum = 0
+        for i, (inp, lab) in enumerate(batches):
+            # a plan per micro-batch, as the planner measures and predicts one batch shape at a time; one plan for
+            # all ranks, since a recomputed MoE block re-runs collectives in backward that every rank must join
+            plan = self.recompute.plan((inp.shape[0], inp.shape[1]))
+            self.model.set_recompute_plan(agree_recompute_plan(plan, self.dims))
+            loss_sum = loss_sum + self.forward_backward(inp, lab, n_global)
+            if i < len(batches) - 1:
+                self.recompute.after_step({})  # the last micro-batch's call comes with the step's metrics
         grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr
         self.optimizer.step()
