@@ -9,9 +9,10 @@ reused (untimed). Ours: `spark-submit --master local[2] --driver-memory 2g jobs/
 connected-components rounds, the final join and write) is the sum of its tasks' run time, read from the log
 by the job descriptions jobs/dedup.py sets. Memory: peak RSS of the JVM (VmHWM) and of the Python workers (the
 largest worker, and the largest sum over live workers), sampled from /proc every half second. CPU: all
-processes of the run (getrusage of reaped children). Reference (with --datatrove-python): datatrove's four
-MinHash stages (signatures, buckets, cluster, filter) with our ngram, bands x rows and seed, tasks=workers=2,
-on the same documents as JSONL (converted untimed), in its own venv; compared per CPU-second.
+processes of the run, each at its last /proc sample (getrusage misses workers nobody reaps). Reference (with
+--datatrove-python): datatrove's four MinHash stages (signatures, buckets, cluster, filter) with our ngram,
+bands x rows and seed, tasks=workers=2, on the same documents as JSONL (converted untimed), in its own venv;
+compared per CPU-second.
 Writes benchmarks/results/dedup_scale.json (or --output).
 """
 
@@ -73,46 +74,60 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class MemorySampler(threading.Thread):
-    """Peak RSS of the run's JVM and Python workers, from /proc, every half second."""
+class TreeSampler(threading.Thread):
+    """Peak RSS of a run's JVM and Python workers and the CPU time of all its processes, from /proc every half
+    second (workers the JVM never reaps would be missing from getrusage; each process counts its last sample)."""
 
     def __init__(self, root_pid: int):
         super().__init__(daemon=True)
         self.root_pid, self.stop = root_pid, threading.Event()
         self.jvm_peak_mb = self.worker_peak_mb = self.workers_sum_peak_mb = 0.0
         self.max_workers = 0
+        self.cpu_ticks: dict[int, int] = {}
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            jvm, workers = 0.0, []
-            for _pid, cmd, hwm, rss in self._tree():
-                if "java" in cmd:
-                    jvm = max(jvm, hwm)
-                elif "pyspark.daemon" in cmd or "pyspark.worker" in cmd:
-                    workers.append((hwm, rss))
-            self.jvm_peak_mb = max(self.jvm_peak_mb, jvm)
-            if workers:
-                self.worker_peak_mb = max(self.worker_peak_mb, max(h for h, _ in workers))
-                self.workers_sum_peak_mb = max(self.workers_sum_peak_mb, sum(r for _, r in workers))
-                self.max_workers = max(self.max_workers, len(workers))
+            self.sample()
+
+    def sample(self) -> None:
+        jvm, workers = 0.0, []
+        for cmd, hwm, rss in self._tree():
+            if "java" in cmd.split(" ", 1)[0]:
+                jvm = max(jvm, hwm)
+            elif "pyspark.daemon" in cmd or "pyspark.worker" in cmd:
+                workers.append((hwm, rss))
+        self.jvm_peak_mb = max(self.jvm_peak_mb, jvm)
+        if workers:
+            self.worker_peak_mb = max(self.worker_peak_mb, max(h for h, _ in workers))
+            self.workers_sum_peak_mb = max(self.workers_sum_peak_mb, sum(r for _, r in workers))
+            self.max_workers = max(self.max_workers, len(workers))
 
     def _tree(self):
         kids: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
-                kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+                pid = int(stat.parent.name)
+                kids.setdefault(int(fields[1]), []).append(pid)
+                if pid in self.cpu_ticks or pid == self.root_pid:
+                    self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
             except (OSError, IndexError, ValueError):
                 continue
-        todo = list(kids.get(self.root_pid, []))
+        todo = [self.root_pid]
         while todo:
             pid = todo.pop()
             todo += kids.get(pid, [])
             try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 status = {line.split(":")[0]: line.split()[1:2] for line in
                           Path(f"/proc/{pid}/status").read_text().splitlines()}
-                yield pid, cmd, int(status["VmHWM"][0]) / 1024, int(status["VmRSS"][0]) / 1024
+                yield cmd, int(status["VmHWM"][0]) / 1024, int(status["VmRSS"][0]) / 1024
             except (OSError, KeyError, IndexError, ValueError):
                 continue
 
@@ -166,11 +181,11 @@ def run_ours(args, inputs: Path, work: Path) -> dict:
     cpu0, t0 = children_cpu(), time.perf_counter()
     with open(work / "ours.log", "w") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-        sampler = MemorySampler(proc.pid)
+        sampler = TreeSampler(proc.pid)
         sampler.start()
         rc = proc.wait()
         sampler.stop.set()
-    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
+    wall, cpu = time.perf_counter() - t0, max(sampler.cpu_s, children_cpu() - cpu0)
     if rc != 0:
         raise SystemExit(f"dedup job failed (rc={rc}), see {work / 'ours.log'}")
     import pyarrow.parquet as pq
@@ -208,9 +223,13 @@ def run_datatrove(args, inputs: Path, work: Path, cfg) -> dict:
               "seed": cfg.seed}
     cpu0, t0 = children_cpu(), time.perf_counter()
     with open(work / "datatrove.log", "w") as log:
-        rc = subprocess.run([args.datatrove_python, "-c", DATATROVE_MINHASH, json.dumps(params)], stdout=log,
-                            stderr=subprocess.STDOUT, check=False).returncode
-    wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
+        proc = subprocess.Popen([args.datatrove_python, "-c", DATATROVE_MINHASH, json.dumps(params)], stdout=log,
+                                stderr=subprocess.STDOUT)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        rc = proc.wait()
+        sampler.stop.set()
+    wall, cpu = time.perf_counter() - t0, max(sampler.cpu_s, children_cpu() - cpu0)
     text = (work / "datatrove.log").read_text(errors="replace")
     lines = [line for line in text.splitlines() if line.startswith("RESULT ")]
     if rc != 0 or not lines:

@@ -119,6 +119,9 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
     checked in a mapInArrow. Every round ends in an action (its counts), on locally checkpointed rows."""
     from pyspark.sql import functions as F
 
+    if cfg.verify:  # only candidates' signatures, partitioned by id once: each round shuffles its pairs alone
+        signatures = (signatures.join(members.select("id").distinct(), "id").repartition("id")
+                      .persist())
     sig_a = signatures.select("id", F.col("signature").alias("sig_a"))
     sig_b = signatures.select(F.col("id").alias("rep"), F.col("signature").alias("sig_b"))
     pending, reps, groups = members, None, None
@@ -151,9 +154,12 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
                    .select("key", "id").localCheckpoint())
         reps = reps.localCheckpoint()
     if groups is None:
-        return members.sparkSession.createDataFrame([], "key long, id string, rep string")
+        groups = members.sparkSession.createDataFrame([], "key long, id string, rep string")
     _describe(members.sparkSession, "verified groups")
-    return groups.localCheckpoint()
+    groups = groups.localCheckpoint()
+    if cfg.verify:
+        signatures.unpersist()
+    return groups
 
 
 def _describe(spark, phase: str) -> None:
