@@ -19,7 +19,9 @@ C4Quality → FineWebQuality → JsonlWriter, then its four MinHash stages (sign
 and sizes, filter → JsonlWriter) with our bands × rows, 5-gram shingles. Comparable work = our extract + dedup stages
 vs all of that; the headline ratio is docs/s per core on wall clock (docs = response records in the crawl). The two
 filter chains keep different numbers of documents, so datatrove's MinHash also runs on the documents our extract
-stage kept (same-input dedup ratio). Writes benchmarks/results/e2e.json.
+stage kept (same-input dedup ratio; a few thousand documents here, where Spark's fixed cost weighs — the same
+comparison at 100k+ documents is benchmarks/dedup_scale_bench.py --datatrove-python). Writes
+benchmarks/results/e2e.json.
 """
 
 from __future__ import annotations
@@ -370,6 +372,8 @@ def main() -> None:
                                  for name, s in ref_stages.items()},
                    "reference_same_input_dedup": {k: v for k, v in ref_all.items() if k.startswith("same-input")}},
         "rates": rate,
+        # verification rounds, candidate / verified / rejected pairs, connected-components rounds
+        "dedup_counters": counts["deduped"].get("counters", {}),
         "counts": {"ours": {d: {"in": c["records_in"], "out": c["records_out"]} for d, c in counts.items()},
                    "reference": {k: reference[k] for k in ("kept_after_filters", "kept_after_dedup",
                                                            "same_input_kept")}},
