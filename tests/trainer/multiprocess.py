@@ -43,5 +43,7 @@ def run_on_ranks(world_size: int, fn, *args) -> None:
 
     import trainer.loop  # noqa: F401
 
+    # SLUICE_TEST_START_METHOD=spawn: fresh interpreters (slower), should a library's threads ever make fork unsafe
+    method = os.environ.get("SLUICE_TEST_START_METHOD", "fork")
     mp.start_processes(_entry, args=(world_size, free_port(), fn, args), nprocs=world_size, join=True,
-                       start_method="fork")
+                       start_method=method)
