@@ -70,7 +70,11 @@ def _four_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
 
 
 def _two_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
+    from pipeline.config import ConfigError
+
     _resume_on_layout(rank, shard_dir, f"{out}/a", out, "two_ranks")
+    with pytest.raises(ConfigError, match="3 data streams do not split evenly over 2 ranks"):
+        Trainer(load_config("tiny", overrides(**{"parallel.data_streams": 3})), shard_dir, f"{out}/streams")
 
 
 @pytest.fixture(scope="module")
