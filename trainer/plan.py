@@ -148,10 +148,19 @@ def activation_plan(cfg: ModelConfig, B: int, S: int, gpu: bool, room: float | N
     none = kept_out + sum(kept) + working
     full = kept_out + sum(inputs) + max(max(a - x for a, x in zip(kept, inputs, strict=True)), working)
     planned = blocks = None
-    if room is not None:
-        choice = choose_recompute(kept, inputs, kept, kept_out + working, room)
-        if choice.fits:
-            planned, blocks = int(choice.peak_bytes), sum(choice.recompute)
+    budget = room
+    while room is not None and budget > 0:
+        # the planner models kept(R) + the largest recompute working set; the loss chunk's working set comes at
+        # the start of backward, before any recompute: peak = kept(R) + max(that, the loss's)
+        choice = choose_recompute(kept, inputs, kept, kept_out, budget)
+        if not choice.fits:
+            break
+        kept_r = kept_out + sum(x if r else a for a, x, r in zip(kept, inputs, choice.recompute, strict=True))
+        peak = max(choice.peak_bytes, kept_r + working)
+        if peak <= room:
+            planned, blocks = int(peak), sum(choice.recompute)
+            break
+        budget -= peak - room  # ask for that much less and plan again
     return ActivationPlan(none, full, planned, blocks)
 
 
