@@ -78,3 +78,12 @@ def test_plan_command(capsys, shard_dir):
     assert "model.vocab_size is not set" in capsys.readouterr().err
     assert main(["--config", "tiny", "--plan", "--data", str(shard_dir), "--gpu-mem", "1GiB"]) == 0
     assert "fits without recompute" in capsys.readouterr().out
+
+
+def test_a_layout_that_fits_under_full_recompute_gets_a_plan():
+    cfg = load_config("small")  # 16k tokens per batch: the loss runs in checkpointed chunks
+    for gpus, mem in ((2, "24GiB"), (1, "40GiB"), (8, "16GiB")):
+        for lp in memory_plan(cfg, gpus, parse_bytes(mem)):
+            if lp.total("full") <= lp.capacity:
+                assert lp.fits and lp.total("planned") <= lp.capacity, (gpus, mem, lp)
+                assert lp.activations.full <= lp.activations.planned <= lp.activations.none
