@@ -89,7 +89,7 @@ def test_python_worker_killed_mid_task_is_retried_and_output_unchanged(reference
     env = spark_env(SLUICE_CRASH_ONCE="pipeline.extract_stage:extract_documents,pipeline.tokenize:encode_rows",
                     SLUICE_CRASH_DIR=str(crashes), SLUICE_CRASH_AFTER="3")
     command = [SPARK_SUBMIT, "--master", "local[2,4]",
-               "--conf", "spark.python.daemon.module=tests.jobs.crash_once_daemon", str(ROOT / "jobs" / "pipeline.py"),
+               "--conf", "spark.python.daemon.module=tests.jobs.crash_once_daemon", str(ROOT / "jobs" / "run.py"),
                *sluice_run_args(reference.inputs, run, "--tokenizer", str(reference.tokenizer))]
     log = run_logged(command, tmp_path / "run.log", env=env)
 
