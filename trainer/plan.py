@@ -56,7 +56,7 @@ class ParamCounts:
     n_moe: int
 
 
-def count_params(cfg: ModelConfig) -> ParamCounts:
+def param_counts(cfg: ModelConfig) -> ParamCounts:
     D, m = cfg.dim, cfg.moe
     attention = D * cfg.n_heads * cfg.head_dim * 2 + D * cfg.n_kv_heads * cfg.head_dim * 2 + 2 * cfg.head_dim
     norms = 2 * D
@@ -126,7 +126,7 @@ def residual_bytes(cfg: ModelConfig, B: int, S: int, gpu: bool) -> tuple[int, in
 def weight_cast_bytes(cfg: ModelConfig) -> int:
     """One GPU without FSDP: autocast's bf16 copies of every matrix (kept until backward), and the experts'
     explicit bf16 copies for the grouped GEMM."""
-    p = count_params(cfg)
+    p = param_counts(cfg)
     return 2 * (p.total - cfg.vocab_size * cfg.dim)  # the embedding is looked up in fp32, not cast
 
 
@@ -198,7 +198,7 @@ def layouts(gpus: int, n_routed_experts: int) -> list[tuple[int, int]]:
 def plan_layout(cfg, gpus: int, dp_shard: int, ep: int, gpu_mem: int, gpu: bool = True) -> LayoutPlan:
     """Bytes per GPU of `cfg` (a JobConfig) at this layout; activations at the largest batch shape."""
     mc = cfg.model
-    p = count_params(mc)
+    p = param_counts(mc)
     W = gpus
     params, grads, optimizer = 4 * p.total // W, 4 * p.total // W, 8 * p.total // W
     S = cfg.seq_len
@@ -224,7 +224,7 @@ def memory_plan(cfg, gpus: int, gpu_mem: int, gpu: bool = True) -> list[LayoutPl
 def format_plan(name: str, cfg, gpus: int, gpu_mem: int, plans: list[LayoutPlan]) -> str:
     S = cfg.seq_len
     B = max(1, cfg.data.tokens_per_batch // S)
-    p = count_params(cfg.model)
+    p = param_counts(cfg.model)
     lines = [f"{name}: {p.total / 1e9:.2f}B parameters; batch per GPU {B} x {S} tokens; {gpus} GPU(s) of "
              f"{gpu_mem / GIB:.1f} GiB ({HEADROOM:.0%} kept free: {plans[0].capacity / GIB:.1f} GiB usable)"
              if plans else f"{name}: no layout of {gpus} GPUs divides the {cfg.model.moe.n_routed_experts} experts"]

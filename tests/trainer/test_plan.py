@@ -6,7 +6,7 @@ import torch
 
 from trainer.config import load_config
 from trainer.optim import build_optimizer
-from trainer.plan import activation_plan, count_params, layouts, memory_plan, parse_bytes
+from trainer.plan import activation_plan, layouts, memory_plan, param_counts, parse_bytes
 from trainer.recompute import ActivationMeter
 from trainer.train import main
 
@@ -41,7 +41,7 @@ def test_plan_matches_measured_bytes_on_cpu(name, overrides, shape):
     optimizer.step()
     lp = memory_plan(cfg, gpus=1, gpu_mem=parse_bytes("80GiB"), gpu=False)[0]
     params = list(model.parameters())
-    assert count_params(cfg.model).total == sum(p.numel() for p in params)
+    assert param_counts(cfg.model).total == sum(p.numel() for p in params)
     assert lp.params == tensor_bytes(params) and lp.grads == tensor_bytes(p.grad for p in params)
     moments = [t for st in optimizer.state.values() for k, t in st.items() if k != "step"]
     assert abs(lp.optimizer / tensor_bytes(moments) - 1) <= 0.10
