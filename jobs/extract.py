@@ -47,7 +47,8 @@ class ExtractJob(SparkJob):
             for index, path in items:
                 stats = Stats(stage="extract")
                 docs = extract_documents(path, config.extract, config.filters, stats, config.pii)
-                write_documents(docs, f"{target}/part-{index:05d}.parquet")
+                write_documents(docs, f"{target}/part-{index:05d}.parquet",
+                                page_features=config.extract.page_features)
                 yield stats.to_dict()
 
         tasks = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
 
@@ -19,18 +19,25 @@ class Document:
     lang_score: float
     text: str
     n_chars: int
+    page: dict | None = None  # page_* structure columns ([extract] page_features), written after the others
 
     def to_row(self) -> dict:
-        return asdict(self)
+        row = {name: getattr(self, name) for name in DOCUMENT_COLUMNS}
+        if self.page is not None:
+            row.update(self.page)
+        return row
 
 
-DOCUMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Document))
+DOCUMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Document) if f.name != "page")
 
 
-def document_arrow_schema():
+def document_arrow_schema(page_features: bool = False):
     """The Parquet schema of a documents/ output; stage outputs append their own columns to it."""
     import pyarrow as pa
 
+    from pipeline.page_features import PAGE_FEATURE_COLUMNS
+
+    page = [(name, getattr(pa, kind)()) for name, kind in PAGE_FEATURE_COLUMNS] if page_features else []
     return pa.schema(
         [
             ("id", pa.string()),
@@ -43,6 +50,7 @@ def document_arrow_schema():
             ("lang_score", pa.float32()),
             ("text", pa.string()),
             ("n_chars", pa.int64()),
+            *page,
         ]
     )
 
@@ -61,7 +69,7 @@ def url_domain(url: str) -> str:
     return host.removeprefix("www.")
 
 
-def write_documents(docs, url: str, row_group_rows: int = 2000) -> int:
+def write_documents(docs, url: str, row_group_rows: int = 2000, page_features: bool = False) -> int:
     """Stream Documents into one Parquet file (zstd) at `url`; returns the row count.
 
     Written with pyarrow rather than Spark's writer because pyarrow's bytes depend on the rows alone
@@ -70,7 +78,7 @@ def write_documents(docs, url: str, row_group_rows: int = 2000) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = document_arrow_schema()
+    schema = document_arrow_schema(page_features)
     rows = 0
     batch: list[dict] = []
     with (fsspec.open(url, "wb") as f,  # page CRCs: a flipped byte fails the next stage's read (pipeline.integrity)

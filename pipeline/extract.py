@@ -199,6 +199,9 @@ class ExtractConfig:
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
     fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v1
+    # keep the page_* structure columns the web-type classifier reads (pipeline.page_features), computed from the
+    # tree trafilatura extracts from (no second parse); the fast extractor's pages get none
+    page_features: bool = False
 
     def __post_init__(self):
         if self.extractor not in ("trafilatura", "fast"):
@@ -224,6 +227,7 @@ class TextExtractor:
         self._warned_thread = False
         self._stats = stats  # where fast-path fallbacks are counted
         self.fast_fallbacks = 0
+        self.last_page_features: dict | None = None  # the page_* columns of the page extracted last
         self._fast = None
         if self.config.extractor == "fast":
             from pipeline.fast_extract import FastExtractor
@@ -261,6 +265,7 @@ class TextExtractor:
         return text, reason
 
     def _extract(self, html: str | bytes, content_type: str | None, url: str | None):
+        self.last_page_features = None
         if isinstance(html, bytes):
             html = decode_html(html, content_type)
             if html is None:
@@ -279,6 +284,13 @@ class TextExtractor:
                     return None, DropReason.EMPTY_TEXT
                 return text.strip(), None
         try:
+            if c.page_features:  # parse once: the features and the extraction read the same tree
+                from pipeline.page_features import page_features
+
+                html = self._trafilatura.utils.load_html(html)
+                if html is None:  # what extract() makes of a page lxml cannot parse
+                    return None, DropReason.EMPTY_TEXT
+                self.last_page_features = page_features(html)
             text = self._trafilatura.extract(
                 html,
                 url=url,

@@ -11,6 +11,7 @@ from pipeline.document import Document, document_id, url_domain
 from pipeline.extract import ExtractConfig, TextExtractor
 from pipeline.filters import FiltersConfig, build_chain
 from pipeline.formatters.pii import PIIConfig, PIIFormatter
+from pipeline.page_features import page_features
 from pipeline.stats import Stats
 from pipeline.warc import iter_responses
 
@@ -47,6 +48,7 @@ def extract_documents(
                 lang_score=0.0,
                 text=text,
                 n_chars=len(text),
+                page=(extractor.last_page_features or page_features(None)) if extract.page_features else None,
             )
         )
         if len(pending) >= LANG_BATCH:

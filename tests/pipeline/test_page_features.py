@@ -33,3 +33,30 @@ def test_features_of_a_forum_page():
 
 def test_no_tree_gives_empty_features():
     assert set(page_features(None).values()) == {None}
+
+
+def test_extractor_keeps_features_and_the_same_text_in_one_parse():
+    pytest.importorskip("trafilatura")
+    from pipeline.extract import ExtractConfig, TextExtractor
+
+    plain = TextExtractor(ExtractConfig())
+    with_features = TextExtractor(ExtractConfig(page_features=True))
+    assert with_features.extract_html(FORUM) == plain.extract_html(FORUM)
+    assert plain.last_page_features is None
+    assert with_features.last_page_features["page_forms"] == 1
+
+
+def test_documents_written_with_page_columns_only_when_asked(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline.document import DOCUMENT_COLUMNS, Document, write_documents
+
+    doc = Document("d", "u", "", "", 0, "", "en", 1.0, "text", 4,
+                   page={"page_title": "T", "page_link_density": 0.5, "page_list_items": 3, "page_forms": 0,
+                         "page_comment_blocks": 1})
+    write_documents([doc], str(tmp_path / "with.parquet"), page_features=True)
+    row = pq.read_table(tmp_path / "with.parquet").to_pylist()[0]
+    assert list(row) == [*DOCUMENT_COLUMNS, *(name for name, _ in PAGE_FEATURE_COLUMNS)] and row["page_title"] == "T"
+    doc.page = None
+    write_documents([doc], str(tmp_path / "without.parquet"))
+    assert pq.read_table(tmp_path / "without.parquet").column_names == list(DOCUMENT_COLUMNS)
