@@ -71,6 +71,9 @@ class Stage:
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
         return [], ""
 
+    def check(self, run: RunContext) -> None:
+        """RunError for a user error this stage can name before Spark starts (a missing models directory, ...)."""
+
 
 class ExtractStage(Stage):
     def inputs(self, run: RunContext, previous: str) -> list[str]:
@@ -85,11 +88,14 @@ class ExtractStage(Stage):
 
 
 class ClassifyStage(Stage):
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+    def check(self, run: RunContext) -> None:
         models_fs, models_path = filesystem(run.models)
         if not models_fs.isdir(models_path):
             raise RunError(f"no classifier models at {run.models}: pass --models DIR (train them with "
                            "`sluice classifiers train ...`, see README)")
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        self.check(run)
         return ["--models", run.models], content_digest(run.models)
 
 
@@ -114,6 +120,11 @@ class SemDedupStage(Stage):
 
 
 class TokenizeStage(Stage):
+    def check(self, run: RunContext) -> None:
+        tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
+        if not run.auto_tokenizer and not tokenizer_fs.isfile(tokenizer_path):
+            raise RunError(f"tokenizer file not found: {run.tokenizer}")
+
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
         tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
         if run.auto_tokenizer and (run.ran_upstream or not tokenizer_fs.exists(tokenizer_path)):
@@ -185,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     run = RunContext(args=args, config=config, out=out, models=args.models or f"{out}/models",
                      tokenizer=args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json",
                      auto_tokenizer=not args.tokenizer and not config.tokenize.tokenizer)
+    try:  # what the stages to run need, named before Spark starts
+        for stage in STAGES[:[s.name for s in STAGES].index(args.until) + 1]:
+            if stage.enabled(config):
+                stage.check(run)
+    except RunError as e:
+        print(f"sluice run: {e}", file=sys.stderr)
+        return 2
     spark = spark_session("sluice-run", args.master)
     ship_packages(spark)
     common = ["--config", args.config] if args.config else []

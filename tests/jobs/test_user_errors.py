@@ -83,15 +83,19 @@ def test_stage_user_errors_are_one_line_exit_2_before_spark(stage, case, expecte
     ("output_is_a_file", r"^sluice run: --output .*a_file: is a file"),
     ("unknown_key", r"^sluice run: .*bad\.toml: unknown key 'classify\.no_such_key'"),
     ("missing_config", r"^sluice run: config file not found: .*nope\.toml$"),
+    ("no_models", r"^sluice run: no classifier models at .*no_models: pass --models DIR"),
+    ("no_tokenizer", r"^sluice run: tokenizer file not found: .*nope\.json$"),
 ])
 def test_sluice_run_user_errors_are_one_line_exit_2_before_spark(case, expected, files):
     """As a user types it: a `sluice run` process; no FileNotFoundError or NotADirectoryError traceback."""
-    args = {"--input": str(files / "*.warc.gz"), "--output": str(files / "run")}
+    args = {"--input": str(files / "*.warc.gz"), "--output": str(files / "run"), "--models": str(files)}
     args.update({
         "nothing_matches": {"--input": str(files / "nothing" / "*.warc.gz")},
         "output_is_a_file": {"--output": str(files / "a_file")},
         "unknown_key": {"--config": str(files / "bad.toml")},
         "missing_config": {"--config": str(files / "nope.toml")},
+        "no_models": {"--models": str(files / "no_models")},
+        "no_tokenizer": {"--tokenizer": str(files / "nope.json")},
     }[case])
     start = time.monotonic()
     done = subprocess.run([PYTHON, "-m", "jobs.cli", "run", *[x for pair in args.items() for x in pair]],
