@@ -87,9 +87,10 @@ def _first_line(e: Exception) -> str:
 
 
 def parquet_files(inputs: list[str]) -> list[str]:
-    """The Parquet files under `inputs` (directories, files, globs; local or fsspec URLs), sorted and as URLs
-    Spark and fsspec both open. Hidden files (`_stats.json`, `.crc`, `_task_stats/`) are not inputs, as for
-    Spark's reader. ConfigError naming the input when it matches nothing."""
+    """The Parquet files under `inputs` (directories, files, globs; local paths or URLs), sorted, each in the form
+    its input was given (a path, or a URL with the same scheme) so that Spark and fsspec both open it. Hidden files
+    (`_stats.json`, `.crc`, `_task_stats/`) are not inputs, as for Spark's reader. ConfigError naming the input when
+    it matches nothing."""
     import fsspec
 
     found: list[str] = []
@@ -105,12 +106,10 @@ def parquet_files(inputs: list[str]) -> list[str]:
                 files.append(path)
         if not files:
             raise ConfigError(f"{url}: no Parquet files there (not found, or an empty directory)")
-        found += [p if "file" in _protocols(fs) else fs.unstrip_protocol(p) for p in files]
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        # the user's own scheme (s3a://, not fsspec's s3://): Spark's Hadoop file systems are chosen by it
+        found += [f"{scheme}://{p}" if scheme else p for p in files]
     return found
-
-
-def _protocols(fs) -> tuple:
-    return fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
 
 
 def summarize(checks: list[FileCheck], config: IntegrityConfig, stage: str):

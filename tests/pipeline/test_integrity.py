@@ -86,3 +86,16 @@ def test_stop_by_default_or_skip_counted(tmp_path):
     assert stats.failed_inputs == [str(bad)] and stats.counters["corrupt_input_files"] == 1
     with pytest.raises(CorruptInputError, match="every input file is damaged"):
         summarize(checks[1:], IntegrityConfig(fail_on_corrupt_input=False), "classify")
+
+
+def test_urls_keep_the_scheme_they_were_given_in(tmp_path):
+    """Spark picks its Hadoop file system by scheme (s3a://, not fsspec's s3://): files come back as given."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    documents_file(tmp_path / "a.parquet", 10)
+    fs.pipe("/integrity-test/stage/part-00000.parquet", (tmp_path / "a.parquet").read_bytes())
+    fs.pipe("/integrity-test/stage/_stats.json", b"{}")
+    files = parquet_files(["memory://integrity-test/stage"])
+    assert files == ["memory:///integrity-test/stage/part-00000.parquet"]
+    assert verify_parquet(files[0]) == 10
+    fs.rm("/integrity-test", recursive=True)
