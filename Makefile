@@ -38,8 +38,7 @@ demo: java install pyfiles
 		--models $(DEMO)/models --config configs/demo.toml
 	$(VENV)/bin/sluice stats $(DEMO)/run/documents $(DEMO)/run/deduped $(DEMO)/run/classified $(DEMO)/run/shards
 	$(VENV)/bin/sluice inspect $(DEMO)/run/shards --plots $(DEMO)/plots --json $(DEMO)/inspect.json
-	$(VENV)/bin/sluice train --data $(DEMO)/run/shards --config tiny --out $(DEMO)/train --steps 30 \
-		--set model.vocab_size=4096
+	$(VENV)/bin/sluice train --data $(DEMO)/run/shards --config tiny --out $(DEMO)/train --steps 30
 
 clean:
 	rm -rf $(DEMO) dist build *.egg-info
