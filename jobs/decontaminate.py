@@ -14,7 +14,15 @@ from __future__ import annotations
 import json
 import sys
 
-from jobs.base import SparkJob, filesystem, merge_task_stats, rename_parts, write_task_stats
+from jobs.base import (
+    SparkJob,
+    filesystem,
+    merge_task_stats,
+    read_verified_parquet,
+    rename_parts,
+    with_skipped,
+    write_task_stats,
+)
 from pipeline.stats import DropReason, Stats
 
 EVAL_SETS_FILE = "_eval_sets.json"
@@ -70,13 +78,14 @@ class DecontaminateJob(SparkJob):
         from jobs.run_config import RunConfig
         from pipeline.eval_sets import EvalSetError
 
-        config = RunConfig.load(args.config).decontaminate
+        run_config = RunConfig.load(args.config)
+        config = run_config.decontaminate
         try:
             index, records = load_index(config)
         except EvalSetError as e:
             raise SystemExit(f"decontaminate: {e}") from None
         shared = spark.sparkContext.broadcast(index)
-        frame = spark.read.parquet(*args.input)
+        frame, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
         if "text" not in frame.columns:
             raise SystemExit(f"decontaminate: input {' '.join(args.input)} has no column 'text'")
 
@@ -89,7 +98,7 @@ class DecontaminateJob(SparkJob):
 
         frame.mapInArrow(judge, frame.schema).write.mode("append").parquet(tmp_output)
         rename_parts(tmp_output)
-        stats = merge_task_stats(tmp_output, self.name)
+        stats = with_skipped(merge_task_stats(tmp_output, self.name), skipped)
         stats.count("decontaminate.eval_ngrams", sum(index.ngrams_per_set()))
         stats.count("decontaminate.index_bytes", index.nbytes)
         fs, out = filesystem(tmp_output)

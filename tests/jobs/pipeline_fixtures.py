@@ -4,9 +4,8 @@ One sample crawl, one set of demo models and one uninterrupted local run of the 
 (a full run costs about a minute on two cores), drivers run as subprocesses under a time limit, and comparisons of
 output directories file by file.
 
-Every run after the reference is given the reference's tokenizer (`--tokenizer`): manifest.json records the
-tokenizer's path in its config, and a tokenizer trained automatically lives in the run's own directory, so only
-runs naming the same file can have byte-identical manifests.
+Every run after the reference is given the reference's tokenizer (`--tokenizer`): a tokenizer trained
+automatically lives in the run's own directory, and naming one file keeps each run from training its own.
 """
 
 from __future__ import annotations

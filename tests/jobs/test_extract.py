@@ -16,7 +16,7 @@ pytestmark = pytest.mark.spark
 
 @pytest.fixture(scope="module")
 def crawl(tmp_path_factory):
-    from pipeline.sample_crawl import main as sample_crawl
+    from demo.crawl import main as sample_crawl
 
     out = tmp_path_factory.mktemp("crawl")
     assert sample_crawl(["--output", str(out), "--pages", "80", "--seed", "7"]) in (0, None)

@@ -5,8 +5,8 @@ import tomllib
 import pytest
 
 from jobs.run import config_main
-from pipeline.config import ConfigError, from_dict, to_dict
 from jobs.run_config import RunConfig
+from pipeline.config import ConfigError, from_dict, to_dict
 
 
 def test_printed_defaults_are_the_defaults(capsys):
