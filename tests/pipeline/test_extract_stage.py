@@ -5,8 +5,8 @@ import io
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.extract_stage import extract_documents
 from jobs.run_config import RunConfig
+from pipeline.extract_stage import extract_documents
 from pipeline.stats import Stats
 from tests.conftest import shared_data
 
