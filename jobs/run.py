@@ -84,7 +84,12 @@ class ExtractStage(Stage):
 
         # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
         # that vanishes after this listing is counted as missing_input there instead of failing the run
-        return [], json.dumps(expand_inputs(run.args.input))
+        extra = json.dumps(expand_inputs(run.args.input))
+        if run.config.extract.extractor == "fast":  # the model decides what is content: retraining redoes the stage
+            from pipeline.fast_extract import DEFAULT_MODEL
+
+            extra += content_digest(run.config.extract.fast_model or str(DEFAULT_MODEL))
+        return [], extra
 
 
 class ClassifyStage(Stage):
@@ -147,11 +152,12 @@ class DecontaminateStage(Stage):
 
 STAGES: tuple[Stage, ...] = (
     ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii")),
-    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup",)),
-    SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup",)),
-    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify",)),
-    DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob", ("decontaminate",)),
-    TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize",)),
+    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup", "integrity")),
+    SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity")),
+    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify", "integrity")),
+    DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob",
+                       ("decontaminate", "integrity")),
+    TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize", "integrity")),
 )
 
 
