@@ -113,8 +113,9 @@ def verify_pairs(batches, threshold: float):
 def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
     """(key, id, rep) for every candidate `id` verified against its bucket's representative `rep`.
 
-    The rounds of pipeline.dedup.near_duplicate_clusters, as joins: `members` (key, id) are the buckets of two or
-    more documents; each round's representatives are the smallest pending ids per bucket, candidates are the
+    The rounds of pipeline.dedup.near_duplicate_clusters, as joins: `members` (key, id, bucket_n) are the buckets
+    of two or more documents; each round's representatives are the pending members of highest degree (ties to
+    the smallest id) per bucket, candidates are the
     other non-representative members, their distinct (id, rep) pairs meet both signatures in two joins and are
     checked in a mapInArrow. Every round ends in an action (its counts), on locally checkpointed rows."""
     from pyspark.sql import functions as F
@@ -124,13 +125,18 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
                       .persist())
     sig_a = signatures.select("id", F.col("signature").alias("sig_a"))
     sig_b = signatures.select(F.col("id").alias("rep"), F.col("signature").alias("sig_b"))
+    degree = members.groupBy("id").agg(F.sum(F.col("bucket_n") - 1).alias("degree"))
+    members = members.select("key", "id").join(degree, "id").persist()
     pending, reps, groups = members, None, None
     for round_ in range(1, cfg.verify_rounds + 1):
         _describe(members.sparkSession, f"verify candidates, round {round_}")
-        round_reps = pending.groupBy("key").agg(F.min("id").alias("rep"))
+        round_reps = pending.groupBy("key").agg(
+            F.min(keeper_rank_column(F.col("degree"), F.col("id"))).alias("best")).select(
+            "key", F.col("best.id").alias("rep"))
         new_reps = round_reps.select("key", F.col("rep").alias("id"))
         reps = new_reps if reps is None else reps.unionByName(new_reps)
-        candidates = members.join(round_reps, "key").join(reps, ["key", "id"], "left_anti")
+        candidates = (members.join(round_reps, "key").join(reps, ["key", "id"], "left_anti")
+                      .select("key", "id", "rep"))
         pairs = candidates.select("id", "rep").distinct()
         if cfg.verify:
             checked = pairs.join(sig_a, "id").join(sig_b, "rep").mapInArrow(
@@ -151,7 +157,7 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
         if n_ok == n_pairs:  # nothing rejected: no member is left without a representative
             break
         pending = (pending.join(round_reps, "key").where("id != rep").join(good, ["id", "rep"], "left_anti")
-                   .select("key", "id").localCheckpoint())
+                   .select("key", "id", "degree").localCheckpoint())
         reps = reps.localCheckpoint()
     if groups is None:
         groups = members.sparkSession.createDataFrame([], "key long, id string, rep string")
@@ -159,6 +165,7 @@ def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
     groups = groups.localCheckpoint()
     if cfg.verify:
         signatures.unpersist()
+    members.unpersist()
     return groups
 
 
@@ -301,8 +308,7 @@ class DedupJob(SparkJob):
         if cfg.near:
             bucket = Window.partitionBy("key")
             members = (reps.select("id", F.explode(F.array_distinct("band_keys")).alias("key"))
-                       .withColumn("bucket_n", F.count("*").over(bucket)).where("bucket_n > 1")
-                       .select("key", "id").persist())
+                       .withColumn("bucket_n", F.count("*").over(bucket)).where("bucket_n > 1").persist())
             signatures = first_keys.select("id", "signature")
             groups = verified_groups(members, signatures, cfg, counters)
             edges = groups.selectExpr("id AS src", "rep AS dst").distinct()

@@ -109,13 +109,17 @@ def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int
 
     Documents sharing an LSH bucket are candidates. Checking every pair of a bucket costs n**2 (a cluster of
     10,000 copies shares buckets of 10,000), so each bucket is checked against representatives instead: in
-    round r its representative is the smallest id among members that no earlier representative verified, and
-    every other non-representative member is checked against it (pairs repeated across buckets are checked once
-    per round). A homogeneous bucket costs n - 1 checks in one round; a bucket holding an outlier or a chain
-    A~B~C with A !~ C gets the next representative, so B~C is still found. An edge counts only when the share of
-    equal signature slots reaches `threshold` (pipeline.lsh.verified). Clusters are the connected components
-    of verified edges; a representative's verified group of size g gives g - 1 shared buckets to each of its
-    members, and the cluster keeps `keeper(shared)`.
+    round r its representative is the best-ranked member (keeper_rank by bucket degree, the number of other
+    documents it shares buckets with, counted with repeats) among those no earlier representative verified,
+    and every other non-representative member is checked against it (pairs repeated across buckets are checked
+    once per round). The degree picks a cluster's centre, which is close to every member: the smallest id would
+    pick a random copy, and two copies both edited away from their original can fall below the threshold
+    together while each is close to the original. A homogeneous bucket costs n - 1 checks in one round; a
+    bucket holding an outlier or a chain A~B~C with A !~ C gets the next representative, so B~C is still
+    found. An edge counts only when the share of equal signature slots reaches `threshold`
+    (pipeline.lsh.verified). Clusters are the connected components of verified edges; a representative's
+    verified group of size g gives g - 1 shared buckets to each of its members, and the cluster keeps
+    `keeper(shared)`.
     """
     from pipeline.lsh import verified
 
@@ -124,6 +128,10 @@ def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int
         for key in set(keys) - {0}:
             members.setdefault(key, []).append(doc_id)
     buckets = {key: sorted(m) for key, m in members.items() if len(m) > 1}
+    degree: dict[str, int] = {}
+    for bucket in buckets.values():
+        for doc_id in bucket:
+            degree[doc_id] = degree.get(doc_id, 0) + len(bucket) - 1
     row = {doc_id: i for i, doc_id in enumerate(ids)}
     pending, reps = dict(buckets), {key: set() for key in buckets}
     counters = {"near_candidate_pairs": 0, "near_verified_pairs": 0, "near_rejected_pairs": 0, "verify_rounds": 0}
@@ -132,7 +140,7 @@ def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int
         round_pairs: dict[tuple[str, str], bool] = {}
         tried = {}
         for key, left in pending.items():
-            rep = left[0]
+            rep = min(left, key=lambda m: keeper_rank(degree[m], m))
             reps[key].add(rep)
             tried[key] = (rep, [m for m in buckets[key] if m not in reps[key]])
             for m in tried[key][1]:
