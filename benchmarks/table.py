@@ -19,6 +19,8 @@ ROWS = {
     "train_ep": ("expert parallel 2 vs FSDP only, 2 gloo ranks (CPU)", "python benchmarks/train_bench.py --only ep"),
     "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
     "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
+    "semdedup": ("semantic dedup stage (fastText) vs MiniLM embedding alone; quality in JSON",
+                 "python benchmarks/semdedup_bench.py"),
     "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
                      "python benchmarks/extract_bench.py --mode extractors"),
     "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",
