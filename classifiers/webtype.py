@@ -1,8 +1,8 @@
 """Web-type classifier `webtype_v1`: what kind of page a document came from (article, forum, product, listing, ...).
 
 A supervised fastText model over the page's words plus a few tokens that describe it beyond its text: its URL's
-path words (`/forum/`, `/product/`, `/tag/`), its title, and bucketed structure features the extract stage keeps
-(link density, list items, forms, comment blocks; `PAGE_FEATURES`). The structure of a listing or a product page
+host and path words (`forum.`, `/product/`, `/tag/`), its title, and bucketed structure features the extract stage
+keeps (link density, list items, forms, comment blocks; `PAGE_FEATURES`). The structure of a listing or a product page
 says more about its type than its words do, and fastText learns that from tokens as well as from words.
 `predict` returns the top type and its probability; keeping or dropping types is `classifiers.decisions`.
 """
@@ -35,9 +35,10 @@ def _bucket(value: float | None, edges: tuple[float, ...]) -> str:
 def page_tokens(url: str | None, features: dict | None) -> str:
     """The tokens that describe a page besides its text: URL path words, title words, bucketed structure."""
     tokens = []
-    if url:
-        path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0].lower()
-        tokens += [f"u_{w}" for w in _URL_WORD.findall(path)[:12]]
+    if url:  # host words too: a site's pages mostly share a type (forum.*, shop.*, docs.*)
+        host, _, path = url.split("://", 1)[-1].lower().partition("/")
+        tokens += [f"h_{w}" for w in _URL_WORD.findall(host.split(":", 1)[0].removeprefix("www."))[:6]]
+        tokens += [f"u_{w}" for w in _URL_WORD.findall(path.split("?", 1)[0])[:12]]
     features = features or {}
     title = features.get("title") or ""
     tokens += [f"t_{w}" for w in normalize(title, 200).split()[:16]]

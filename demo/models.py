@@ -38,7 +38,7 @@ def train_demo(crawl: str, output: str, extraction_dev: str | None = None) -> di
     metrics["clutter_v1"] = train_clutter(pages, out / "clutter_v1.bin",
                                           ClutterTraining(params=TrainParams(lr=0.2, epoch=15, **small)))
     typed = [d for d in docs if d.get("web_type")]
-    webtype = WebTypeTraining(params=TrainParams(lr=0.1, epoch=25, word_ngrams=1, **small))
+    webtype = WebTypeTraining(params=TrainParams(lr=0.5, epoch=25, word_ngrams=1, **small))
     metrics["webtype_v1"] = train_webtype(typed, out / "webtype_v1.bin", webtype)
     (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics

@@ -74,10 +74,10 @@ def test_training_reports_held_out_accuracy_per_type(webtype_models):
 
 
 def test_page_tokens_describe_url_title_and_structure():
-    tokens = page_tokens("https://x.org/forum/thread-7?id=3", {"title": "Hello World", "link_density": 0.6,
-                                                                "list_items": 0, "forms": 1, "comment_blocks": None})
-    assert tokens.split() == ["u_forum", "u_thread", "t_hello", "t_world", "f_links4", "f_lists0", "f_forms1",
-                              "f_commentsna"]
+    tokens = page_tokens("https://www.board.org/forum/thread-7?id=3", {
+        "title": "Hello World", "link_density": 0.6, "list_items": 0, "forms": 1, "comment_blocks": None})
+    assert tokens.split() == ["h_board", "h_org", "u_forum", "u_thread", "t_hello", "t_world", "f_links4", "f_lists0",
+                              "f_forms1", "f_commentsna"]
     assert page_tokens(None, None) == ""
 
 
