@@ -108,20 +108,26 @@ class SemDedupStage(Stage):
     def enabled(self, config: RunConfig) -> bool:
         return config.semdedup.enabled
 
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+    def check(self, run: RunContext) -> None:
         from pathlib import Path
 
         encoder = run.config.semdedup.model
-        if Path(encoder).is_dir():  # a sentence-transformers directory: its files decide the vectors
-            models_fs, models_path = filesystem(run.models)
-            has_models = models_fs.isdir(models_path)
-            return (["--models", run.models] if has_models else []), content_digest(encoder) + (
-                content_digest(run.models) if has_models else "")
         models_fs, models_path = filesystem(run.models)
-        if not models_fs.isdir(models_path):
+        if not Path(encoder).is_dir() and not models_fs.isdir(models_path):
             raise RunError(f"semdedup: no models at {run.models} for the embedding model {encoder!r}: pass "
                            "--models DIR (train it with `sluice classifiers train embedding`, see README)")
-        return ["--models", run.models], content_digest(run.models)
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        from pathlib import Path
+
+        self.check(run)
+        encoder = run.config.semdedup.model
+        models_fs, models_path = filesystem(run.models)
+        has_models = models_fs.isdir(models_path)
+        args = ["--models", run.models] if has_models else []
+        if Path(encoder).is_dir():  # a sentence-transformers directory: its files decide the vectors
+            return args, content_digest(encoder) + (content_digest(run.models) if has_models else "")
+        return args, content_digest(run.models)
 
 
 class TokenizeStage(Stage):
