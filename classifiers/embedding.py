@@ -238,6 +238,9 @@ def train_embedding(texts: list[str], output: str | Path, settings: EmbeddingTra
         if partial.exists():
             partial.unlink()
     metrics = {"documents": len(lines), "words": n_words}
+    if len(lines) < 1000:  # measured: 41 demo pages gave vectors that paired distinct pages of one language
+        log.warning("embedding: trained on %d documents; with fewer than ~1000 the vectors pair distinct documents "
+                    "on one subject (check _semantic_duplicates, or raise [semdedup] threshold)", len(lines))
     write_card(output, kind=KIND, labels=[], params={**asdict(settings), **params}, metrics=metrics)
     import fasttext
 
