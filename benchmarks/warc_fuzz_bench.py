@@ -8,7 +8,8 @@ now. Reference: the reader before this work, `pipeline/warc.py` of commit BASELI
 (`git show`) into a temp module, run on the same files in the same process. A file counts as a loss when an
 undamaged record does not come out or the reader raises (a raise fails the Spark task, so the whole job).
 Also counted: records that come out changed or at a wrong offset, damaged records neither yielded nor counted
-`malformed_record`, unbalanced stats. Writes benchmarks/results/warc_fuzz.json.
+`malformed_record`, unbalanced stats, and files a reader is stuck on (still reading after 20 s or past 3 GiB: the
+baseline can loop forever on one flipped byte; such a file counts as raised). Writes benchmarks/results/warc_fuzz.json.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import contextlib
 import importlib.util
 import io
 import json
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +35,36 @@ from benchmarks.machine import describe_machine  # noqa: E402
 from tests.pipeline.warc_damage import KINDS, judge, make, positions  # noqa: E402
 
 BASELINE = "c1bea01"  # the last commit with the warcio-stream reader
-FIELDS = ("raised", "lost_undamaged", "changed", "uncounted", "unbalanced")
+FIELDS = ("raised", "lost_undamaged", "changed", "uncounted", "unbalanced", "hung")
+FILE_LIMIT_S = 20  # a reader still busy with one 5-record file after this long is stuck (the baseline can loop)
+MEMORY_LIMIT = 3 << 30  # address space: a reader that runs away is stopped by a MemoryError, not by the OOM killer
+
+
+class Hung(BaseException):
+    """A BaseException, so that no `except Exception` in a reader swallows it and carries on."""
+
+
+_armed = [False]
+
+
+def _alarm(signum, frame):
+    if _armed[0]:
+        raise Hung()
+
+
+def read_with_limit(module, path: str, stats, hung: list) -> list:
+    """The reader's responses; a file it is still reading after FILE_LIMIT_S (or that exhausts memory) is `hung`."""
+    _armed[0] = True
+    signal.setitimer(signal.ITIMER_REAL, FILE_LIMIT_S, 1.0)  # fires again until cleared, should one be swallowed
+    try:
+        return list(module.iter_responses(path, stats))
+    except (Hung, MemoryError) as e:
+        _armed[0] = False
+        hung.append(path)
+        raise RuntimeError(f"reader stuck: {type(e).__name__}") from None
+    finally:
+        _armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def load_baseline(tmp: Path):
@@ -57,10 +89,15 @@ def run(readers: dict, n_files: int, seed: int, tmp: Path) -> dict:
                 path = tmp / "f.warc.gz"
                 path.write_bytes(damaged.data)
                 for name, module in readers.items():
+                    hung: list = []
                     with contextlib.redirect_stderr(io.StringIO()):  # warcio prints every error it swallows
-                        verdict = judge(damaged, lambda p, st, m=module: list(m.iter_responses(p, st)), str(path))
-                    for f in FIELDS:
+                        verdict = judge(damaged, lambda p, st, m=module, h=hung: read_with_limit(m, p, st, h),
+                                        str(path))
+                    for f in FIELDS[:-1]:
                         counts[name][f] += getattr(verdict, f)
+                    counts[name]["hung"] += len(hung)
+                    if hung:
+                        print(f"{name} reader stuck on {kind}@{position} seed {s}", flush=True)
             for name in readers:
                 table[name][f"{kind}@{position}"] = {f: counts[name][f] / n_files for f in FIELDS}
     return table
@@ -81,6 +118,8 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)  # both readers log every malformed record
+    signal.signal(signal.SIGALRM, _alarm)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, resource.getrlimit(resource.RLIMIT_AS)[1]))
     import pipeline.warc as ours
 
     with tempfile.TemporaryDirectory() as d:
@@ -94,12 +133,12 @@ def main() -> None:
     loss_after = sum(table["after"][c]["lost_undamaged"] for c in table["after"]) / n_cells
     loss_before = sum(table["before"][c]["lost_undamaged"] for c in table["before"]) / n_cells
     print(f"{'kind@position':24} {'lost before':>12} {'lost after':>11} {'raised b/a':>11} {'uncounted b/a':>14}"
-          f" {'changed b/a':>12}")
+          f" {'changed b/a':>12} {'hung b/a':>9}")
     for cell in table["after"]:
         b, a = table["before"][cell], table["after"][cell]
         print(f"{cell:24} {b['lost_undamaged']:12.3f} {a['lost_undamaged']:11.3f} "
               f"{b['raised']:5.3f}/{a['raised']:.3f} {b['uncounted']:7.3f}/{a['uncounted']:.3f} "
-              f"{b['changed']:6.3f}/{a['changed']:.3f}")
+              f"{b['changed']:6.3f}/{a['changed']:.3f} {b['hung']:5.3f}/{a['hung']:.3f}")
     print(f"all: files losing an undamaged record {loss_before:.3f} before, {loss_after:.3f} after "
           f"({n_cells * args.files} files, {wall:.0f} s for both readers)")
     result = {
