@@ -35,6 +35,9 @@ def _one_step(rank: int, world: int, out_dir: str) -> None:
     par = copy.deepcopy(ref)
     dims = ParallelDims.resolve(ParallelConfig(), 8, rank, world, rank, torch.device("cpu"))
     parallelize(par, dims)
+    for module in ref.modules():  # the reference runs both ranks' batches as micro-batches of one step: each
+        if hasattr(module, "aux_loss_scale"):  # counts its balance loss 1/world, as the training loop does
+            module.aux_loss_scale = 1.0 / world
     gen = torch.Generator().manual_seed(7)
     batches = [torch.randint(0, 512, (3, 40 + 24 * r), generator=gen) for r in range(world)]  # shapes differ
     n_global = sum(b.numel() for b in batches)
