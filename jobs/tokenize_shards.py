@@ -23,7 +23,7 @@ import sys
 from jobs.base import SparkJob, filesystem, merge_task_stats, read_verified_parquet, with_skipped, write_task_stats
 from pipeline.stats import Stats
 
-INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain")
+INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain", "web_type")
 SAMPLE_BYTES = 1 << 20  # of text, read and tokenized on the driver to measure tokens per byte
 
 

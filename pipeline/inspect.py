@@ -14,11 +14,11 @@ import sys
 
 import numpy as np
 
-from pipeline.shards import ShardError, ShardReader
+from pipeline.shards import DICTIONARY_COLUMNS, ShardError, ShardReader
 from pipeline.stats import STATS_FILE
 
-SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain"]
-STAGE_ORDER = {"extract": 0, "dedup": 1, "classify": 2, "tokenize": 3}
+SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain", "web_type"]
+STAGE_ORDER = {"extract": 0, "dedup": 1, "semdedup": 2, "classify": 3, "decontaminate": 4, "tokenize": 5}
 PERCENTILES = (1, 10, 25, 50, 75, 90, 99)
 TOP_DOMAINS = 20
 
@@ -30,10 +30,13 @@ def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = Fa
     reader = ShardReader(path, verify=verify)  # checks the manifest, its totals and the files' sizes
     reader.tokenizer_json()  # the tokenizer is the one the manifest records, with its EOS id
     manifest, parts = reader.manifest, []
+    dictionary = [c for c in DICTIONARY_COLUMNS if c in manifest.get("schema", {})]
     for index, file in enumerate(reader.shard_paths):
-        pf = reader.open_shard(index, read_dictionary=["category", "lang", "domain"])  # rows against the footer
-        try:
-            part = pf.read(columns=SMALL_COLUMNS)
+        pf = reader.open_shard(index, read_dictionary=dictionary)  # rows against the footer
+        try:  # shards written before web types were carried have no web_type column: read as unknown ("")
+            part = pf.read(columns=[c for c in SMALL_COLUMNS if c in pf.schema_arrow.names])
+            if "web_type" not in part.column_names:
+                part = part.append_column("web_type", pa.array([""] * part.num_rows, pa.string()).dictionary_encode())
         except (OSError, pa.ArrowException) as e:
             raise ShardError(f"{file}: unreadable column data ({e})") from None
         tokens, listed = int(pa.compute.sum(part.column("n_tokens")).as_py() or 0), manifest["shards"][index]["tokens"]
@@ -43,7 +46,7 @@ def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = Fa
         parts.append(part)
     table = pa.concat_tables(parts).unify_dictionaries() if parts else pa.table(
         {c: pa.array([], t) for c, t in zip(SMALL_COLUMNS, [pa.int32(), pa.string(), pa.float32(), pa.string(),
-                                                             pa.string()], strict=True)})
+                                                             pa.string(), pa.string()], strict=True)})
     n_tokens = table.column("n_tokens").to_numpy().astype(np.int64)
     quality = table.column("quality").to_numpy().astype(np.float64)
     funnel = stage_funnel(path, stages)
@@ -62,6 +65,7 @@ def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = Fa
         "tokens_per_category": _group(table, "category", n_tokens),
         "tokens_per_language": _group(table, "lang", n_tokens),
         "top_domains": _group(table, "domain", n_tokens, top=TOP_DOMAINS),
+        "tokens_per_web_type": _group(table, "web_type", n_tokens),
         "quality": _quality(quality),
         "duplicates_removed": _duplicates(funnel),
         "funnel": funnel,
@@ -152,7 +156,7 @@ def format_report(r: dict) -> str:
              "  tokens/doc mean {:,.1f}  min {:,}  max {:,}".format(dist["mean"], dist["min"], dist["max"]),
              "  " + "  ".join(f"{k} {v:,.0f}" for k, v in dist["percentiles"].items())]
     for title, key in (("tokens per category", "tokens_per_category"), ("tokens per language", "tokens_per_language"),
-                       (f"top {TOP_DOMAINS} domains", "top_domains")):
+                       (f"top {TOP_DOMAINS} domains", "top_domains"), ("tokens per web type", "tokens_per_web_type")):
         rows = r[key]
         lines.append(f"{title} ({len(rows)}):")
         lines += [f"  {row['name'] or '(none)':<32}{row['documents']:>10,} docs{row['tokens']:>14,} tokens "
@@ -199,7 +203,7 @@ def write_plots(r: dict, directory: str) -> list[str]:
     ax.set(xlabel="quality score", ylabel="documents", title=f"Quality ({r['quality']['unscored']:,} unscored)")
     save(fig, "quality.png")
     for key, title in (("tokens_per_category", "Tokens per category"), ("tokens_per_language", "Tokens per language"),
-                       ("top_domains", "Top domains by tokens")):
+                       ("top_domains", "Top domains by tokens"), ("tokens_per_web_type", "Tokens per web type")):
         rows = r[key][:30][::-1]
         fig, ax = plt.subplots(figsize=(7, 1.5 + 0.25 * len(rows)))
         ax.barh([row["name"] or "(none)" for row in rows], [row["tokens"] for row in rows])

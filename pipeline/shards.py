@@ -43,7 +43,7 @@ FORMAT = "sluice.shards"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
-DICTIONARY_COLUMNS = ["category", "lang", "domain"]
+DICTIONARY_COLUMNS = ["category", "lang", "domain", "web_type"]
 
 
 class ShardError(ValueError):
@@ -59,7 +59,7 @@ def shard_arrow_schema():
 
     return pa.schema([("id", pa.string()), ("tokens", pa.list_(pa.uint32())), ("n_tokens", pa.int32()),
                       ("category", pa.string()), ("quality", pa.float32()), ("weight", pa.float32()),
-                      ("lang", pa.string()), ("domain", pa.string())])
+                      ("lang", pa.string()), ("domain", pa.string()), ("web_type", pa.string())])
 
 
 def row_bytes(n_tokens: np.ndarray) -> np.ndarray:

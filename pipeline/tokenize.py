@@ -171,9 +171,9 @@ def copy_counts(ids: list[str], weights: np.ndarray, seed: int, max_copies: int)
     return np.minimum(whole + (draw < weights - whole), max_copies).astype(np.int64)
 
 
-INPUT_DEFAULTS = {"category": "unknown", "quality": math.nan, "weight": 1.0, "lang": "", "domain": ""}
+INPUT_DEFAULTS = {"category": "unknown", "quality": math.nan, "weight": 1.0, "lang": "", "domain": "", "web_type": ""}
 PLANNED_DDL = ("id string, text string, text_bytes long, category string, quality float, weight float, "
-               "lang string, domain string, shuffle_key long")  # plan_copies' output, in Spark's words
+               "lang string, domain string, web_type string, shuffle_key long")  # plan_copies' output in Spark's words
 
 
 def plan_copies(batch, config: TokenizeConfig, stats: Stats | None = None):
@@ -236,7 +236,7 @@ def encode_rows(batch, tokenizer, eos: int):
 
     tokens = encode_texts(tokenizer, batch.column("text").to_pylist(), eos)
     arrays = [batch.column("id"), tokens, pc.list_value_length(tokens).cast(pa.int32())]
-    arrays += [batch.column(name) for name in ("category", "quality", "weight", "lang", "domain")]
+    arrays += [batch.column(name) for name in INPUT_DEFAULTS]
     return pa.RecordBatch.from_arrays(arrays, schema=shard_arrow_schema())
 
 

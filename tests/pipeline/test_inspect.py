@@ -43,19 +43,22 @@ def test_json_equals_direct_counts(run_dir, capsys):
     assert dist["max"] == lengths.max() and dist["percentiles"]["p50"] == np.percentile(lengths, 50)
     assert sum(dist["histogram"]["counts"]) == table.num_rows
     by_category = {r["name"]: r["tokens"] for r in report["tokens_per_category"]}
-    frame = table.select(["category", "lang", "domain", "n_tokens"]).to_pandas()
+    frame = table.select(["category", "lang", "domain", "web_type", "n_tokens"]).to_pandas()
     assert by_category == frame.groupby("category")["n_tokens"].sum().to_dict()
     assert {r["name"]: r["documents"] for r in report["tokens_per_language"]} == frame["lang"].value_counts().to_dict()
     top = frame.groupby("domain")["n_tokens"].sum().sort_values(ascending=False)
     assert report["top_domains"][0] == {"name": top.index[0], "documents": int((frame.domain == top.index[0]).sum()),
                                         "tokens": int(top.iloc[0])}
+    by_web_type = {r["name"]: r["tokens"] for r in report["tokens_per_web_type"]}
+    assert by_web_type == frame.groupby("web_type")["n_tokens"].sum().to_dict() and set(by_web_type) == {
+        "article", "forum", ""}
     assert report["quality"]["scored"] == table.num_rows and sum(report["quality"]["histogram"]["counts"]) == 300
     assert report["duplicates_removed"] == {"exact_duplicate": 120, "minhash_duplicate": 80, "total": 200}
     assert [s["stage"] for s in report["funnel"]] == ["extract", "dedup", "classify", "tokenize"]
     assert [s["records_out"] for s in report["funnel"]] == [550, 350, 300, 300]
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
         "funnel.png", "quality.png", "tokens_per_category.png", "tokens_per_document.png",
-        "tokens_per_language.png", "top_domains.png"]
+        "tokens_per_language.png", "tokens_per_web_type.png", "top_domains.png"]
     printed = capsys.readouterr().out
     assert f"{report['tokens']:,}" in printed and "minhash_duplicate 80" in printed
 
@@ -87,3 +90,24 @@ def test_manifest_counts_are_checked_against_the_shards(run_dir, capsys):
     assert main([str(shards)]) == 1
     err = capsys.readouterr().err
     assert "shard-00000.parquet: holds" in err and "manifest.json says" in err and len(err.splitlines()) == 1
+
+
+def test_shards_without_a_web_type_column_read_as_unknown(run_dir):
+    """Shards written before web types were carried have no web_type column; inspect still reads them."""
+    from pipeline.shards import file_sha256
+
+    shards = run_dir / "shards"
+    manifest = json.loads((shards / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        path = shards / entry["file"]
+        source = pq.ParquetFile(path)
+        groups = [source.read_row_group(g).drop_columns(["web_type"]) for g in range(source.num_row_groups)]
+        with pq.ParquetWriter(path, groups[0].schema, write_page_checksum=True) as writer:
+            for group in groups:  # the same row groups the manifest lists
+                writer.write_table(group)
+        entry["bytes"], entry["sha256"] = path.stat().st_size, file_sha256(str(path))
+    manifest["bytes"] = sum(e["bytes"] for e in manifest["shards"])
+    del manifest["schema"]["web_type"]
+    (shards / "manifest.json").write_text(json.dumps(manifest))
+    report = inspect_shards(str(shards), verify=True)
+    assert [(r["name"], r["tokens"]) for r in report["tokens_per_web_type"]] == [("", report["tokens"])]

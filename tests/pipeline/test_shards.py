@@ -33,6 +33,7 @@ def make_shards(directory, n_docs: int = 400, n_shards: int = 3, row_group_bytes
         "quality": pa.array([rng.random() for _ in range(n_docs)], pa.float32()),
         "lang": [rng.choice(["en", "de"]) for _ in range(n_docs)],
         "domain": [f"site{rng.randint(0, 9)}.example" for _ in range(n_docs)],
+        "web_type": [rng.choice(["article", "forum", ""]) for _ in range(n_docs)],  # "": no web-type model ran
     })
     rows, _ = tokenize_batch(source, tokenizer, eos_id(tokenizer, EOS), TokenizeConfig())
     table = pa.Table.from_batches([rows]).sort_by("shuffle_key")
