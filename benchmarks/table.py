@@ -26,6 +26,12 @@ ROWS = {
     "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",
                       "python benchmarks/extract_bench.py --mode stage --copies 32"),
     "extract_reading": ("our WARC reader vs fastwarc", "python benchmarks/extract_bench.py --mode reading"),
+    "warc_fuzz": ("files losing an undamaged record: this reader vs the previous one (lower is better)",
+                  "python benchmarks/warc_fuzz_bench.py"),
+    "shard_verify": ("shard read with page-CRC verification vs without", "python benchmarks/shard_verify_bench.py"),
+    "pii": ("PII masking MB/s (recall in JSON) vs datatrove PIIFormatter", "python benchmarks/pii_bench.py"),
+    "decontam": ("13-gram decontamination docs/s vs datatrove NGramsDecontFilter",
+                 "python benchmarks/decontam_bench.py"),
 }
 
 
