@@ -167,6 +167,9 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value):  # an item of a list of tables, e.g. decontaminate.eval_sets: inline table
+        items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in items if v is not None) + "}"
     raise TypeError(f"no TOML form for {value!r}")
 
 

@@ -41,3 +41,15 @@ def test_check_command_reports_a_bad_file(tmp_path, capsys):
     path.write_text("[extract\n")
     assert config_main(["--check", str(path)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_check_prints_a_list_of_tables_that_loads_back(tmp_path, capsys):
+    """`sluice config --check` fills in defaults and prints the file; a list of tables (evaluation sets) prints as
+    inline tables that load back to the same config."""
+    path = tmp_path / "run.toml"
+    path.write_text('[decontaminate]\nenabled = true\n\n[[decontaminate.eval_sets]]\nname = "mmlu"\n'
+                    'paths = ["evals/*.jsonl"]\nfields = ["question", "answer"]\n')
+    assert config_main(["--check", str(path)]) == 0
+    printed = tmp_path / "printed.toml"
+    printed.write_text(capsys.readouterr().out)
+    assert RunConfig.load(printed) == RunConfig.load(path)
