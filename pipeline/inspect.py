@@ -26,6 +26,7 @@ TOP_DOMAINS = 20
 def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = False) -> dict:
     """Every number `sluice inspect` shows, as a JSON-ready dict; `verify` also checks every sha256."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     reader = ShardReader(path, verify=verify)  # checks the manifest, its totals and the files' sizes
     reader.tokenizer_json()  # the tokenizer is the one the manifest records, with its EOS id
@@ -39,7 +40,7 @@ def inspect_shards(path: str, stages: list[str] | None = None, verify: bool = Fa
                 part = part.append_column("web_type", pa.array([""] * part.num_rows, pa.string()).dictionary_encode())
         except (OSError, pa.ArrowException) as e:
             raise ShardError(f"{file}: unreadable column data ({e})") from None
-        tokens, listed = int(pa.compute.sum(part.column("n_tokens")).as_py() or 0), manifest["shards"][index]["tokens"]
+        tokens, listed = int(pc.sum(part.column("n_tokens")).as_py() or 0), manifest["shards"][index]["tokens"]
         if tokens != listed:
             raise ShardError(f"{file}: holds {tokens} tokens, manifest.json says {listed} (the manifest was edited "
                              "or damaged)")

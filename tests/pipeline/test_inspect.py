@@ -111,3 +111,16 @@ def test_shards_without_a_web_type_column_read_as_unknown(run_dir):
     (shards / "manifest.json").write_text(json.dumps(manifest))
     report = inspect_shards(str(shards), verify=True)
     assert [(r["name"], r["tokens"]) for r in report["tokens_per_web_type"]] == [("", report["tokens"])]
+
+
+def test_inspect_command_in_a_fresh_interpreter(run_dir):
+    """As a user runs it: nothing the test process happened to import beforehand is there to lean on."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "jobs.cli", "inspect", str(run_dir / "shards")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tokens per web type" in result.stdout
