@@ -39,6 +39,7 @@ demo: java install pyfiles
 	$(VENV)/bin/sluice stats $(DEMO)/run/documents $(DEMO)/run/deduped $(DEMO)/run/classified $(DEMO)/run/shards
 	$(VENV)/bin/sluice inspect $(DEMO)/run/shards --plots $(DEMO)/plots --json $(DEMO)/inspect.json
 	$(VENV)/bin/sluice train --data $(DEMO)/run/shards --config tiny --out $(DEMO)/train --steps 30
+	$(VENV)/bin/sluice export-hf $(DEMO)/train $(DEMO)/hf
 
 clean:
 	rm -rf $(DEMO) dist build *.egg-info
