@@ -29,6 +29,13 @@ from jobs.base import (
     with_skipped,
     write_task_stats,
 )
+from jobs.dedup_clusters import (
+    binary_rows,
+    connected_components,
+    describe_phase,
+    keeper_rank_column,
+    verified_groups,
+)
 from pipeline.config import load_toml
 from pipeline.dedup import DedupConfig
 from pipeline.stats import DropReason, Stats
@@ -37,7 +44,6 @@ KEEP, EXACT, NEAR = 0, 1, 2
 _REASONS = {EXACT: DropReason.EXACT_DUPLICATE, NEAR: DropReason.MINHASH_DUPLICATE}
 KEYS_SCHEMA = ("id string, exact_hi long, exact_lo long, band_keys array<long>, signature binary, "
                "line_idx array<int>, line_keys array<long>")
-PAIRS_SCHEMA = "id string, rep string, ok boolean"
 
 
 def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
@@ -68,154 +74,10 @@ def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
             )
             yield pa.RecordBatch.from_arrays(
                 [part.column("id"), pa.array(fp[:, 0]), pa.array(fp[:, 1]), pa.array(band_lists, pa.list_(pa.int64())),
-                 _binary_rows(signatures), pa.array(line_idx, pa.list_(pa.int32())),
+                 binary_rows(signatures), pa.array(line_idx, pa.list_(pa.int32())),
                  pa.array(line_keys, pa.list_(pa.int64()))],
                 names=["id", "exact_hi", "exact_lo", "band_keys", "signature", "line_idx", "line_keys"],
             )
-
-
-def _binary_rows(rows):
-    """A 2-D uint32 array as an Arrow binary column, one value per row, without a Python object per row."""
-    import numpy as np
-    import pyarrow as pa
-
-    width = rows.shape[1] * 4
-    offsets = np.arange(rows.shape[0] + 1, dtype=np.int32) * width
-    return pa.Array.from_buffers(pa.binary(), rows.shape[0],
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(rows).tobytes())])
-
-
-def _uint32_rows(column, n_rows: int):
-    """Inverse of _binary_rows for a column of equal-length values (Spark hands them back as (large) binary)."""
-    import numpy as np
-    import pyarrow as pa
-
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    offset_type = np.int64 if pa.types.is_large_binary(column.type) else np.int32
-    offsets = np.frombuffer(column.buffers()[1], dtype=offset_type)[column.offset : column.offset + n_rows + 1]
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return data.view(np.uint32).reshape(n_rows, -1)
-
-
-def verify_pairs(batches, threshold: float):
-    """mapInArrow: (id, rep, sig_a, sig_b) -> (id, rep, ok): whether the signatures estimate J >= threshold."""
-    import pyarrow as pa
-
-    from pipeline.lsh import verified
-
-    for batch in batches:
-        n = batch.num_rows
-        ok = verified(_uint32_rows(batch.column("sig_a"), n), _uint32_rows(batch.column("sig_b"), n), threshold)
-        yield pa.RecordBatch.from_arrays([batch.column("id"), batch.column("rep"), pa.array(ok, pa.bool_())],
-                                         names=["id", "rep", "ok"])
-
-
-def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
-    """(key, id, rep) for every candidate `id` verified against its bucket's representative `rep`.
-
-    The rounds of pipeline.dedup.near_duplicate_clusters, as joins: `members` (key, id, bucket_n) are the buckets
-    of two or more documents; each round's representatives are the pending members of highest degree (ties to
-    the smallest id) per bucket, candidates are the
-    other non-representative members, their distinct (id, rep) pairs meet both signatures in two joins and are
-    checked in a mapInArrow. Every round ends in an action (its counts), on locally checkpointed rows."""
-    from pyspark.sql import functions as F
-
-    if cfg.verify:  # only candidates' signatures, partitioned by id once: each round shuffles its pairs alone
-        signatures = (signatures.join(members.select("id").distinct(), "id").repartition("id")
-                      .persist())
-    sig_a = signatures.select("id", F.col("signature").alias("sig_a"))
-    sig_b = signatures.select(F.col("id").alias("rep"), F.col("signature").alias("sig_b"))
-    degree = members.groupBy("id").agg(F.sum(F.col("bucket_n") - 1).alias("degree"))
-    members = members.select("key", "id").join(degree, "id").persist()
-    pending, reps, groups = members, None, None
-    for round_ in range(1, cfg.verify_rounds + 1):
-        _describe(members.sparkSession, f"verify candidates, round {round_}")
-        round_reps = pending.groupBy("key").agg(
-            F.min(keeper_rank_column(F.col("degree"), F.col("id"))).alias("best")).select(
-            "key", F.col("best.id").alias("rep"))
-        new_reps = round_reps.select("key", F.col("rep").alias("id"))
-        reps = new_reps if reps is None else reps.unionByName(new_reps)
-        candidates = (members.join(round_reps, "key").join(reps, ["key", "id"], "left_anti")
-                      .select("key", "id", "rep"))
-        pairs = candidates.select("id", "rep").distinct()
-        if cfg.verify:
-            checked = pairs.join(sig_a, "id").join(sig_b, "rep").mapInArrow(
-                lambda it: verify_pairs(it, cfg.threshold), PAIRS_SCHEMA)
-        else:
-            checked = pairs.withColumn("ok", F.lit(True))
-        checked = checked.localCheckpoint()
-        n_pairs, n_ok = checked.agg(F.count("*"), F.sum(F.col("ok").cast("long"))).first()
-        if not n_pairs:
-            break
-        n_ok = n_ok or 0
-        for name, value in (("verify_rounds", 1), ("near_candidate_pairs", n_pairs),
-                            ("near_verified_pairs", n_ok), ("near_rejected_pairs", n_pairs - n_ok)):
-            counters[name] = counters.get(name, 0) + value
-        good = checked.where("ok").drop("ok")
-        verified_now = candidates.join(good, ["id", "rep"]).select("key", "id", "rep")
-        groups = verified_now if groups is None else groups.unionByName(verified_now)
-        if n_ok == n_pairs:  # nothing rejected: no member is left without a representative
-            break
-        pending = (pending.join(round_reps, "key").where("id != rep").join(good, ["id", "rep"], "left_anti")
-                   .select("key", "id", "degree").localCheckpoint())
-        reps = reps.localCheckpoint()
-    if groups is None:
-        groups = members.sparkSession.createDataFrame([], "key long, id string, rep string")
-    _describe(members.sparkSession, "verified groups")
-    groups = groups.localCheckpoint()
-    if cfg.verify:
-        signatures.unpersist()
-    members.unpersist()
-    return groups
-
-
-def _describe(spark, phase: str) -> None:
-    """Name the Spark jobs that follow (UI, event log): benchmarks/dedup_scale_bench.py times the phases by it."""
-    spark.sparkContext.setJobDescription(f"dedup: {phase}")
-
-
-def keeper_rank_column(shared, doc_id):
-    """pipeline.dedup.keeper_rank as a Spark value: structs compare field by field, as Python's tuples do."""
-    from pyspark.sql import functions as F
-
-    return F.struct((-shared).alias("neg_shared"), doc_id.alias("id"))
-
-
-def connected_components(edges, max_iterations: int):
-    """(node, label = smallest node id of its component) for every node of the undirected edges (src, dst), and
-    the rounds it took.
-
-    Alternating large-star and small-star steps (Kiveris et al., "Connected Components in MapReduce and Beyond",
-    2014): large-star links each node's larger neighbours to the smallest id of its neighbourhood, small-star
-    links each node and its smaller neighbours to the smallest of those. Every step keeps the components and
-    the graph ends as one star per component around its smallest id, in O(log n) rounds in practice (a chain of
-    200 documents takes ~8; min-label propagation took ~100). Each round's edges are checkpointed, so lineage
-    stays one round long; the run stops when a round leaves the edge set unchanged."""
-    from pyspark.sql import functions as F
-
-    def undirected(frame, a, b):
-        return frame.select(F.least(a, b).alias("a"), F.greatest(a, b).alias("b")).where("a != b").distinct()
-
-    current = undirected(edges, "src", "dst").localCheckpoint()
-    size = current.count()
-    for iteration in range(1, max_iterations + 1):
-        _describe(edges.sparkSession, f"connected components, round {iteration}")
-        both = current.select(F.col("a").alias("u"), F.col("b").alias("v")).unionByName(
-            current.select(F.col("b").alias("u"), F.col("a").alias("v")))
-        low = both.groupBy("u").agg(F.min("v").alias("low")).select("u", F.least("u", "low").alias("m"))
-        large = undirected(both.join(low, "u").where("v > u"), "v", "m")
-        smallest = large.groupBy("b").agg(F.min("a").alias("m"))
-        small = undirected(large.join(smallest, "b").select("m", "a").unionByName(
-            smallest.select("m", F.col("b").alias("a"))), "m", "a").localCheckpoint()
-        small_size = small.count()
-        if small_size == size and small.subtract(current).isEmpty():
-            labels = (small.select(F.col("b").alias("node"), F.col("a").alias("label"))
-                      .unionByName(small.select(F.col("a").alias("node"), F.col("a").alias("label")))
-                      .groupBy("node").agg(F.min("label").alias("label")))
-            return labels, iteration
-        current, size = small, small_size
-    raise RuntimeError(f"dedup: connected components did not converge in {max_iterations} rounds "
-                       "(raise dedup.max_cc_iterations)")
 
 
 def apply_verdicts(batches, columns: list[str], tmp_output: str):
@@ -295,7 +157,7 @@ class DedupJob(SparkJob):
         first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
         ).persist()
-        _describe(spark, "signatures, band and line keys")
+        describe_phase(spark, "signatures, band and line keys")
         first_keys.count()  # materialise the cache here, so its cost is not folded into the first round's
         keys = first_keys.drop("signature")  # read again only to verify candidates
         exact = Window.partitionBy("exact_hi", "exact_lo")
@@ -351,7 +213,7 @@ class DedupJob(SparkJob):
         out = joined.sortWithinPartitions("id").mapInArrow(
             lambda it: apply_verdicts(it, columns, tmp_output), out_schema
         )
-        _describe(spark, "keepers, line dedup, join with documents and write")
+        describe_phase(spark, "keepers, line dedup, join with documents and write")
         out.write.mode("errorifexists").parquet(tmp_output)
         spark.sparkContext.setJobDescription(None)
         if cfg.near:
