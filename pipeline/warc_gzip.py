@@ -42,10 +42,15 @@ class _Cursor:
         self.seekable = f.seekable()
 
     def read(self, size: int) -> bytes:
-        if self.pending:
-            out, self.pending = self.pending[:size], self.pending[size:]
-        else:
-            out = self.f.read(size)
+        """`size` bytes, fewer only at the end of the file. Callers compare what they get with a fixed pattern (the
+        gzip magic), so a short read must never come from pushback running out or from a stream that returns
+        less than asked: that made a member start look like garbage."""
+        out, self.pending = self.pending[:size], self.pending[size:]
+        while len(out) < size:
+            more = self.f.read(size - len(out))
+            if not more:
+                break
+            out += more
         self.pos += len(out)
         return out
 

@@ -237,6 +237,47 @@ def test_unseekable_stream_still_recovers():
     assert urls(responses) == [0, 1, 2, 3, 4] and stats.dropped[DropReason.MALFORMED_RECORD] == 1
 
 
+class Trickle(io.RawIOBase):
+    """A stream that returns at most a few bytes per read, as sockets and some remote files do."""
+
+    def __init__(self, data: bytes, step: int = 7):
+        self.data, self.step = io.BytesIO(data), step
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, pos, whence=0):
+        return self.data.seek(pos, whence)
+
+    def tell(self):
+        return self.data.tell()
+
+    def readinto(self, b):
+        return self.data.readinto(memoryview(b)[: self.step])
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 4096])
+def test_short_reads_never_look_like_damage(step):
+    """A member start after pushback shorter than the gzip magic, or behind a short read, is still a member."""
+    from pipeline.warc_gzip import GzipMemberReader
+
+    data = b"".join(record(i) for i in range(5))
+    stats = Stats()
+    responses = list(GzipMemberReader(Trickle(data, step), "s", stats, 1 << 20).responses())
+    assert urls(responses) == [0, 1, 2, 3, 4] and not stats.dropped
+
+
+def test_cursor_fills_a_read_from_pushback_and_file():
+    from pipeline.warc_gzip import _Cursor
+
+    cursor = _Cursor(io.BytesIO(b"\x8b\x08rest"))
+    cursor.unread(b"\x1f")
+    assert cursor.read(3) == b"\x1f\x8b\x08" and cursor.pos == 2 and cursor.read(100) == b"rest"
+
+
 def test_body_cap_marks_truncated(tmp_path):
     path = tmp_path / "a.warc.gz"
     path.write_bytes(record(0))
