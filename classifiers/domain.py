@@ -19,6 +19,7 @@ from classifiers.fasttext_model import (
     TrainingError,
     TrainParams,
     normalize,
+    top_label,
 )
 
 
@@ -38,12 +39,7 @@ class DomainModel(FastTextClassifier):
 
     def predict(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
         """(top category, its probability) per text."""
-        if not texts:
-            return [], np.zeros(0, dtype=np.float32)
-        labels, probs = self._model.predict([normalize(t, self.max_chars) for t in texts], k=1)
-        names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
-        scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
-        return names, scores
+        return top_label(self._model, [normalize(t, self.max_chars) for t in texts])
 
     @classmethod
     def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -234,6 +234,18 @@ class FastTextClassifier:
         return metrics
 
 
+def top_label(model, lines: list[str]):
+    """(most likely label without its prefix, its probability) per model input line."""
+    import numpy as np
+
+    if not lines:
+        return [], np.zeros(0, dtype=np.float32)
+    labels, probs = model.predict(lines, k=1)
+    names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
+    scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
+    return names, scores
+
+
 def label_probabilities(model, texts: list[str], label: str):
     """P(label) for each text (fastText's softmax over all labels)."""
     import numpy as np

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.domain import category_label
-from classifiers.fasttext_model import LABEL_PREFIX, FastTextClassifier, TrainingError, TrainParams, normalize
+from classifiers.fasttext_model import (
+    LABEL_PREFIX,
+    FastTextClassifier,
+    TrainingError,
+    TrainParams,
+    normalize,
+    top_label,
+)
 
 # extract-stage column -> the feature's name in a labelled row (JSONL) and in the model's tokens
 PAGE_FEATURES = {"page_link_density": "link_density", "page_list_items": "list_items", "page_forms": "forms",
@@ -64,15 +71,10 @@ class WebTypeModel(FastTextClassifier):
     def predict(self, texts: list[str], urls: list[str | None] | None = None,
                 features: list[dict] | None = None) -> tuple[list[str], np.ndarray]:
         """(top web type, its probability) per page."""
-        if not texts:
-            return [], np.zeros(0, dtype=np.float32)
         urls = urls or [None] * len(texts)
         features = features or [{}] * len(texts)
         lines = [model_text(t, u, f, self.max_chars) for t, u, f in zip(texts, urls, features, strict=True)]
-        labels, probs = self._model.predict(lines, k=1)
-        names = [row[0].removeprefix(LABEL_PREFIX) if row else "" for row in labels]
-        scores = np.array([min(float(p[0]), 1.0) if len(p) else 0.0 for p in probs], dtype=np.float32)
-        return names, scores
+        return top_label(self._model, lines)
 
     @classmethod
     def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
