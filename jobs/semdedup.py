@@ -19,7 +19,15 @@ from __future__ import annotations
 import math
 import sys
 
-from jobs.base import SparkJob, content_digest, filesystem, merge_task_stats, write_task_stats
+from jobs.base import (
+    SparkJob,
+    content_digest,
+    filesystem,
+    merge_task_stats,
+    read_verified_parquet,
+    with_skipped,
+    write_task_stats,
+)
 from pipeline.semdedup import SemDedupConfig
 from pipeline.stats import DropReason, Stats
 
@@ -180,9 +188,10 @@ class SemDedupJob(SparkJob):
         from jobs.dedup import _input_bytes
         from jobs.run_config import RunConfig
 
-        cfg = RunConfig.load(args.config).semdedup
+        run_config = RunConfig.load(args.config)
+        cfg = run_config.semdedup
         try:
-            docs = spark.read.parquet(*args.input)
+            docs, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
         except AnalysisException as e:
             raise SystemExit(f"semdedup: cannot read Parquet input {args.input}: {e}") from None
         missing = {"id", "text"} - set(docs.columns)
@@ -199,7 +208,8 @@ class SemDedupJob(SparkJob):
             spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
         scratch = f"{tmp_output}-embeddings"  # beside the output, never in it; `.tmp-*` cleanup covers a killed run
         try:
-            return self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
+            stats = self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
+            return with_skipped(stats, skipped)
         finally:
             spark.conf.set("spark.sql.shuffle.partitions", previous)
             fs, path = filesystem(scratch)
