@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.paraphrase_set import build  # noqa: E402
 from classifiers.embedding import FastTextEmbedding, train_embedding  # noqa: E402
+from pipeline.dedup import components  # noqa: E402
 from pipeline.document import document_arrow_schema  # noqa: E402
-from pipeline.semdedup import components, cosine_pairs, keepers  # noqa: E402
+from pipeline.semdedup import cosine_pairs, keepers  # noqa: E402
 
 THRESHOLDS = (0.90, 0.95, 0.98)
 

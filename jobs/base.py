@@ -7,8 +7,10 @@ anything about a document itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import uuid
@@ -125,6 +127,32 @@ def read_verified_parquet(spark, inputs: list[str], config, stage: str):
     except (ConfigError, CorruptInputError) as e:
         raise UserError(str(e)) from None
     return spark.read.parquet(*good), skipped
+
+
+def input_bytes(input_files: list[str]) -> int:
+    """The input's size: output file count derives from it alone, so any cluster layout writes the same files."""
+    total = 0
+    for url in input_files:
+        fs, path = filesystem(url)
+        total += fs.size(path)
+    return total
+
+
+@contextlib.contextmanager
+def shuffle_sized_for(spark, configured: int, n_bytes: int):
+    """spark.sql.shuffle.partitions for a stage over `n_bytes` of input, restored afterwards: `configured` when set,
+    else what the user gave Spark, else 2 per core and one per 32 MB (Spark's default of 200 tiny tasks per
+    shuffle costs a laptop 7x the work)."""
+    shuffle = configured or (
+        None if spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions")
+        else max(2 * spark.sparkContext.defaultParallelism, math.ceil(n_bytes / (32 << 20))))
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    if shuffle:
+        spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
+    try:
+        yield
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
 
 
 def with_skipped(stats: Stats, skipped: Stats) -> Stats:

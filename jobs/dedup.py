@@ -22,10 +22,11 @@ import sys
 
 from jobs.base import (
     SparkJob,
-    filesystem,
+    input_bytes,
     merge_task_stats,
     read_verified_parquet,
     rename_parts,
+    shuffle_sized_for,
     with_skipped,
     write_task_stats,
 )
@@ -136,18 +137,10 @@ class DedupJob(SparkJob):
         missing = {"id", "text"} - set(docs.columns)
         if missing:
             raise SystemExit(f"dedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
-        input_bytes = _input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(input_bytes / (128 << 20)))
-        shuffle = cfg.shuffle_partitions or (
-            None if spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions")
-            else max(2 * spark.sparkContext.defaultParallelism, math.ceil(input_bytes / (32 << 20))))
-        previous = spark.conf.get("spark.sql.shuffle.partitions")
-        if shuffle:  # Spark's default of 200 tiny tasks per shuffle costs 7x the work on a laptop
-            spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
-        try:
+        n_bytes = input_bytes(docs.inputFiles())
+        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
+        with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
             return with_skipped(self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output), skipped)
-        finally:
-            spark.conf.set("spark.sql.shuffle.partitions", previous)
 
     def _dedup(self, spark, cfg: DedupConfig, bands: int, rows: int, docs, n_files: int, tmp_output: str) -> Stats:
         from pyspark.sql import Window
@@ -225,15 +218,6 @@ class DedupJob(SparkJob):
         for key, value in counters.items():
             stats.count(key, value)
         return stats
-
-
-def _input_bytes(input_files: list[str]) -> int:
-    """The input's size: output file count derives from it alone, so any cluster layout writes the same files."""
-    total = 0
-    for url in input_files:
-        fs, path = filesystem(url)
-        total += fs.size(path)
-    return total
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,8 +23,10 @@ from jobs.base import (
     SparkJob,
     content_digest,
     filesystem,
+    input_bytes,
     merge_task_stats,
     read_verified_parquet,
+    shuffle_sized_for,
     with_skipped,
     write_task_stats,
 )
@@ -185,7 +187,6 @@ class SemDedupJob(SparkJob):
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
-        from jobs.dedup import _input_bytes
         from jobs.run_config import RunConfig
 
         run_config = RunConfig.load(args.config)
@@ -198,20 +199,14 @@ class SemDedupJob(SparkJob):
         if missing:
             raise SystemExit(f"semdedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
         shipped, quality_source = self._ship_models(spark, args, cfg, "quality" in docs.columns)
-        input_bytes = _input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(input_bytes / (128 << 20)))
-        shuffle = cfg.shuffle_partitions or (
-            None if spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions")
-            else max(2 * spark.sparkContext.defaultParallelism, math.ceil(input_bytes / (32 << 20))))
-        previous = spark.conf.get("spark.sql.shuffle.partitions")
-        if shuffle:
-            spark.conf.set("spark.sql.shuffle.partitions", str(shuffle))
+        n_bytes = input_bytes(docs.inputFiles())
+        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
         scratch = f"{tmp_output}-embeddings"  # beside the output, never in it; `.tmp-*` cleanup covers a killed run
         try:
-            stats = self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
+            with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
+                stats = self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
             return with_skipped(stats, skipped)
         finally:
-            spark.conf.set("spark.sql.shuffle.partitions", previous)
             fs, path = filesystem(scratch)
             if fs.exists(path):
                 fs.rm(path, recursive=True)

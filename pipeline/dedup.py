@@ -103,6 +103,26 @@ class NearDuplicates:
     counters: dict[str, int]
 
 
+def components(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """node -> the smallest node of its connected component (union-find): the plain-Python reference for the
+    components the Spark jobs compute (jobs.dedup_clusters.connected_components)."""
+    parent = {n: n for n in nodes}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b in edges:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: root(n) for n in parent}
+
+
 def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int]], signatures, threshold: float,
                             verify: bool = True, rounds: int = 4) -> NearDuplicates:
     """Plain-Python statement of the near-duplicate decision that jobs/dedup.py distributes (it is tested to agree).
@@ -163,24 +183,14 @@ def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int
             if left:
                 next_pending[key] = left
         pending = next_pending
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     shared: dict[str, int] = {}
     for (_, rep), good in groups.items():
         for doc_id in (rep, *good):
             shared[doc_id] = shared.get(doc_id, 0) + len(good)
-        for m in good:
-            parent[find(m)] = find(rep)
+    label = components(list(shared), [(m, rep) for (_, rep), good in groups.items() for m in good])
     clusters: dict[str, dict[str, int]] = {}
     for doc_id in shared:
-        clusters.setdefault(find(doc_id), {})[doc_id] = shared[doc_id]
+        clusters.setdefault(label[doc_id], {})[doc_id] = shared[doc_id]
     keeper_of = {doc_id: keeper(c) for c in clusters.values() for doc_id in c}
     return NearDuplicates(keeper_of, shared, counters)
 

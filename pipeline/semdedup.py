@@ -122,23 +122,6 @@ def chunk_tasks(chunk: int, n_chunks: int) -> list[tuple[int, int]]:
     return [(a, chunk) for a in range(chunk)] + [(chunk, b) for b in range(chunk, n_chunks)]
 
 
-def components(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
-    """node -> smallest node of its connected component (union-find): the reference for the Spark job."""
-    parent = {n: n for n in nodes}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for a, b in edges:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: root(n) for n in nodes}
-
-
 def keepers(labels: dict[str, str], quality: dict[str, float]) -> dict[str, str]:
     """component label -> the member kept: highest quality, ties to the smallest id."""
     best: dict[str, tuple[float, str]] = {}

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.dedup import DedupJob
-from pipeline.dedup import DedupConfig, near_duplicate_clusters, text_fingerprints
+from pipeline.dedup import DedupConfig, components, near_duplicate_clusters, text_fingerprints
 from pipeline.document import document_arrow_schema
 from pipeline.lsh import band_hashes
 from pipeline.minhash import MinHasher
@@ -107,19 +107,8 @@ def test_connected_components_of_a_long_chain_in_few_rounds(spark):
     others = [f"{rng.getrandbits(40):010x}" for _ in range(60)]
     edges += [(rng.choice(others[:30]), rng.choice(others[:30])) for _ in range(40)]
     edges += [(others[30 + i], others[31 + i]) for i in range(0, 28, 2)]  # pairs
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    truth = {node: find(node) for a, b in edges for node in (a, b) if a != b}
+    label = components([], edges)
+    truth = {node: label[node] for a, b in edges for node in (a, b) if a != b}
     labels, rounds = connected_components(spark.createDataFrame(edges, "src string, dst string"), 20)
     assert {r["node"]: r["label"] for r in labels.collect()} == truth
     assert rounds <= 12

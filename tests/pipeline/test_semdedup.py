@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from pipeline.config import ConfigError
+from pipeline.dedup import components
 from pipeline.semdedup import (
     SemDedupConfig,
     assign_clusters,
     chunk_count,
     chunk_tasks,
-    components,
     cosine_pairs,
     from_float16_rows,
     keepers,
