@@ -126,25 +126,14 @@ def dev_pages(root: str | Path) -> list[Page]:
 
 def crawl_pages(crawl: str | Path) -> list[Page]:
     """Intact HTML pages of a `sluice sample-crawl` output, labelled by the generator's article lines."""
-    from warcio.archiveiterator import ArchiveIterator
-
+    from classifiers.labelled_crawl import html_records
     from pipeline.extract import decode_html
 
-    labels_path = Path(crawl) / "labels.jsonl"
-    if not labels_path.is_file():
-        raise TrainingError(f"{labels_path}: not found (is {crawl} a `sluice sample-crawl` output?)")
     pages = []
-    for line in labels_path.read_text(encoding="utf-8").splitlines():
-        label = json.loads(line) if line.strip() else {}
-        if not label.get("article_lines") or not label.get("record_intact", True) \
-                or label.get("content_type") != "text/html":
+    for _url, label, body, _content_type in html_records(crawl):
+        if not label.get("article_lines"):
             continue
-        with open(Path(crawl) / label["warc_file"], "rb") as f:
-            f.seek(label["warc_offset"])
-            record = next(iter(ArchiveIterator(f)), None)
-            if record is None or record.rec_type != "response":
-                continue
-            html = decode_html(record.content_stream().read()) or ""
+        html = decode_html(body) or ""
         article = {_unbullet(squash(s)) for s in label["article_lines"]}
         page = _page(label["url"], html, lambda b, a=article: np.fromiter(
             (_unbullet(squash(t)) in a for t in b.texts), dtype=np.int8, count=len(b)))

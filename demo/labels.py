@@ -9,63 +9,24 @@ bring their own (see README).
 
 from __future__ import annotations
 
-import json
-import re
 from functools import lru_cache
 from pathlib import Path
 
 from classifiers.clutter import LabelledPage, content_lines
 from classifiers.clutter_data import squash
 from classifiers.fasttext_model import TrainingError
-
-LABELS_FILE = "labels.jsonl"
-_BULLET = re.compile(r"^(?:[-*•·]\s+)")
-
-
-def unbullet(line: str) -> str:
-    """trafilatura writes list items as '- item'; the generator's truth has the bare item."""
-    return _BULLET.sub("", line)
-
-
-def read_labels(crawl: str | Path) -> dict[str, dict]:
-    path = Path(crawl) / LABELS_FILE
-    if not path.is_file():
-        raise TrainingError(f"{path}: not found (is {crawl} a `sluice sample-crawl` output?)")
-    labels = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TrainingError(f"{path}:{line_no}: not valid JSON: {e}") from None
-            if "url" not in record:
-                raise TrainingError(f"{path}:{line_no}: no 'url' field")
-            labels[record["url"]] = record
-    return labels
+from classifiers.labelled_crawl import LABELS_FILE, html_records, read_labels, unbullet
 
 
 @lru_cache(maxsize=4)
 def _extracted(crawl: str, favor_recall: bool = False) -> tuple[tuple[str, str], ...]:
     """(url, extracted text) of every intact HTML page of labels.jsonl, read at its recorded WARC offset
     (one gzip member each), so the crawl's deliberately malformed records are never parsed."""
-    from warcio.archiveiterator import ArchiveIterator
-
     from pipeline.extract import ExtractConfig, TextExtractor
 
     extractor = TextExtractor(ExtractConfig(favor_precision=not favor_recall, favor_recall=favor_recall))
     out = []
-    for url, label in read_labels(crawl).items():
-        if not label.get("record_intact", True) or label.get("content_type") != "text/html":
-            continue
-        with open(Path(crawl) / label["warc_file"], "rb") as f:
-            f.seek(label["warc_offset"])
-            record = next(iter(ArchiveIterator(f)), None)
-            if record is None or record.rec_type != "response":
-                continue
-            body = record.content_stream().read()
-            content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
+    for url, _label, body, content_type in html_records(crawl):
         text, _reason = extractor.extract_html(body, content_type, url)
         if text:
             out.append((url, text))
