@@ -19,6 +19,11 @@ ROWS = {
     "train_ep": ("expert parallel 2 vs FSDP only, 2 gloo ranks (CPU)", "python benchmarks/train_bench.py --only ep"),
     "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
     "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
+    "dedup_scale_100k": ("dedup job vs datatrove's four MinHash stages, same 100k planted documents",
+                         "python benchmarks/dedup_scale_bench.py --docs 100000 --files 8 --datatrove-python PY "
+                         "--output benchmarks/results/dedup_scale_100k.json"),
+    "dedup_scale": ("dedup job on 1,000,000 planted documents, local[2], 2 GB driver (memory, rounds in JSON)",
+                    "python benchmarks/dedup_scale_bench.py"),
     "semdedup": ("semantic dedup stage (fastText) vs MiniLM embedding alone; quality in JSON",
                  "python benchmarks/semdedup_bench.py"),
     "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
@@ -35,9 +40,11 @@ ROWS = {
 }
 
 
-def _fmt(value) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list)))
+def _fmt(value, nested: bool = False) -> str:
+    if isinstance(value, dict):  # one level of settings (e.g. default / dots_llm1), each with its own numbers
+        parts = [f"{k} ({_fmt(v, True)})" if isinstance(v, dict) else f"{k}: {_fmt(v)}"
+                 for k, v in value.items() if not isinstance(v, list) and not (nested and isinstance(v, dict))]
+        return ", ".join(parts)
     if isinstance(value, float):
         return f"{value:,.3g}" if value < 100 else f"{value:,.0f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
