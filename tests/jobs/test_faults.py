@@ -184,10 +184,14 @@ def test_vanished_input_is_counted_named_and_the_run_goes_on(spark, crawl_with_v
 
 def test_vanished_input_fails_the_run_with_fail_on_missing_input(spark, crawl_with_vanished_file, tmp_path, capsys):
     from jobs.run import main as sluice_run
+    from jobs.run_config import RunConfig
+    from pipeline.config import defaults_toml
 
     crawl, vanished = crawl_with_vanished_file
     config = tmp_path / "run.toml"
-    config.write_text(CONFIG.read_text() + "\n[extract]\nfail_on_missing_input = true\n")
+    demo = RunConfig.load(CONFIG)  # the demo's settings with one key changed, whatever tables demo.toml has
+    demo.extract.fail_on_missing_input = True
+    config.write_text(defaults_toml(demo))
     run = tmp_path / "run"
     argv = ["--input", f"{crawl}/*.warc.gz", "--output", str(run), "--config", str(config), "--until", "extract"]
     assert sluice_run(argv) == 2
