@@ -21,9 +21,7 @@ import argparse
 import json
 import random
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -32,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.peer import run_json_driver  # noqa: E402
 from benchmarks.pii_labelled import DEV, dev_pages  # noqa: E402
 from pipeline.decontaminate import DecontaminateConfig, NgramIndex, build_index, judge_batch  # noqa: E402
 
@@ -164,11 +163,7 @@ def main() -> None:
         blooms[error] = (bloom, bloom_verdicts, bloom_s, bloom_build_s)
     reference_verdicts, ref = None, None
     if Path(args.datatrove_python).exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.json").write_text(json.dumps({"sets": sets, "docs": docs}))
-            subprocess.run([args.datatrove_python, "-c", DATATROVE_DRIVER, f"{tmp}/in.json", f"{tmp}/out.json"],
-                           check=True)
-            ref = json.loads(Path(tmp, "out.json").read_text())
+        ref = run_json_driver(args.datatrove_python, DATATROVE_DRIVER, {"sets": sets, "docs": docs})
         reference_verdicts = ref["verdicts"]
 
     def summary(verdicts, seconds, build_seconds):

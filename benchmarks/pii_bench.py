@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.peer import run_json_driver  # noqa: E402
 from benchmarks.pii_labelled import build, prose  # noqa: E402
 from pipeline.formatters.pii import PIIConfig, PIIFormatter  # noqa: E402
 from pipeline.formatters.pii_detect import TYPES, find_spans  # noqa: E402
@@ -128,11 +127,7 @@ def main() -> None:
     ours["prose_masks"] = n_prose
     reference = None
     if Path(args.datatrove_python).exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "in.json").write_text(json.dumps({"labelled": texts, "prose": plain}))
-            subprocess.run([args.datatrove_python, "-c", DATATROVE_DRIVER, f"{tmp}/in.json", f"{tmp}/out.json"],
-                           check=True)
-            ref = json.loads(Path(tmp, "out.json").read_text())
+        ref = run_json_driver(args.datatrove_python, DATATROVE_DRIVER, {"labelled": texts, "prose": plain})
         reference = {"mb_per_s": round(mb / ref["labelled"]["seconds"], 1),
                      "prose_mb_per_s": round(plain_mb / ref["prose"]["seconds"], 1), "version": ref["version"],
                      **score(docs, ref["labelled"]["outputs"], ("email", "ip"))}
