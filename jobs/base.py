@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import uuid
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pipeline.config import ConfigError
 from pipeline.stats import STATS_FILE, Stats
@@ -188,15 +188,36 @@ def merge_task_stats(tmp_output: str, stage: str) -> Stats:
     return Stats.merge(parts, stage=stage)
 
 
-def rename_parts(tmp_output: str) -> None:
-    """Spark names files part-NNNNN-<uuid>...; give them names that depend on the partition alone."""
+def write_partitions(frame, tmp_output: str, batches_fn, spark_schema) -> None:
+    """Write every partition of `frame`, passed through `batches_fn` (a mapInArrow function yielding record batches
+    of `spark_schema`), as TMP_OUTPUT/part-NNNNN.parquet with pyarrow inside its task: zstd, page checksums, one
+    file per partition even when it is empty. Spark's own writer lists column encodings in JVM hash-set order, so
+    its files differ in bytes from one JVM to the next; these depend on the rows alone. A retried task rewrites
+    its file whole."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(spark_schema)
+
+    def write(batches):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        partition = TaskContext.get().partitionId()
+        fs, path = filesystem(tmp_output)
+        rows = 0
+        with fs.open(f"{path}/part-{partition:05d}.parquet", "wb") as f, pq.ParquetWriter(
+                f, schema, compression="zstd", write_page_checksum=True) as writer:
+            for batch in batches_fn(batches):
+                if batch.num_rows:
+                    writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema))
+                    rows += batch.num_rows
+        yield pa.RecordBatch.from_arrays([pa.array([partition], pa.int32()), pa.array([rows], pa.int64())],
+                                         names=["partition", "rows"])
+
     fs, path = filesystem(tmp_output)
-    for name in sorted(fs.ls(path, detail=False)):
-        base = PurePosixPath(name).name
-        if base.startswith("part-") and base.endswith(".parquet"):
-            fs.mv(name, f"{path}/{base[:10]}.parquet")
-        elif base.startswith(".") or base == "_SUCCESS":
-            fs.rm(name)
+    fs.makedirs(path, exist_ok=True)
+    frame.mapInArrow(write, "partition int, rows long").collect()
 
 
 def commit_output(tmp_output: str, output: str, stats: Stats, extra_files: dict[str, str] | None = None) -> None:

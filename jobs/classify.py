@@ -20,8 +20,8 @@ from jobs.base import (
     filesystem,
     merge_task_stats,
     read_verified_parquet,
-    rename_parts,
     with_skipped,
+    write_partitions,
     write_task_stats,
 )
 from pipeline.stats import Stats
@@ -96,9 +96,7 @@ class ClassifyJob(SparkJob):
             for batch in batches:
                 yield from add_weights(batch, balancer).to_batches()
 
-        # append, not overwrite: overwrite would first delete the task stats pass 1 already wrote in share mode
-        scored.mapInArrow(weigh, weighted_schema).write.mode("append").parquet(tmp_output)
-        rename_parts(tmp_output)
+        write_partitions(scored, tmp_output, weigh, weighted_schema)
         stats = merge_task_stats(tmp_output, self.name)
         try:  # before anything is committed: a model that drops nearly everything stops the run here
             check_drop_share(stats, config)

@@ -19,8 +19,8 @@ from jobs.base import (
     filesystem,
     merge_task_stats,
     read_verified_parquet,
-    rename_parts,
     with_skipped,
+    write_partitions,
     write_task_stats,
 )
 from pipeline.stats import DropReason, Stats
@@ -96,8 +96,7 @@ class DecontaminateJob(SparkJob):
             yield from judge_batches(batches, shared.value, config, stats)
             write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
 
-        frame.mapInArrow(judge, frame.schema).write.mode("append").parquet(tmp_output)
-        rename_parts(tmp_output)
+        write_partitions(frame, tmp_output, judge, frame.schema)
         stats = with_skipped(merge_task_stats(tmp_output, self.name), skipped)
         stats.count("decontaminate.eval_ngrams", sum(index.ngrams_per_set()))
         stats.count("decontaminate.index_bytes", index.nbytes)

@@ -25,9 +25,9 @@ from jobs.base import (
     input_bytes,
     merge_task_stats,
     read_verified_parquet,
-    rename_parts,
     shuffle_sized_for,
     with_skipped,
+    write_partitions,
     write_task_stats,
 )
 from jobs.dedup_clusters import (
@@ -203,18 +203,15 @@ class DedupJob(SparkJob):
         columns = [*docs.columns, "dup_cluster", "dup_cluster_size"]
         out_schema = StructType([*docs.schema.fields, StructField("dup_cluster", StringType()),
                                  StructField("dup_cluster_size", LongType())])
-        out = joined.sortWithinPartitions("id").mapInArrow(
-            lambda it: apply_verdicts(it, columns, tmp_output), out_schema
-        )
         describe_phase(spark, "keepers, line dedup, join with documents and write")
-        out.write.mode("errorifexists").parquet(tmp_output)
+        write_partitions(joined.sortWithinPartitions("id"), tmp_output,
+                         lambda it: apply_verdicts(it, columns, tmp_output), out_schema)
         spark.sparkContext.setJobDescription(None)
         if cfg.near:
             members.unpersist()
         keys.unpersist()
         first_keys.unpersist()
         stats = merge_task_stats(tmp_output, self.name)
-        rename_parts(tmp_output)
         for key, value in counters.items():
             stats.count(key, value)
         return stats

@@ -28,6 +28,7 @@ from jobs.base import (
     read_verified_parquet,
     shuffle_sized_for,
     with_skipped,
+    write_partitions,
     write_task_stats,
 )
 from pipeline.semdedup import SemDedupConfig
@@ -129,37 +130,22 @@ def group_pairs(cfg: SemDedupConfig):
     return pairs
 
 
-def apply_verdicts(batches, columns: list[str], tmp_output: str, empty_schema):
-    """mapInArrow: drop the semantic duplicates, count everything, and write this partition's Parquet with pyarrow
-    (part-NNNNN by partition, zstd, page checksums): Spark's own writer lists column encodings in JVM hash order,
-    so its files differ in bytes from one JVM to the next. Yields one (partition, rows) row."""
-    import pyarrow as pa
+def apply_verdicts(batches, columns: list[str], tmp_output: str):
+    """mapInArrow: drop the semantic duplicates and count everything; one stats file per task."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
     from pyspark import TaskContext
 
-    partition = TaskContext.get().partitionId()
     stats = Stats(stage="semdedup")
-    fs, path = filesystem(tmp_output)
-    writer = None
-    with fs.open(f"{path}/part-{partition:05d}.parquet", "wb") as f:
-        for batch in batches:
-            stats.records_in += batch.num_rows
-            keep = pc.equal(batch.column("id"), batch.column("sem_dup_cluster"))
-            dropped = batch.num_rows - int(pc.sum(keep).as_py() or 0)
-            if dropped:
-                stats.drop(DropReason.SEMANTIC_DUPLICATE, dropped)
-            kept = batch.filter(keep).select(columns)
-            if writer is None:
-                writer = pq.ParquetWriter(f, kept.schema, compression="zstd", write_page_checksum=True)
-            writer.write_batch(kept)
-            stats.records_out += kept.num_rows
-        if writer is None:  # an empty partition writes an empty file: even an empty output stays readable
-            writer = pq.ParquetWriter(f, empty_schema, compression="zstd", write_page_checksum=True)
-        writer.close()
-    write_task_stats(tmp_output, partition, stats)
-    yield pa.RecordBatch.from_arrays([pa.array([partition], pa.int32()), pa.array([stats.records_out], pa.int64())],
-                                     names=["partition", "rows"])
+    for batch in batches:
+        stats.records_in += batch.num_rows
+        keep = pc.equal(batch.column("id"), batch.column("sem_dup_cluster"))
+        dropped = batch.num_rows - int(pc.sum(keep).as_py() or 0)
+        if dropped:
+            stats.drop(DropReason.SEMANTIC_DUPLICATE, dropped)
+        kept = batch.filter(keep).select(columns)
+        stats.records_out += kept.num_rows
+        yield kept
+    write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
 
 
 class SemDedupJob(SparkJob):
@@ -291,15 +277,10 @@ class SemDedupJob(SparkJob):
 
         joined = docs.repartition(n_files, "id").join(verdicts.repartition(n_files, "id"), "id")
         out_columns = [*docs.columns, "sem_cluster", "sem_dup_cluster", "sem_dup_cluster_size"]
-        fs, path = filesystem(tmp_output)
-        fs.makedirs(path, exist_ok=True)
-        from pyspark.sql.pandas.types import to_arrow_schema
-
         selected = joined.select(*out_columns)
-        empty_schema = to_arrow_schema(selected.schema)
-        selected.sortWithinPartitions("id").mapInArrow(
-            lambda it: apply_verdicts(it, out_columns, tmp_output, empty_schema), "partition int, rows long"
-        ).collect()
+        write_partitions(selected.sortWithinPartitions("id"), tmp_output,
+                         lambda it: apply_verdicts(it, out_columns, tmp_output), selected.schema)
+        fs, path = filesystem(tmp_output)
         dropped = (verdicts.where("id != sem_dup_cluster")
                    .select("id", "sem_cluster", F.col("sem_dup_cluster").alias("kept")).orderBy("id").toArrow())
         fs.makedirs(f"{path}/_semantic_duplicates", exist_ok=True)
