@@ -61,11 +61,17 @@ def descendants(pids: list[int]) -> list[int]:
 
 
 def alive(pid: int) -> bool:
+    """Whether pid still runs. A zombie counts as dead: a SIGKILLed daemon whose parent (PID 1 of a container that
+    does not reap, as on CI) never waits for it stays in the process table in state Z, yet it runs nothing."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS) or gone since the signal: the signal said it existed
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"  # the command name in (...) may hold spaces
 
 
 class StandaloneCluster:
