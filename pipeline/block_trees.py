@@ -10,20 +10,11 @@ leaf's raw score), default_left (where NaN goes); roots = each tree's first node
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ARRAYS = ("feature", "threshold", "left", "right", "value", "default_left", "roots")
-
-
-def _prepare_cache_dir() -> None:
-    """numba caches compiled code beside this file, or in a temp folder where that is read-only (executors)."""
-    if os.environ.get("NUMBA_CACHE_DIR") or os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
-        return
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"sluice-numba-cache-{os.getuid()}")
 
 
 _kernel = None
@@ -32,10 +23,9 @@ _kernel = None
 def _compiled():
     global _kernel
     if _kernel is None:
-        _prepare_cache_dir()
-        import numba
+        from pipeline.compiled import jit
 
-        @numba.njit(cache=True, nogil=True)
+        @jit()
         def raw_scores(x, feature, threshold, left, right, value, default_left, roots, out):  # pragma: no cover
             for i in range(x.shape[0]):
                 total = 0.0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 # Block-level elements: entering or leaving one ends the current block. Value = the tag's category (a feature).
 BLOCK_CATEGORY = {
     "p": 1, "div": 2, "li": 3, "h1": 4, "h2": 4, "h3": 4, "h4": 5, "h5": 5, "h6": 5, "tr": 6, "pre": 7,
@@ -98,27 +100,43 @@ def class_mask(value: str) -> int:
 
 # A block-level element on the walk's stack is a list, indexed by these (one is made per block-level element in the
 # hot loop, and a list costs a fifth of a slotted object's __init__); its totals are of its whole subtree once the
-# walk has left it.
-CATEGORY, DEPTH, ANCESTOR_TAGS, ANCESTOR_CLASSES, OWN_CLASSES, PARENT, CHARS, LINK_CHARS, BLOCKS = range(9)
+# walk has left it. The integer fields come first: PageBlocks.element_table() turns them into one array.
+# INDEX is the element's row in PageBlocks.table (-1 until a block lies under it), PARENT_INDEX its parent's row
+# (its own at the root).
+CATEGORY, DEPTH, ANCESTOR_TAGS, ANCESTOR_CLASSES, OWN_CLASSES, CHARS, LINK_CHARS, BLOCKS, INDEX, PARENT_INDEX, \
+    PARENT = range(11)
+N_ELEMENT_FIELDS = PARENT  # the integer fields
 Element = list
 
 
 @dataclass(slots=True)
 class PageBlocks:
-    """Parallel lists, one entry per block in page order (columns are cheaper than an object per block)."""
+    """Parallel lists, one entry per block in page order (columns are cheaper than an object per block), and the
+    table of block-level elements that hold a block or are above one (`element_ids` are rows of it)."""
 
     texts: list[str] = field(default_factory=list)
     link_chars: list[int] = field(default_factory=list)
-    elements: list[Element] = field(default_factory=list)
+    element_ids: list[int] = field(default_factory=list)
     breaks: list[int] = field(default_factory=list)
     cells: list[bool] = field(default_factory=list)
+    table: list[Element] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def elements(self) -> list[Element]:
+        """Each block's innermost block-level element."""
+        return [self.table[i] for i in self.element_ids]
+
+    def element_table(self) -> np.ndarray:
+        """(elements × N_ELEMENT_FIELDS) int64: the integer fields of `table`, row = INDEX."""
+        return np.array([e[:N_ELEMENT_FIELDS] for e in self.table], dtype=np.int64).reshape(-1, N_ELEMENT_FIELDS)
+
 
 TEXT_ID = 2  # lexbor's tag id of a text node
 FIRST_ELEMENT_ID = 6  # below: no elements (undefined, e.g. processing instructions; text, document, comment, doctype)
+_SKIP, _BREAK, _CELL, _LINK = 0, -1, -2, -3  # the walk's codes of tags that are not block-level (categories are > 0)
 
 
 class _TagIds:
@@ -143,11 +161,14 @@ class _TagIds:
         missing = names - set(ids)
         if missing or ids.get("-text") != TEXT_ID or min(ids[n] for n in names) < FIRST_ELEMENT_ID:
             raise RuntimeError(f"lexbor's tag ids are not the ones this walk expects (missing: {sorted(missing)})")
-        self.category = {ids[n]: c for n, c in BLOCK_CATEGORY.items()}
+        # what the walk does at a tag, in one dict probe: a block category (> 0), or one of the _KIND codes;
+        # a tag not in it is inline
+        self.kind = {ids[n]: c for n, c in BLOCK_CATEGORY.items()}
+        self.kind.update({ids[n]: _SKIP for n in SKIP_TAGS | BOILERPLATE_TAGS})
+        self.kind.update({i: _SKIP for i in range(FIRST_ELEMENT_ID) if i != TEXT_ID})
+        self.kind.update({ids[n]: _CELL for n in CELL_TAGS})
+        self.kind.update({ids["br"]: _BREAK, ids["a"]: _LINK})
         self.ancestor_bit = {ids[n]: b for n, b in ANCESTOR_BITS.items()}
-        self.skip = frozenset(ids[n] for n in SKIP_TAGS | BOILERPLATE_TAGS)
-        self.cell = frozenset(ids[n] for n in CELL_TAGS)
-        self.br, self.a = ids["br"], ids["a"]
 
 
 _tag_ids: _TagIds | None = None
@@ -167,7 +188,7 @@ class BlockWalker:
         self._breaks = 0
 
     def walk(self, body) -> PageBlocks:
-        root = [BLOCK_CATEGORY["body"], 0, 0, 0, 0, None, 0, 0, 0]
+        root = [BLOCK_CATEGORY["body"], 0, 0, 0, 0, 0, 0, 0, -1, -1, None]
         self._element(body, root, in_link=False)
         if self._parts:
             self._flush(root)
@@ -191,17 +212,32 @@ class BlockWalker:
         blocks = self.blocks
         blocks.texts.append(text)
         blocks.link_chars.append(min(link_chars, len(text)))
-        blocks.elements.append(element)
+        if element[INDEX] < 0:
+            self._register(element)
+        blocks.element_ids.append(element[INDEX])
         blocks.breaks.append(breaks)
         blocks.cells.append(is_row)
         element[CHARS] += len(text)
         element[LINK_CHARS] += min(link_chars, len(text))
         element[BLOCKS] += 1
 
+    def _register(self, element: Element) -> None:
+        """Give `element` and its ancestors not yet in the table their rows, parents first."""
+        chain = []
+        while element is not None and element[INDEX] < 0:
+            chain.append(element)
+            element = element[PARENT]
+        table = self.blocks.table
+        for element in reversed(chain):
+            element[INDEX] = len(table)
+            parent = element[PARENT]
+            element[PARENT_INDEX] = element[INDEX] if parent is None else parent[INDEX]
+            table.append(element)
+
     def _element(self, node, element: Element, in_link: bool) -> None:
         """Walk `node`'s children; `element` is the innermost block-level element around them."""
         parts = self._parts
-        ids = self._ids
+        kind_of = self._ids.kind.get
         for child in node.iter(include_text=True):
             tag = child.tag_id
             if tag == TEXT_ID:
@@ -211,37 +247,41 @@ class BlockWalker:
                     if in_link:
                         self._link_chars += len(text)
                 continue
-            if tag < FIRST_ELEMENT_ID or tag in ids.skip:  # comments, doctype, ...; script, style, ...
-                continue
-            category = ids.category.get(tag)
-            if category is None:
-                if tag == ids.br:
-                    parts.append("\x1e")
-                    self._breaks += 1
-                elif tag in ids.cell:
-                    parts.append("\x1f")
-                    self._element(child, element, in_link)
-                else:  # inline (custom elements included): its text belongs to the current block
-                    self._element(child, element, in_link or tag == ids.a)
-                continue
-            if parts:
-                self._flush(element)
-            attributes = child.attributes
-            own = 0
-            names = attributes.get("class")
-            if names:
-                own = class_mask(names)
-            names = attributes.get("id")
-            if names:
-                own |= class_mask(names)
-            bit = ids.ancestor_bit.get(tag)
-            inner = [category, element[DEPTH] + 1, element[ANCESTOR_TAGS] | (1 << bit if bit is not None else 0),
-                     element[ANCESTOR_CLASSES] | own, own, element, 0, 0, 0]
-            self._element(child, inner, in_link)
-            if parts:
-                self._flush(inner)
-            element[CHARS] += inner[CHARS]
-            element[LINK_CHARS] += inner[LINK_CHARS]
+            kind = kind_of(tag)
+            if kind is None:  # inline (custom elements included): its text belongs to the current block
+                self._element(child, element, in_link)
+            elif kind > 0:
+                self._block(child, kind, element, in_link)
+            elif kind == _LINK:
+                self._element(child, element, True)
+            elif kind == _BREAK:
+                parts.append("\x1e")
+                self._breaks += 1
+            elif kind == _CELL:
+                parts.append("\x1f")
+                self._element(child, element, in_link)
+            # else _SKIP: comments, doctype, ...; script, style, ...; nav, aside, footer
+
+    def _block(self, node, category: int, element: Element, in_link: bool) -> None:
+        """A block-level child of `element`: ends the current block, and its own text makes new ones."""
+        if self._parts:
+            self._flush(element)
+        attributes = node.attributes
+        own = 0
+        names = attributes.get("class")
+        if names:
+            own = class_mask(names)
+        names = attributes.get("id")
+        if names:
+            own |= class_mask(names)
+        bit = self._ids.ancestor_bit.get(node.tag_id)
+        inner = [category, element[DEPTH] + 1, element[ANCESTOR_TAGS] | (1 << bit if bit is not None else 0),
+                 element[ANCESTOR_CLASSES] | own, own, 0, 0, 0, -1, -1, element]
+        self._element(node, inner, in_link)
+        if self._parts:
+            self._flush(inner)
+        element[CHARS] += inner[CHARS]
+        element[LINK_CHARS] += inner[LINK_CHARS]
 
 
 def page_blocks(body) -> PageBlocks:

@@ -17,55 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.blocks import (
-    ANCESTOR_CLASSES,
-    ANCESTOR_TAGS,
     BLOCK_CATEGORY,
-    BLOCKS,
     CATEGORY,
-    CHARS,
-    DEPTH,
-    LINK_CHARS,
     N_ANCESTOR_BITS,
     N_CLASS_BITS,
-    OWN_CLASSES,
-    PARENT,
+    PARENT_INDEX,
     PageBlocks,
     page_blocks,
 )
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v1.npz"
 MODEL_KIND = "extractor"
-_STOPS = frozenset(".!?\"'”»)")
 _LI = BLOCK_CATEGORY["li"]
-# Words of page furniture in the dev set's languages and the web's at large (en, de, fr, es, it, nl, pl): sharing,
-# comments, accounts, legal, navigation, ratings. Whole words, lowercased.
-_BOILERPLATE_SET = frozenset("""
-share teilen partager compartir condividi delen udostępnij tweet facebook twitter whatsapp linkedin pinterest
-instagram youtube e-mail email mail print drucken comment comments kommentar kommentare commentaire commentaires
-comentario comentarios commento commenti reageer komentarz komentarze reply antworten répondre responder login
-anmelden registrieren register connexion subscribe abonnieren newsletter abonner suscríbete iscriviti cookie cookies
-datenschutz privacy impressum imprint copyright © disclaimer terms agb kontakt contact home startseite accueil inicio
-menu menü search suche recherche buscar cerca zoeken szukaj weiterlesen mehr more next previous zurück weiter
-suivant précédent siguiente anterior related ähnliche tags schlagwörter kategorie kategorien category categories
-posted veröffentlicht publié publicado pubblicato geplaatst opublikowano author autor auteur autore like gefällt
-rating bewertung bewertungen stimmen votes anzeige werbung advertisement publicité publicidad sponsored click klicken
-hier here ici aquí qui download herunterladen top back
-""".split())
-# Code point classes for _char_classes: 1 digit, 2 punctuation, 3 capital (Latin, Greek, Cyrillic ranges), 0 other
-_CLASS_TABLE_SIZE = 0x0530
-_CHAR_CLASS = np.zeros(_CLASS_TABLE_SIZE, dtype=np.uint8)
-_CHAR_CLASS[ord("0"):ord("9") + 1] = 1
-_CHAR_CLASS[[ord(c) for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»¡¿·©®"]] = 2
-_CHAR_CLASS[ord("A"):ord("Z") + 1] = 3
-_CHAR_CLASS[0xC0:0xDF] = 3
-_CHAR_CLASS[0xD7] = 0
-_CHAR_CLASS[0x391:0x3AA] = 3
-_CHAR_CLASS[0x410:0x430] = 3
-TEXT_BLOCK_CHARS = 150  # a block this long with few links is running text
-
 # Chosen by measurement (5-fold CV on extraction-dev): dates, mean word length and lower-case shares moved the
 # snippet rates by less than their noise; the character-class shares and the boilerplate words are worth ~0.01 of
-# "with" found, so they stay, computed over the whole page at once (see _char_classes, _boilerplate_words).
+# "with" found, so they stay. Computed by pipeline/block_kernel.py, in this order.
 NUMERIC_FEATURES = (
     "category", "depth", "chars", "words", "link_density", "stops_per_word", "breaks", "is_row", "pipes",
     "rel_index", "rel_offset", "page_chars", "page_blocks", "page_link_density", "share_of_page", "share_of_longest",
@@ -107,10 +73,6 @@ def parse_blocks(html: str) -> PageBlocks:
     return page_blocks(body)
 
 
-def _bits(masks: list[int], n_bits: int) -> np.ndarray:
-    return ((np.asarray(masks, dtype=np.int64)[:, None] >> np.arange(n_bits)) & 1).astype(np.float32)
-
-
 def _shift(values: np.ndarray, by: int, fill: float) -> np.ndarray:
     out = np.full_like(values, fill)
     if by > 0:
@@ -118,28 +80,6 @@ def _shift(values: np.ndarray, by: int, fill: float) -> np.ndarray:
     else:
         out[:by] = values[-by:]
     return out
-
-
-def _char_classes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per block: digits, ASCII/typographic punctuation, and capitals that start a word; one numpy pass over the
-    page's code points instead of a Python loop per character."""
-    joined = "\n".join(texts)
-    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    small = np.minimum(points, _CLASS_TABLE_SIZE - 1)
-    classes = _CHAR_CLASS[small]
-    starts = np.concatenate(([0], np.cumsum([len(t) + 1 for t in texts[:-1]]))).astype(np.int64)
-    word_start = np.concatenate(([True], points[:-1] <= 32))
-    capital = (classes == 3) & word_start
-    return (np.add.reduceat((classes == 1).astype(np.float32), starts),
-            np.add.reduceat((classes == 2).astype(np.float32), starts),
-            np.add.reduceat(capital.astype(np.float32), starts))
-
-
-def _boilerplate_words(texts: list[str]) -> np.ndarray:
-    """Per block, how many of its first words are BOILERPLATE_WORDS (page furniture is short; long blocks are
-    judged by their first 12 words)."""
-    return np.fromiter((len(_BOILERPLATE_SET.intersection(t.lower().split()[:12])) for t in texts),
-                       dtype=np.float32, count=len(texts))
 
 
 def _window_sum(values: np.ndarray, half: int = 2) -> np.ndarray:
@@ -151,109 +91,29 @@ def _window_sum(values: np.ndarray, half: int = 2) -> np.ndarray:
     return (cumulative[high] - cumulative[low]).astype(np.float32)
 
 
-def _main_text_relation(elements: list, chars: np.ndarray, density: np.ndarray, total: float) -> list[np.ndarray]:
-    """Where a block lies relative to the page's running text: before its first / after its last text block
-    (>= TEXT_BLOCK_CHARS, few links), how many blocks from the nearest one, and how far up the tree its element
-    meets the longest block's element (lca_up levels; lca_share = that ancestor's share of the page's text)."""
-    n = len(elements)
-    index = np.arange(n)
-    text_blocks = np.flatnonzero((chars >= TEXT_BLOCK_CHARS) & (density < 0.3))
-    if len(text_blocks):
-        before = (index < text_blocks[0]).astype(np.float32)
-        after = (index > text_blocks[-1]).astype(np.float32)
-        position = np.searchsorted(text_blocks, index).clip(0, len(text_blocks) - 1)
-        nearest = np.minimum(np.abs(index - text_blocks[position]),
-                             np.abs(index - text_blocks[(position - 1).clip(0)])).astype(np.float32)
-    else:
-        before = after = np.ones(n, np.float32)
-        nearest = np.full(n, n, np.float32)
-    chain = {}
-    node, level = elements[int(np.argmax(chars))], 0
-    while node is not None:
-        chain[id(node)] = node
-        node, level = node[PARENT], level + 1
-    up = np.zeros(n, np.float32)
-    share = np.zeros(n, np.float32)
-    seen: dict[int, tuple[int, int]] = {}
-    for i, element in enumerate(elements):
-        found = seen.get(id(element))
-        if found is None:
-            node, steps = element, 0
-            while id(node) not in chain and node[PARENT] is not None:
-                node, steps = node[PARENT], steps + 1
-            found = seen[id(element)] = (steps, node[CHARS])
-        up[i], share[i] = found[0], found[1] / total
-    return [before, after, nearest, up, share]
-
-
 def block_features(blocks: PageBlocks) -> np.ndarray:
     """(blocks × FEATURE_NAMES) float32 matrix; category columns hold BLOCK_CATEGORY codes (-1 = none)."""
-    n = len(blocks)
-    texts, elements = blocks.texts, blocks.elements
-    # one pass of C-level string methods per block (one comprehension: a generator per column costs more)
-    counts = np.array([(len(t), t.count(" ") + 1, t.count(". ") + t.count("? ") + t.count("! ") + t.count("。"),
-                        t.count("|"), t.count(",") + t.count("，") + t.count("、"), t[-1] in _STOPS, t[0].isupper(),
-                        t[-1] in "?？") for t in texts], dtype=np.float32).reshape(n, 8)
-    chars, words, pipes, commas, ends, first_upper, question = (counts[:, i] for i in (0, 1, 3, 4, 5, 6, 7))
-    stops = counts[:, 2] + ends
-    digits, puncts, capitals = _char_classes(texts)
-    links = np.asarray(blocks.link_chars, dtype=np.float32)
-    parents = [e[PARENT] or e for e in elements]
-    grands = [p[PARENT] or p for p in parents]
-    # per block: its element's, parent's, grandparent's and great-grandparent's (chars, link chars), and the codes
-    tree = np.array([e[CHARS:LINK_CHARS + 1] + p[CHARS:LINK_CHARS + 1] + g[CHARS:LINK_CHARS + 1]
-                     + (g[PARENT] or g)[CHARS:LINK_CHARS + 1] + [e[CATEGORY], e[DEPTH], p[CATEGORY], e[BLOCKS],
-                                                                   p[BLOCKS]]
-                     for e, p, g in zip(elements, parents, grands, strict=True)], dtype=np.float32).reshape(n, 13)
-    element_ids = np.fromiter(map(id, elements), dtype=np.int64, count=n)
-    same = (element_ids[1:] == element_ids[:-1]).astype(np.float32)
-    category = tree[:, 8]
+    from pipeline import block_kernel
 
-    density = links / chars
-    total = float(chars.sum())
-    offset = np.cumsum(chars) - chars
-    window_chars, window_links = _window_sum(chars), _window_sum(links)
-    wide_chars, wide_links = _window_sum(chars, 6), _window_sum(links, 6)
-    ancestors = tree[:, 0:8].reshape(n, 4, 2)
-    ancestor_density = ancestors[:, :, 1] / np.maximum(ancestors[:, :, 0], 1)
-    columns = [
-        category, tree[:, 9], chars, words, density, stops / words, np.asarray(blocks.breaks, dtype=np.float32),
-        np.asarray(blocks.cells, dtype=np.float32), pipes,
-        np.arange(n, dtype=np.float32) / n, offset / total, np.full(n, total, np.float32), np.full(n, n, np.float32),
-        np.full(n, links.sum() / total, np.float32), chars / total, chars / chars.max(),
-        ancestors[:, 0, 0], ancestor_density[:, 0], ancestors[:, 0, 0] / total,
-        ancestors[:, 1, 0], ancestor_density[:, 1], ancestors[:, 1, 0] / total, tree[:, 10],
-        ancestors[:, 2, 0] / total, ancestor_density[:, 2], ancestors[:, 3, 0] / total, ancestor_density[:, 3],
-        _shift(chars, 1, 0), _shift(category, 1, -1), _shift(chars, -1, 0), _shift(category, -1, -1),
-        window_links / np.maximum(window_chars, 1), window_chars, wide_links / np.maximum(wide_chars, 1), wide_chars,
-        *_main_text_relation(elements, chars, density, total),
-        commas / words, ends, first_upper, question, _shift(density, 1, -1), _shift(density, -1, -1),
-        np.concatenate(([0], same)), np.concatenate((same, [0])), tree[:, 11], tree[:, 12],
-        digits / chars, puncts / chars, capitals / words, _boilerplate_words(texts),
-    ]
-    return np.hstack([
-        np.stack(columns, axis=1),
-        _bits([e[ANCESTOR_TAGS] for e in elements], N_ANCESTOR_BITS),
-        _bits([e[ANCESTOR_CLASSES] for e in elements], N_CLASS_BITS),
-        _bits([e[OWN_CLASSES] for e in elements], N_CLASS_BITS),
-    ]).astype(np.float32, copy=False)
+    return block_kernel.block_features(blocks.texts, blocks.link_chars, blocks.breaks, blocks.cells,
+                                       blocks.element_ids, blocks.element_table())
 
 
-def _group_mean(values: np.ndarray, keys: list) -> np.ndarray:
-    _unique, inverse = np.unique(np.fromiter(map(id, keys), dtype=np.int64, count=len(keys)), return_inverse=True)
-    return (np.bincount(inverse, weights=values) / np.bincount(inverse))[inverse]
+def _group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    return (np.bincount(groups, weights=values) / np.maximum(np.bincount(groups), 1))[groups]
 
 
 def context_features(first: np.ndarray, blocks: PageBlocks) -> np.ndarray:
     """(blocks × CONTEXT_FEATURES): the first pass's score of each block and of its neighbourhood."""
     n = len(first)
     ones = np.ones(n)
-    parents = [e[PARENT] or e for e in blocks.elements]
+    elements = np.asarray(blocks.element_ids, dtype=np.int64)
+    parents = np.array([e[PARENT_INDEX] for e in blocks.table], dtype=np.int64)[elements]
     return np.stack([
         first, _shift(first, 1, -1), _shift(first, -1, -1),
         _window_sum(first) / _window_sum(ones), _window_sum(first, 6) / _window_sum(ones, 6),
         np.full(n, first.max()), np.full(n, first.mean()),
-        _group_mean(first, blocks.elements), _group_mean(first, parents),
+        _group_mean(first, elements), _group_mean(first, parents),
         np.argsort(np.argsort(-first, kind="stable"), kind="stable") / n,
     ], axis=1).astype(np.float32)
 
@@ -271,9 +131,10 @@ def block_scores(ensembles: dict, features: np.ndarray, blocks: PageBlocks) -> n
 def blocks_to_text(blocks: PageBlocks, keep) -> str:
     """The kept blocks in page order, in trafilatura's txt form."""
     lines = []
-    for text, element, kept in zip(blocks.texts, blocks.elements, keep, strict=True):
+    table = blocks.table
+    for text, element, kept in zip(blocks.texts, blocks.element_ids, keep, strict=True):
         if kept:
-            lines.append("- " + text if element[CATEGORY] == _LI else text)
+            lines.append("- " + text if table[element][CATEGORY] == _LI else text)
     return "\n".join(lines)
 
 

@@ -7,45 +7,20 @@ position-weighted shingle sums, the same 32-bit mixed shingle hash and the same 
 permutations. Modular arithmetic makes the order of evaluation irrelevant, so the results agree bit for bit
 (tests/pipeline/test_minhash.py checks random, empty, one-word, spaceless-script and very long documents).
 
-Imported lazily (by MinHasher) because numba is heavy. Compiled once per process; with `cache=True` a later
-process loads the machine code from disk (~0.3 s instead of ~1.2 s). numba caches next to this file when that
-is writable, else in NUMBA_CACHE_DIR, which is pointed at a temporary folder here when neither is writable
-(read-only installs, Spark executors). Where numba cannot cache at all (sources inside a zip on the Python path
-and no writable user cache directory), the kernel compiles without a cache rather than failing.
+Imported lazily (by MinHasher) because numba is heavy; compiled and cached as pipeline/compiled.py says.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import numpy as np
 
-
-def _prepare_cache_dir() -> None:
-    """Give numba a writable cache directory before it reads its configuration (at import)."""
-    if os.environ.get("NUMBA_CACHE_DIR") or os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
-        return
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"sluice-numba-cache-{os.getuid()}")
-
-
-_prepare_cache_dir()
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+from pipeline.compiled import jit as _jit
 
 WORD_BASE = np.uint64(0x9E3779B97F4A7C15)  # R of the word polynomial: pipeline.minhash._powers' base
 TABLE_SEED = np.uint64(0x51C3)  # pipeline.minhash._TABLE_SEED: values of characters beyond the BMP
 _ONE, _TWO, _ZERO = np.uint64(1), np.uint64(2), np.uint64(0)
 _S33, _S32 = np.uint64(33), np.uint64(32)
 _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)  # fmix64's multipliers
-
-
-def _jit(**options):
-    def wrap(fn):
-        try:
-            return numba.njit(cache=True, nogil=True, **options)(fn)
-        except (RuntimeError, OSError):  # no cache locator or no writable cache directory
-            return numba.njit(cache=False, nogil=True, **options)(fn)
-    return wrap
 
 
 @_jit(inline="always")

@@ -174,14 +174,14 @@ def test_compiled_kernel_on_a_very_long_document():
 
 
 def test_kernel_cache_goes_to_a_temporary_folder_when_the_package_is_read_only(monkeypatch):
-    import pipeline.minhash_kernel as kernel
+    import pipeline.compiled as compiled
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setattr(kernel.os, "access", lambda path, mode: False)
-    kernel._prepare_cache_dir()
+    monkeypatch.setattr(compiled.os, "access", lambda path, mode: False)
+    compiled.prepare_cache_dir()
     import os
 
     assert "sluice-numba-cache" in os.environ["NUMBA_CACHE_DIR"]
     monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
-    kernel._prepare_cache_dir()  # a user's own setting wins
+    compiled.prepare_cache_dir()  # a user's own setting wins
     assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"
