@@ -43,11 +43,13 @@ def _dev_bodies() -> list[tuple[str, bytes]]:
 
 
 def _best_per_page(bodies, extractors: dict, rounds: int) -> dict[str, float]:
-    """CPU seconds for all pages per extractor: each page's best of `rounds`, extractors alternating per page."""
+    """CPU seconds for all pages per extractor: each page's best of `rounds`. Each round runs every extractor over
+    all pages in turn, as a stage runs one extractor page after page: alternating extractors page by page charged
+    the fast one for trafilatura's garbage collections and cold caches (~0.4 ms a page, 25% of its time)."""
     best = {name: [float("inf")] * len(bodies) for name in extractors}
     for _ in range(rounds):
-        for i, (url, body) in enumerate(bodies):
-            for name, extract in extractors.items():
+        for name, extract in extractors.items():
+            for i, (url, body) in enumerate(bodies):
                 t = time.process_time()
                 extract(body, url)
                 best[name][i] = min(best[name][i], time.process_time() - t)
