@@ -4,7 +4,8 @@ They catch what Gopher and C4 miss in Common Crawl text: pages that are mostly l
 in punctuation, most lines are short, many newlines per word) and pages whose lines repeat. Lines are the non-blank
 lines, stripped; the duplicate-line ratio is over their characters; words are whitespace words (characters in
 unspaced scripts, see text_view). Thai and Lao end sentences with a space, not punctuation: the line-punctuation
-rule does not apply to them.
+rule does not apply to them. A Chinese or Japanese character carries about a word, so a short line there is one of
+at most `short_line_length_dense` characters (10, where FineWeb's 30 would drop pages of short sentences).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FineWebConfig:
     line_punct_exclude_zero: bool = False  # true: a document with no such line at all is kept
     max_short_line_ratio: float = 0.67
     short_line_length: int = 30  # characters
+    short_line_length_dense: int = 10  # characters, in Chinese and Japanese (text_view.DENSE_LANGS)
     max_dup_line_char_ratio: float = 0.01
     max_newline_word_ratio: float = 0.3
 
@@ -35,6 +37,7 @@ class FineWebConfig:
         for name in ("min_line_punct_ratio", "max_short_line_ratio", "max_dup_line_char_ratio"):
             check_fraction(_SECTION, name, getattr(self, name))
         check_at_least(_SECTION, "short_line_length", self.short_line_length)
+        check_at_least(_SECTION, "short_line_length_dense", self.short_line_length_dense)
         check_at_least(_SECTION, "max_newline_word_ratio", self.max_newline_word_ratio)
 
 
@@ -60,7 +63,8 @@ class FineWebFilter(Filter):
             n_punct = sum(1 for line in lines if line.endswith(TERMINAL_PUNCTUATION))
             if n_punct < cfg.min_line_punct_ratio * n_lines and not (cfg.line_punct_exclude_zero and n_punct == 0):
                 return self._drop("line_punct_ratio")
-        n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
+        short = cfg.short_line_length_dense if view.dense else cfg.short_line_length
+        n_short = sum(1 for line in lines if len(line) <= short)
         if n_short > cfg.max_short_line_ratio * n_lines:
             return self._drop("short_line_ratio")
         _, dup_chars = count_duplicates(lines)

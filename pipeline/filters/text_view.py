@@ -26,6 +26,11 @@ _UNSPACED_MIN_FRACTION = 0.3
 # A word boundary in unspaced text: whitespace, CJK or full-width punctuation, or a character of an unspaced script
 # (each is a word of its own).
 _UNSPACED_WORD_BREAK = re.compile(_UNSPACED_CHAR.pattern.replace("[", r"[\s\u3000-\u303f\uff00-\uffef", 1) + "+")
+# Chinese and Japanese (Han and kana): a character carries about a word (a Chinese word is ~1.5 characters, an
+# English one ~6 with its space), so a rule that measures lines in characters needs a smaller bound there. Thai, Lao
+# and the other unspaced scripts spell words with several characters each and keep the Latin bounds.
+DENSE_LANGS = frozenset({"zh", "ja", "wuu", "yue", "gan"})
+_DENSE_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Languages (and scripts: Thai, Lao) whose sentences end with a space instead of a punctuation mark.
 UNPUNCTUATED_LANGS = frozenset({"th", "lo"})
 _UNPUNCTUATED_CHAR = re.compile(r"[\u0e00-\u0eff]")
@@ -40,7 +45,7 @@ TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "“", "»", "。", "！", "�
 class TextView:
     """Words and lines of one text, split lazily: a filter that never needs lines never pays for them."""
 
-    __slots__ = ("_lines", "_n_word_chars", "_unpunctuated", "_unspaced", "_words", "lang", "text")
+    __slots__ = ("_dense", "_lines", "_n_word_chars", "_unpunctuated", "_unspaced", "_words", "lang", "text")
 
     def __init__(self, text: str, lang: str = "") -> None:
         self.text = text
@@ -49,6 +54,7 @@ class TextView:
         self._lines: list[str] | None = None
         self._unspaced: bool | None = None
         self._unpunctuated: bool | None = None
+        self._dense: bool | None = None
         self._n_word_chars: int | None = None
 
     @property
@@ -93,6 +99,16 @@ class TextView:
                     _UNSPACED_MIN_FRACTION
                 )
         return self._unpunctuated
+
+    @property
+    def dense(self) -> bool:
+        """True for Chinese and Japanese (DENSE_LANGS): the language label decides, else the characters do."""
+        if self._dense is None:
+            if self.lang and self.lang != "und":
+                self._dense = self.lang in DENSE_LANGS
+            else:
+                self._dense = self.unspaced and _script_share(self.text, _DENSE_CHAR) > _UNSPACED_MIN_FRACTION
+        return self._dense
 
     @property
     def n_words(self) -> int:

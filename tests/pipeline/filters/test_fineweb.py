@@ -40,7 +40,8 @@ def test_empty_text():
 
 @pytest.mark.parametrize(
     "data, key",
-    [({"max_short_line_ratio": 2}, "max_short_line_ratio"), ({"short_line_length": -5}, "short_line_length")],
+    [({"max_short_line_ratio": 2}, "max_short_line_ratio"), ({"short_line_length": -5}, "short_line_length"),
+     ({"short_line_length_dense": -1}, "short_line_length_dense")],
 )
 def test_bad_config_names_the_key(data, key):
     with pytest.raises(ConfigError, match=rf"filters\.fineweb\.{key}"):

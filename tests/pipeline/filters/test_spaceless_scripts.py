@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.filters import FilterChain, FiltersConfig
 from pipeline.filters.c4 import C4Filter
-from pipeline.filters.fineweb import FineWebFilter
+from pipeline.filters.fineweb import FineWebConfig, FineWebFilter
 from pipeline.filters.gopher_quality import GopherQualityFilter
 from pipeline.filters.gopher_repetition import GopherRepetitionFilter
 from pipeline.filters.text_view import TextView, longest_word
@@ -134,6 +134,31 @@ def test_the_whole_chain_keeps_the_prose_and_labels_its_language():
     kept = list(FilterChain(FiltersConfig()).run(docs, stats))
     assert [d.lang for d in kept] == ["ja", "zh", "th", "ja"] and not stats.dropped
     assert [d.text for d in kept] == [*PROSE.values(), ONE_LINE_JAPANESE]
+
+
+# Short sentences, each a line (a Q&A page, a recipe's steps): 12-20 characters, far under FineWeb's 30.
+CHINESE_SHORT_LINES = "\n".join([
+    "先把米洗干净，泡半个小时。", "锅里放满清水，用大火烧开。", "水开以后放入泡好的米。", "改成小火，慢慢熬四十分钟。",
+    "中间要不时搅拌，免得粘锅。", "最后加一点盐和切好的青菜。", "再煮五分钟就可以关火了。", "趁热盛到碗里，撒上葱花。",
+])
+ZH_MENU = ["首页", "新闻中心", "产品介绍", "联系我们", "关于我们", "人才招聘", "常见问题", "网站地图"]
+
+
+@pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "by_script"])
+def test_short_chinese_sentences_are_not_short_lines_but_a_menu_is(labelled):
+    lang = "zh" if labelled else ""
+    assert all(11 <= len(line) < 30 for line in CHINESE_SHORT_LINES.split("\n"))
+    assert FineWebFilter()(get_doc(CHINESE_SHORT_LINES, lang=lang)) is None
+    menu = "\n".join([CHINESE.split("\n")[0], *ZH_MENU])  # unpunctuated too: that rule is off here
+    assert FineWebFilter(FineWebConfig(min_line_punct_ratio=0))(get_doc(menu, lang=lang)) == "fineweb:short_line_ratio"
+    # the Latin bound, set for every script, drops the sentences again
+    latin = FineWebFilter(FineWebConfig(short_line_length_dense=30))
+    assert latin(get_doc(CHINESE_SHORT_LINES, lang=lang)) == "fineweb:short_line_ratio"
+
+
+def test_thai_is_unspaced_but_not_dense():
+    assert TextView(THAI).unspaced and not TextView(THAI).dense
+    assert TextView(JAPANESE).dense and TextView(CHINESE, lang="zh").dense and not TextView(CHINESE, lang="th").dense
 
 
 def test_script_detection_without_a_label():
