@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from pipeline.shards import ShardWriter, build_manifest, manifest_json  # noqa: E402
+from pipeline.shard_writer import ShardWriter  # noqa: E402
+from pipeline.shards import build_manifest, manifest_json  # noqa: E402
 from pipeline.tokenize import TokenizeConfig, eos_id, tokenize_batch, train_tokenizer  # noqa: E402
 
 BATCH = 2048

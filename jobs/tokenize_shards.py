@@ -8,7 +8,7 @@ Token ids never enter the JVM (Spark would convert every id, several times); tex
    falls in (key div ceil(2^63 / n)), so shards are uniform random mixtures of about equal size, and the
    assignment depends on the data alone, not on Spark's partitioning;
 3. write: rows are hash-partitioned by shard and sorted by (shard, key, id); each task tokenizes its rows
-   (`encode_rows`) and writes its shards whole with pyarrow (`pipeline.shards.write_shards`), so names, row
+   (`encode_rows`) and writes its shards whole with pyarrow (`pipeline.shard_writer.write_shards`), so names, row
    groups and bytes are exact.
 The driver then writes tokenizer.json and, last, manifest.json.
 """
@@ -156,7 +156,7 @@ def _write_partition(tokenizer_json: str, cfg, tmp_output: str):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # Spark runs one task per core already
         import pyarrow as pa
 
-        from pipeline.shards import write_shards
+        from pipeline.shard_writer import write_shards
         from pipeline.tokenize import encode_rows, eos_id, load_tokenizer
 
         tokenizer = load_tokenizer(tokenizer_json)
@@ -170,7 +170,8 @@ def _write_partition(tokenizer_json: str, cfg, tmp_output: str):
 
 def _complete(tmp_output: str, infos: list[dict], n_shards: int) -> list:
     """ShardInfos for shards 0..n-1, an empty file for any index no row fell into (tiny inputs only)."""
-    from pipeline.shards import ShardInfo, shard_name, write_empty_shard
+    from pipeline.shard_writer import write_empty_shard
+    from pipeline.shards import ShardInfo, shard_name
 
     by_name = {i["file"]: ShardInfo(**i) for i in infos}
     if len(by_name) != len(infos):

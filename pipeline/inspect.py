@@ -14,7 +14,8 @@ import sys
 
 import numpy as np
 
-from pipeline.shards import DICTIONARY_COLUMNS, ShardError, ShardReader
+from pipeline.shard_reader import ShardReader
+from pipeline.shards import DICTIONARY_COLUMNS, ShardError
 from pipeline.stats import STATS_FILE
 
 SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain", "web_type"]

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipeline.shards import ShardError, ShardReader
+from pipeline.shard_reader import ShardReader
+from pipeline.shards import ShardError
 from trainer.model import IGNORE_INDEX
 
 
@@ -54,7 +55,7 @@ def default_buckets(max_seq_len: int) -> list[int]:
     return sorted({x for x in buckets if x < max_seq_len} | {max_seq_len})
 
 
-# --- the shard directory: pipeline.shards.ShardReader is the one reader -----------------------------------------
+# --- the shard directory: pipeline.shard_reader.ShardReader is the one reader -----------------------------------
 #
 # It checks the directory against manifest.json (every listed shard present at its recorded size, no unlisted
 # shard, row groups as recorded; with data.verify also each sha256), hands out disjoint row groups per rank and

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.tokenize_shards import TokenizeJob
-from pipeline.shards import ShardReader
+from pipeline.shard_reader import ShardReader
 from pipeline.tokenize import train_tokenizer
 from tests.pipeline.test_tokenize import EOS, corpus_texts
 

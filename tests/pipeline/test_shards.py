@@ -7,16 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.shards import (
-    MANIFEST,
-    TOKENIZER_FILE,
-    ShardError,
-    ShardReader,
-    build_manifest,
-    manifest_json,
-    shard_name,
-    write_shards,
-)
+from pipeline.shard_reader import ShardReader
+from pipeline.shard_writer import write_shards
+from pipeline.shards import MANIFEST, TOKENIZER_FILE, ShardError, build_manifest, manifest_json, shard_name
 from pipeline.tokenize import TokenizeConfig, eos_id, tokenize_batch, tokenizer_sha256, train_tokenizer
 from tests.pipeline.test_tokenize import EOS, corpus_texts
 
