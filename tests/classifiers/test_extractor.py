@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 
 from classifiers.cli import main as classifiers_main
-from classifiers.extractor import THRESHOLDS, ExtractorTraining, crawl_pages, teacher_labels, train_extractor
+from classifiers.extractor import (
+    THRESHOLDS,
+    ExtractorTraining,
+    Page,
+    annotation_marks,
+    crawl_pages,
+    cross_validate,
+    supervision,
+    teacher_labels,
+    train_extractor,
+    training_targets,
+)
 from pipeline.fast_extract import CONTEXT_FEATURES, DEFAULT_MODEL, FEATURE_NAMES, MODEL_KIND, parse_blocks
 from tests.pipeline.test_fast_extract import FLOORS
 
@@ -26,6 +37,22 @@ def test_blocks_are_labelled_by_what_trafilatura_kept():
     assert teacher_labels(blocks, teacher).tolist() == [0, 1, 1, 1, 0, 0]
 
 
+def test_annotations_relabel_training_blocks_only_when_asked():
+    html = f"<html><body><p>{LONG}</p><p>Share this article on the networks</p><div>Menu</div></body></html>"
+    blocks = parse_blocks(html)
+    entry = {"with": ["Share this article"], "without": ["Menu", "the committee met"]}
+    marks = annotation_marks(blocks, entry)
+    assert marks.tolist() == [0, 1, -1]  # snippets match case-sensitively, as the scoring does
+    page = Page("p", blocks, np.zeros((3, 1), np.float32), np.array([1, 0, 1], np.int8), entry, weight=0.5,
+                marks=marks)
+    labels, weights = training_targets(page, ExtractorTraining())
+    assert labels.tolist() == [1, 0, 1] and weights.tolist() == [0.5] * 3  # default: pure distillation
+    labels, weights = training_targets(page, ExtractorTraining(annotation_weight=10))
+    assert labels.tolist() == [1, 1, 0] and weights.tolist() == [0.5, 5.0, 5.0]
+    assert supervision(ExtractorTraining(), True).startswith("distillation only")
+    assert "annotations" in supervision(ExtractorTraining(annotation_weight=10), True)
+
+
 @pytest.fixture(scope="module")
 def crawl(tmp_path_factory):
     from demo.crawl import main as sample_crawl
@@ -40,6 +67,24 @@ def test_crawl_pages_are_labelled_by_the_generator(crawl):
     assert len(pages) > 50
     labels = np.concatenate([p.labels for p in pages])
     assert 0.05 < labels.mean() < 0.95  # both article and chrome blocks
+
+
+def test_cross_validation_never_sees_a_scored_page_s_annotations(crawl):
+    """Annotated crawl pages stand in for extraction-dev: changing the annotations of the pages one fold scores
+    changes nothing in that fold's output (they only ever train the other folds' models)."""
+    pages = crawl_pages(crawl)[:60]
+    for page in pages:
+        page.entry = {"with": [page.blocks.texts[0]], "without": [page.blocks.texts[-1]]}
+        page.teacher = page.blocks.texts[0]
+        page.marks = annotation_marks(page.blocks, page.entry)
+    settings = ExtractorTraining(rounds=10, annotation_weight=10, threshold=0.5)
+    first = cross_validate(pages, [], settings)
+    scored = np.flatnonzero(first["fold_of"] == 0)
+    for i in scored:
+        pages[i].marks = -pages[i].marks
+    second = cross_validate(pages, [], settings)
+    assert [second["texts"][i] for i in scored] == [first["texts"][i] for i in scored]
+    assert second["texts"] != first["texts"]  # the flipped marks did train the other folds
 
 
 def test_the_model_reproduces_from_its_seed(crawl, tmp_path):
