@@ -81,34 +81,32 @@ class TextView:
     def unspaced(self) -> bool:
         """True for scripts without spaces between words: the language label decides, else the characters do."""
         if self._unspaced is None:
-            if self.lang and self.lang != "und":
-                self._unspaced = self.lang in UNSPACED_LANGS
-            else:
-                self._unspaced = _script_share(self.text, _UNSPACED_CHAR) > _UNSPACED_MIN_FRACTION
+            self._unspaced = self._labelled_or(
+                UNSPACED_LANGS, lambda: _script_share(self.text, _UNSPACED_CHAR) > _UNSPACED_MIN_FRACTION)
         return self._unspaced
 
     @property
     def unpunctuated(self) -> bool:
         """True for Thai and Lao, which end sentences with a space: the language label decides, else the characters."""
         if self._unpunctuated is None:
-            if self.lang and self.lang != "und":
-                self._unpunctuated = self.lang in UNPUNCTUATED_LANGS
-            else:
-                # Thai and Lao are unspaced scripts: a text that is not unspaced (already known to C4) is not either
-                self._unpunctuated = self.unspaced and _script_share(self.text, _UNPUNCTUATED_CHAR) > (
-                    _UNSPACED_MIN_FRACTION
-                )
+            # Thai and Lao are unspaced scripts: a text that is not unspaced (already known to C4) is not either
+            self._unpunctuated = self._labelled_or(UNPUNCTUATED_LANGS, lambda: self.unspaced and _script_share(
+                self.text, _UNPUNCTUATED_CHAR) > _UNSPACED_MIN_FRACTION)
         return self._unpunctuated
 
     @property
     def dense(self) -> bool:
         """True for Chinese and Japanese (DENSE_LANGS): the language label decides, else the characters do."""
         if self._dense is None:
-            if self.lang and self.lang != "und":
-                self._dense = self.lang in DENSE_LANGS
-            else:
-                self._dense = self.unspaced and _script_share(self.text, _DENSE_CHAR) > _UNSPACED_MIN_FRACTION
+            self._dense = self._labelled_or(
+                DENSE_LANGS, lambda: self.unspaced and _script_share(self.text, _DENSE_CHAR) > _UNSPACED_MIN_FRACTION)
         return self._dense
+
+    def _labelled_or(self, languages: frozenset, by_script) -> bool:
+        """Whether the language label is one of `languages`; without a label, what `by_script()` says."""
+        if self.lang and self.lang != "und":
+            return self.lang in languages
+        return by_script()
 
     @property
     def n_words(self) -> int:
