@@ -289,15 +289,28 @@ def test_cut_mode_on_the_planted_documents_removes_only_their_passages(decontami
         assert words(row["text"]) == words(text[:start]) + words(text[end:])
 
 
-def test_changed_eval_set_redoes_decontaminate_and_tokenize_only(decontaminated, tmp_path):
-    """In a copy of the run, the last item is taken out of the evaluation file (same path, same TOML): the
-    upstream stages are skipped untouched, decontaminate and tokenize run again, the item's document comes back,
-    and the manifest records the set's new hash. (It rewrites the module's evaluation file: the other tests use what
-    the fixture recorded of it.)"""
+def mtimes(*directories: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for d in directories for p in sorted(d.rglob("*"))}
+
+
+def test_rerun_skips_every_stage_and_a_changed_eval_set_redoes_decontaminate_and_tokenize_only(
+        decontaminated, tmp_path):
+    """In a copy of the run, the same command again skips every stage and rewrites nothing. Then the last item is
+    taken out of the evaluation file (same path, same TOML): the upstream stages are skipped untouched,
+    decontaminate and tokenize run again, the item's document comes back, and the manifest records the set's new
+    hash. (It rewrites the module's evaluation file: the other tests use what the fixture recorded of it.)"""
     run = tmp_path / "run"
     shutil.copytree(decontaminated.run, run)  # copy2: mtimes kept
+    stages = {"extract": "documents", "dedup": "deduped", "classify": "classified",
+              "decontaminate": "decontaminated", "tokenize": "shards"}
+    complete = mtimes(*(run / d for d in stages.values()))
+    log = run_sluice(args_for(decontaminated, run))
+    for stage in stages:
+        assert skipped(log, stage) and not ran(log, stage), f"{stage} was not skipped:\n{log[-3000:]}"
+    assert mtimes(*(run / d for d in stages.values())) == complete, "a skipped stage was rewritten"
+
     upstream = [run / d for d in ("documents", "deduped", "classified")]
-    before = {str(p): p.stat().st_mtime_ns for d in upstream for p in sorted(d.rglob("*"))}
+    before = mtimes(*upstream)
     released = list(decontaminated.planted)[-1]  # the document of the last item
     write_jsonl(decontaminated.bench, decontaminated.items[:-1])
 
@@ -306,7 +319,7 @@ def test_changed_eval_set_redoes_decontaminate_and_tokenize_only(decontaminated,
     for stage in ("extract", "dedup", "classify"):
         assert skipped(log, stage), f"{stage} was not skipped:\n{log[-3000:]}"
     assert ran(log, "decontaminate") and ran(log, "tokenize")
-    assert {str(p): p.stat().st_mtime_ns for d in upstream for p in sorted(d.rglob("*"))} == before
+    assert mtimes(*upstream) == before
     stats = stats_of(run / "decontaminated")
     assert stats["dropped"] == {"contaminated": len(decontaminated.planted) - 1}
     decontam_ids = set(read_rows(run / "decontaminated", ["id"]))
