@@ -2,7 +2,9 @@
 
 Any problem with a set (a pattern that matches nothing, an unreadable or malformed file, a field that no row
 has) is an `EvalSetError` with one line naming the set and the file, raised on the driver before any task runs.
-Each set also gets a content hash (sha256 of its files' bytes in path order), which the run's manifest records.
+Each set gets a content hash, which the run's manifest records with each file's own sha256 (what `sha256sum` prints):
+the set's sha256 runs over every file's 8-byte little-endian length and then its bytes, in path order (the lengths
+keep "ab" + "c" apart from "a" + "bc").
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ class EvalSet:
     files: list[str]
     sha256: str
     texts: list[str]
+    file_sha256: list[str]
 
     def record(self, ngrams: int) -> dict:
         """What the manifest says about this set: enough to tell which version of it the corpus was checked against."""
         return {"name": self.name, "files": [f.rsplit("/", 1)[-1] for f in self.files], "sha256": self.sha256,
-                "items": len(self.texts), "ngrams": ngrams}
+                "file_sha256": self.file_sha256, "items": len(self.texts), "ngrams": ngrams}
 
 
 def expand(config: EvalSetConfig) -> tuple[object, list[str]]:
@@ -102,6 +105,7 @@ def load_eval_set(config: EvalSetConfig) -> EvalSet:
     fs, files = expand(config)
     digest = hashlib.sha256()
     texts: list[str] = []
+    file_digests: list[str] = []
     for path in files:
         try:
             with fs.open(path, "rb") as f:
@@ -109,6 +113,7 @@ def load_eval_set(config: EvalSetConfig) -> EvalSet:
         except OSError as e:
             raise EvalSetError(f"evaluation set {config.name!r}: cannot read {path}: {e}") from None
         digest.update(len(data).to_bytes(8, "little") + data)
+        file_digests.append(hashlib.sha256(data).hexdigest())
         before = len(texts)
         rows = 0
         for row in _rows(fs, path, data, config.name):
@@ -119,7 +124,7 @@ def load_eval_set(config: EvalSetConfig) -> EvalSet:
         if rows and len(texts) == before:
             raise EvalSetError(f"evaluation set {config.name!r}: {path}: no row has any of the fields "
                                f"{', '.join(config.fields)}")
-    return EvalSet(config.name, files, digest.hexdigest(), texts)
+    return EvalSet(config.name, files, digest.hexdigest(), texts, file_digests)
 
 
 def eval_set_digests(configs: list[EvalSetConfig]) -> str:

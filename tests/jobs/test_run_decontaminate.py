@@ -227,6 +227,8 @@ def test_tokenize_read_the_decontaminated_output_and_the_manifest_lists_the_sets
         assert listed[name]["sha256"] == digest
         assert listed[name]["files"] == [f"{name}.jsonl"] and listed[name]["items"] == (3 if name == "bench" else 1)
         assert listed[name]["ngrams"] > 0
+    # each file's plain sha256 too, what `sha256sum` prints ("other" is the set no test rewrites)
+    assert listed["other"]["file_sha256"] == [hashlib.sha256(decontaminated.other.read_bytes()).hexdigest()]
     assert manifest["config"]["decontaminate"]["enabled"] and manifest["config"]["pii"]["enabled"]
 
 

@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import json
 
 import pyarrow as pa
@@ -98,6 +99,9 @@ def test_eval_sets_load_from_globs_jsonl_gz_and_parquet(tmp_path):
     jsonl = load_eval_set(EvalSetConfig(name="qa", paths=[str(tmp_path / "*.jsonl*")], fields=fields))
     assert jsonl.texts == [ITEM, "second item only 1", "third"]
     assert len(jsonl.sha256) == 64 and [f.rsplit("/", 1)[-1] for f in jsonl.files] == ["a.jsonl", "b.jsonl.gz"]
+    # each file's plain sha256 (what sha256sum prints) is recorded too
+    assert jsonl.record(7)["file_sha256"] == [hashlib.sha256((tmp_path / n).read_bytes()).hexdigest()
+                                              for n in ("a.jsonl", "b.jsonl.gz")]
     parquet = load_eval_set(EvalSetConfig(name="p", paths=[str(tmp_path / "c.parquet")]))
     assert parquet.texts == ["a parquet item"]
     (tmp_path / "a.jsonl").write_text(json.dumps({"question": "changed"}) + "\n")
