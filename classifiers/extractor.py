@@ -1,11 +1,12 @@
 """Training the fast extractor's block model by distillation from trafilatura, with a by-page cross-validation.
 
-By default no hand labels: a block of a real page is "content" when trafilatura(favor_precision), the project's
-default extractor, keeps its text; a block of a sample-crawl page is content when the generator wrote it as article
-text (known exactly). Optionally (annotation_weight > 0, recorded on the card as "supervision") the extraction-dev
-annotations of the *training* pages add supervision: a block holding a "with" snippet is content, one holding a
+Distillation: a block of a real page is "content" when trafilatura(favor_precision), the project's default
+extractor, keeps its text; a block of a sample-crawl page is content when the generator wrote it as article text
+(known exactly). On top of it (annotation_weight > 0, the default; recorded on the card as "supervision") the
+extraction-dev annotations of the *training* pages: a block holding a "with" snippet is content, one holding a
 "without" snippet is boilerplate, whatever trafilatura did, and those blocks weigh annotation_weight. The pages a fold
-is scored on are never trained on, so their annotations never reach their model.
+is scored on are never trained on, so their annotations never reach their model. annotation_weight = 0 is pure
+distillation, with no hand labels at all.
 
 The model is LightGBM trees over pipeline.fast_extract's block features; its card records the features, the decision
 threshold, the training data and the cross-validated snippet rates on ../shared/data/extraction-dev, measured with
@@ -50,8 +51,12 @@ class ExtractorTraining:
     second_pass: bool = False  # measured: no better in the cross-validation, and twice the scoring time
     crawl_weight: float = 0.2  # sample-crawl blocks count this much: synthetic pages, unlike real ones
     # 0: pure distillation. > 0: training pages' "with"/"without" snippets relabel the blocks holding them (see the
-    # module docstring), which weigh this much; in the CV 10 gained ~0.015 "with" and ~0.01 "without" over 0.
-    annotation_weight: float = 0.0
+    # module docstring), which weigh this much; in the CV 10 gained ~0.02 "with" and ~0.015 "without" over 0.
+    annotation_weight: float = 10.0
+    # > 0: a page whose best block scores under threshold / relative_threshold keeps its blocks from
+    # relative_threshold x its best score (keep_blocks), so a page the trees are unsure of still yields its article.
+    # Recorded on the card; the run-time decision must apply the same rule (pipeline/fast_extract.py).
+    relative_threshold: float = 0.0
     threshold: float | None = None  # None: the threshold with the best cross-validated min(with, without) margin
 
 
@@ -226,10 +231,17 @@ def train_model(pages: list[Page], settings: ExtractorTraining) -> dict:
     return {"first": first, "second": train_trees(pages, settings, context)}
 
 
-def page_text(page: Page, scores: np.ndarray, threshold: float) -> str:
+def keep_blocks(scores: np.ndarray, threshold: float, relative: float = 0.0) -> np.ndarray:
+    """Blocks scoring >= threshold; with relative > 0 the bar is at most relative x the page's best score."""
+    if relative > 0 and len(scores):
+        threshold = min(threshold, relative * float(scores.max()))
+    return scores >= threshold
+
+
+def page_text(page: Page, scores: np.ndarray, threshold: float, relative: float = 0.0) -> str:
     from pipeline.fast_extract import blocks_to_text
 
-    return "" if page.blocks is None else blocks_to_text(page.blocks, scores >= threshold)
+    return "" if page.blocks is None else blocks_to_text(page.blocks, keep_blocks(scores, threshold, relative))
 
 
 def snippet_hits(text: str, entry: dict) -> tuple[int, int]:
@@ -264,7 +276,7 @@ def cross_validate(dev: list[Page], extra: list[Page], settings: ExtractorTraini
         folds = []
         for fold in range(settings.folds):
             members = [i for i in range(len(dev)) if fold_of[i] == fold]
-            texts = [page_text(dev[i], scores[i], threshold) for i in members]
+            texts = [page_text(dev[i], scores[i], threshold, settings.relative_threshold) for i in members]
             folds.append(rates(texts, [dev[i] for i in members]))
         by_threshold[threshold] = {k: float(np.mean([f[k] for f in folds])) for k in ("with", "without")}
     teacher = rates([p.teacher for p in dev], dev)
@@ -272,7 +284,7 @@ def cross_validate(dev: list[Page], extra: list[Page], settings: ExtractorTraini
     if threshold is None:
         threshold = max(THRESHOLDS, key=lambda t: min(by_threshold[t]["with"] - teacher["with"],
                                                        by_threshold[t]["without"] - teacher["without"]))
-    texts = [page_text(p, s, threshold) for p, s in zip(dev, scores, strict=True)]
+    texts = [page_text(p, s, threshold, settings.relative_threshold) for p, s in zip(dev, scores, strict=True)]
     wins_losses = _per_page(dev, texts)
     return {"folds": settings.folds, "threshold": threshold, "mean_over_folds": by_threshold[threshold],
             "by_threshold": {str(t): v for t, v in by_threshold.items()}, "trafilatura": teacher,
@@ -325,6 +337,7 @@ def train_extractor(extraction_dev: str | None, crawl: str | None, output: str |
     save_ensembles(output, model)
     card = {"kind": MODEL_KIND, "file": output.name, "bytes": output.stat().st_size,
             "sha256": hashlib.sha256(output.read_bytes()).hexdigest(), "threshold": threshold,
+            "relative_threshold": settings.relative_threshold,
             "features": list(FEATURE_NAMES), "context_features": list(CONTEXT_FEATURES),
             "teacher": "trafilatura favor_precision, include_tables",
             "supervision": supervision(settings, bool(dev)),

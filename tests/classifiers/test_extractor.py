@@ -14,6 +14,7 @@ from classifiers.extractor import (
     annotation_marks,
     crawl_pages,
     cross_validate,
+    keep_blocks,
     supervision,
     teacher_labels,
     train_extractor,
@@ -45,12 +46,21 @@ def test_annotations_relabel_training_blocks_only_when_asked():
     assert marks.tolist() == [0, 1, -1]  # snippets match case-sensitively, as the scoring does
     page = Page("p", blocks, np.zeros((3, 1), np.float32), np.array([1, 0, 1], np.int8), entry, weight=0.5,
                 marks=marks)
-    labels, weights = training_targets(page, ExtractorTraining())
-    assert labels.tolist() == [1, 0, 1] and weights.tolist() == [0.5] * 3  # default: pure distillation
+    labels, weights = training_targets(page, ExtractorTraining(annotation_weight=0))
+    assert labels.tolist() == [1, 0, 1] and weights.tolist() == [0.5] * 3  # pure distillation
     labels, weights = training_targets(page, ExtractorTraining(annotation_weight=10))
     assert labels.tolist() == [1, 1, 0] and weights.tolist() == [0.5, 5.0, 5.0]
-    assert supervision(ExtractorTraining(), True).startswith("distillation only")
+    assert supervision(ExtractorTraining(annotation_weight=0), True).startswith("distillation only")
     assert "annotations" in supervision(ExtractorTraining(annotation_weight=10), True)
+    assert supervision(ExtractorTraining(annotation_weight=10), False).startswith("distillation only")  # crawl only
+
+
+def test_relative_threshold_keeps_the_best_blocks_of_an_unsure_page():
+    sure, unsure = np.array([0.9, 0.2, 0.6]), np.array([0.45, 0.3, 0.1, 0.4])
+    assert keep_blocks(sure, 0.5).tolist() == keep_blocks(sure, 0.5, 0.6).tolist() == [True, False, True]
+    assert not keep_blocks(unsure, 0.5).any()
+    assert keep_blocks(unsure, 0.5, 0.6).tolist() == [True, True, False, True]  # from 0.6 x 0.45 = 0.27
+    assert keep_blocks(np.zeros(0), 0.5, 0.6).tolist() == []
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +98,14 @@ def test_cross_validation_never_sees_a_scored_page_s_annotations(crawl):
 
 
 def test_the_model_reproduces_from_its_seed(crawl, tmp_path):
-    settings = ExtractorTraining(rounds=20, seed=7)
+    settings = ExtractorTraining(rounds=20, seed=7, relative_threshold=0.6)
     for name in ("a", "b"):
         train_extractor(None, str(crawl), tmp_path / f"{name}.npz", settings)
     train_extractor(None, str(crawl), tmp_path / "c.npz", ExtractorTraining(rounds=20, seed=8))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     cards = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("a", "b")]
     assert {**cards[0], "file": ""} == {**cards[1], "file": ""}
+    assert cards[0]["relative_threshold"] == 0.6 and cards[0]["supervision"].startswith("distillation only")
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()  # feature sampling follows the seed
 
 
