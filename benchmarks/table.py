@@ -19,6 +19,9 @@ ROWS = {
     "train_ep": ("expert parallel 2 vs FSDP only, 2 gloo ranks (CPU)", "python benchmarks/train_bench.py --only ep"),
     "checkpoint": ("Mimose vs full recompute under one budget (CPU)", "python benchmarks/checkpoint_bench.py"),
     "e2e": ("WARC → deduplicated documents vs datatrove", "python benchmarks/e2e_bench.py"),
+    "e2e_real_fast": ("WARC → deduplicated documents vs datatrove, 20,000 real pages, fast extractor",
+                      "python benchmarks/e2e_bench.py --real-copies 80 --extractor fast "
+                      "--output benchmarks/results/e2e_real_fast.json"),
     "dedup_scale_100k": ("dedup job vs datatrove's four MinHash stages, same 100k planted documents",
                          "python benchmarks/dedup_scale_bench.py --docs 100000 --files 8 --datatrove-python PY "
                          "--output benchmarks/results/dedup_scale_100k.json"),
@@ -29,7 +32,7 @@ ROWS = {
     "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
                      "python benchmarks/extract_bench.py --mode extractors"),
     "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",
-                      "python benchmarks/extract_bench.py --mode stage --copies 32"),
+                      "python benchmarks/extract_bench.py --mode stage --copies 80"),
     "extract_reading": ("our WARC reader vs fastwarc", "python benchmarks/extract_bench.py --mode reading"),
     "warc_fuzz": ("files losing an undamaged record: this reader vs the previous one (lower is better)",
                   "python benchmarks/warc_fuzz_bench.py"),
