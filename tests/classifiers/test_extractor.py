@@ -89,6 +89,7 @@ def test_cross_validation_never_sees_a_scored_page_s_annotations(crawl):
         page.marks = annotation_marks(page.blocks, page.entry)
     settings = ExtractorTraining(rounds=10, annotation_weight=10, threshold=0.5)
     first = cross_validate(pages, [], settings)
+    assert first["repeats"] == settings.cv_repeats == 3  # each page is scored once per split, by other pages' trees
     scored = np.flatnonzero(first["fold_of"] == 0)
     for i in scored:
         pages[i].marks = -pages[i].marks
