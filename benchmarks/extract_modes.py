@@ -100,7 +100,7 @@ def extractors_mode(args) -> None:
         "per_page_vs_trafilatura": cv["per_page_vs_trafilatura"],
         "rates": {name: round(v, 1) for name, v in per_s.items()},
         "fast_split_ms_per_page": split,
-        "params": {"pages": len(bodies), "rounds": args.rounds, "model": "pipeline/data/extractor_v1.npz",
+        "params": {"pages": len(bodies), "rounds": args.rounds, "model": "pipeline/data/extractor_v2.npz",
                    "trafilatura": "favor_precision, include_tables (ExtractConfig defaults)"},
     })
 

@@ -82,12 +82,17 @@ def parser(extra: dict[str, tuple[Callable, str]] | None = None) -> argparse.Arg
     embedding.add_argument("--output", required=True)
     _add_params(embedding, TrainParams(lr=EmbeddingTraining().lr, epoch=0, dim=EmbeddingTraining().dim,
                                        bucket=EmbeddingTraining().bucket))
+    from classifiers.extractor import ExtractorTraining
+
     extractor = train.add_parser("extractor", help="the fast extractor's block model, distilled from trafilatura")
     extractor.add_argument("--extraction-dev", help="extraction-dev directory: trafilatura labels, k-fold CV by page")
     extractor.add_argument("--crawl", help="a sample crawl directory (its labels.jsonl): generator labels")
     extractor.add_argument("--output", required=True, help="model path (.npz; the card is written beside it)")
     extractor.add_argument("--folds", type=int, default=5)
     extractor.add_argument("--seed", type=int, default=1)
+    extractor.add_argument("--annotation-weight", type=float, default=ExtractorTraining().annotation_weight,
+                           help="weight of extraction-dev's with/without snippets on training pages' blocks; "
+                                "0 = pure distillation from trafilatura")
     evaluate = sub.add_parser("evaluate-clutter", help="with/without snippet rates on held-out extraction-dev")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--extraction-dev", required=True)

@@ -148,5 +148,5 @@ def train_embedding(args, params: TrainParams) -> dict:
 def train_extractor(args) -> dict:
     from classifiers.extractor import ExtractorTraining, train_extractor
 
-    settings = ExtractorTraining(folds=args.folds, seed=args.seed)
+    settings = ExtractorTraining(folds=args.folds, seed=args.seed, annotation_weight=args.annotation_weight)
     return {**train_extractor(args.extraction_dev, args.crawl, args.output, settings), "output": args.output}

@@ -24,10 +24,11 @@ BLOCK_CATEGORY = {
     "menu": 15, "table": 16, "address": 17, "center": 2, "fieldset": 12, "details": 2, "summary": 2, "caption": 13,
     "legend": 12, "hr": 2, "tbody": 16, "thead": 16, "tfoot": 16, "label": 12, "html": 14,
 }
-# Never text: their subtrees are skipped whole (trafilatura drops them too).
+# Never text: their subtrees are skipped whole (trafilatura drops them too). <rt>/<rp> hold ruby readings (furigana)
+# that would otherwise be spliced into the words they annotate.
 SKIP_TAGS = frozenset(
     "script style noscript template svg iframe head select option button textarea input canvas video audio object "
-    "embed map math title meta link".split()
+    "embed map math title meta link rt rp".split()
 )
 # Skipped as well although they hold text, because trafilatura keeps next to none of it: on extraction-dev 0.5% of
 # the text under <nav>, 0.5% under <footer>, 1.3% under <aside>, while they hold ~35% of a page's blocks (time).

@@ -198,7 +198,7 @@ class ExtractConfig:
     # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
-    fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v1
+    fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v2
     # keep the page_* structure columns the web-type classifier reads (pipeline.page_features), computed from the
     # tree trafilatura extracts from (no second parse); the fast extractor's pages get none
     page_features: bool = False

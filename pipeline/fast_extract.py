@@ -2,7 +2,7 @@
 
 The trees were distilled from trafilatura(favor_precision): a block is "content" when trafilatura keeps its text
 (classifiers/extractor.py trains them: `sluice classifiers train extractor`). The default model ships as package
-data (pipeline/data/extractor_v1.npz, scored by pipeline/block_trees.py, with its card extractor_v1.json), so the
+data (pipeline/data/extractor_v2.npz, scored by pipeline/block_trees.py, with its card extractor_v2.json), so the
 stage needs no training step.
 
 Output has trafilatura's txt form: one block per line, list items as "- item", table rows as "| a | b |".
@@ -26,7 +26,7 @@ from pipeline.blocks import (
     page_blocks,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v1.npz"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v2.npz"
 MODEL_KIND = "extractor"
 _LI = BLOCK_CATEGORY["li"]
 # Chosen by measurement (5-fold CV on extraction-dev): dates, mean word length and lower-case shares moved the
@@ -128,6 +128,14 @@ def block_scores(ensembles: dict, features: np.ndarray, blocks: PageBlocks) -> n
     return scores
 
 
+def keep_blocks(scores: np.ndarray, threshold: float, relative: float = 0.0) -> np.ndarray:
+    """Blocks scoring >= threshold; with relative > 0 the bar is at most relative x the page's best score, so a page
+    the trees are unsure of everywhere still yields its best blocks instead of nothing."""
+    if relative > 0 and len(scores):
+        threshold = min(threshold, relative * float(scores.max()))
+    return scores >= threshold
+
+
 def blocks_to_text(blocks: PageBlocks, keep) -> str:
     """The kept blocks in page order, in trafilatura's txt form."""
     lines = []
@@ -174,6 +182,7 @@ class BlockModel:
             raise ValueError(f"{self.path}: size or sha256 differs from its card")
         self.card = card
         self.threshold = float(card["threshold"])
+        self.relative_threshold = float(card.get("relative_threshold", 0.0))
         self.ensembles = load_ensembles(io.BytesIO(data))
         if "first" not in self.ensembles:
             raise ValueError(f"{self.path}: no 'first' tree ensemble")
@@ -184,14 +193,15 @@ class BlockModel:
 
 
 class FastExtractor:
-    """`extract(html) -> text` ('' when no block is content); raises FastParseError when the page does not parse."""
+    """`extract(html) -> text` ('' when no block is content); raises FastParseError when the page does not parse
+    or has no text blocks (the caller then asks trafilatura)."""
 
     def __init__(self, model_path: str | Path | None = None):
         self.model = BlockModel(model_path or None)
 
     def extract(self, html: str) -> str:
         blocks = parse_blocks(html)
-        if not len(blocks):
-            return ""
-        keep = self.model.scores(block_features(blocks), blocks) >= self.model.threshold
-        return blocks_to_text(blocks, keep)
+        if not len(blocks):  # e.g. an unclosed <noscript> around the whole body: let trafilatura look
+            raise FastParseError("no text blocks")
+        scores = self.model.scores(block_features(blocks), blocks)
+        return blocks_to_text(blocks, keep_blocks(scores, self.model.threshold, self.model.relative_threshold))

@@ -22,6 +22,7 @@ from pipeline.fast_extract import (
     FastExtractor,
     FastParseError,
     block_features,
+    keep_blocks,
     parse_blocks,
 )
 from pipeline.stats import DropReason, Stats
@@ -40,7 +41,7 @@ ARTICLE = (
     f"<p>{SENTENCE * 5}</p><script>var x = 'never text';</script></article>"
     "<footer id='footer'><p>Copyright 2024 Example Media. All rights reserved.</p></footer></body></html>"
 )
-FLOORS = {"with": 0.88, "without": 0.89}  # under the cross-validated means on the card (see test_extractor.py)
+FLOORS = {"with": 0.91, "without": 0.915}  # under the cross-validated means on the card (see test_extractor.py)
 LIMIT_S = ExtractConfig().timeout_s
 
 
@@ -126,7 +127,25 @@ def test_shipped_model_on_real_pages():
         absent += sum(not (text and re.sub(r"\s+", " ", s).strip() in text) for s in entry["without"])
         total += len(entry["with"])
     assert found / total >= FLOORS["with"] and absent / total >= FLOORS["without"], (found / total, absent / total)
-    assert extractor.fast_fallbacks == 0
+    # parcoabruzzo.it opens its body with an unclosed <noscript>: lexbor puts the whole page inside it, the walk
+    # (which skips <noscript>) finds no block, and trafilatura takes the page
+    assert extractor.fast_fallbacks == 1
+
+
+def test_a_page_without_blocks_falls_back_to_trafilatura_and_is_counted():
+    stats = Stats()
+    extractor = TextExtractor(ExtractConfig(extractor="fast"), stats)
+    body = ARTICLE.replace("<body>", "<body><noscript><div id='nojs'></noscript>", 1).encode()
+    assert len(parse_blocks(body.decode())) == 0
+    text, reason = extractor.extract(response(body))
+    assert reason is None and SENTENCE.strip() in text
+    assert stats.counters[FAST_FALLBACK] == 1 and extractor.fast_fallbacks == 1
+
+
+def test_ruby_readings_stay_out_of_the_words_they_annotate():
+    blocks = parse_blocks("<body><p><ruby>子<rp>(</rp><rt>こ</rt><rp>)</rp></ruby>どもへの"
+                          "<ruby>虐待<rt>ぎゃくたい</rt></ruby>が増えています。</p></body>")
+    assert blocks.texts == ["子どもへの虐待が増えています。"]
 
 
 def test_parse_failure_falls_back_to_trafilatura_and_is_counted(monkeypatch):
@@ -167,8 +186,10 @@ def test_time_limit_holds_on_the_fast_path():
 
 def test_empty_and_garbage_pages(fast):
     assert fast.extract(response(b"")) == (None, DropReason.EMPTY_TEXT)
-    assert fast.extract(response(b"<html><body><nav><a href=/>x</a></nav></body></html>"))[1] == \
-        DropReason.EMPTY_TEXT
+    # nothing but a <nav>: no block for the fast path, so the page is trafilatura's to judge
+    nav_only = response(b"<html><body><nav><a href=/>x</a></nav></body></html>")
+    before = fast.fast_fallbacks
+    assert fast.extract(nav_only) == TextExtractor().extract(nav_only) and fast.fast_fallbacks == before + 1
 
 
 def test_config_is_validated():
@@ -194,3 +215,11 @@ def test_blocks_of_a_body_less_document():
     from selectolax.lexbor import LexborHTMLParser
 
     assert len(page_blocks(LexborHTMLParser("plain words, no markup").body)) == 1
+
+
+def test_relative_threshold_keeps_the_best_blocks_of_an_unsure_page():
+    sure, unsure = np.array([0.9, 0.2, 0.6]), np.array([0.45, 0.3, 0.1, 0.4])
+    assert keep_blocks(sure, 0.5).tolist() == keep_blocks(sure, 0.5, 0.6).tolist() == [True, False, True]
+    assert not keep_blocks(unsure, 0.5).any()
+    assert keep_blocks(unsure, 0.5, 0.6).tolist() == [True, True, False, True]  # from 0.6 x 0.45 = 0.27
+    assert keep_blocks(np.zeros(0), 0.5, 0.6).tolist() == []
