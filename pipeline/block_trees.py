@@ -66,18 +66,20 @@ class TreeEnsemble:
         if (self.roots.size == 0 or self.roots.min() < 0 or self.roots.max() >= n
                 or (inner & ((self.left >= n) | (self.right < 0) | (self.right >= n))).any()):
             raise ValueError("tree ensemble has a child or root index out of range")
-
-    @property
-    def n_features(self) -> int:
-        inner = self.left >= 0
-        return int(self.feature[inner].max()) + 1 if inner.any() else 0
+        self.n_features = int(self.feature[inner].max()) + 1 if inner.any() else 0
+        # The kernel compares float32 features with float32 thresholds (~10% faster than float64): each threshold
+        # rounded down to the largest float32 not above it, so for every float32 v, v <= t32 exactly when v <= t.
+        with np.errstate(over="ignore"):  # beyond float32's range: +-inf, then the largest float32 below +inf
+            self._threshold32 = self.threshold.astype(np.float32)
+        above = self._threshold32.astype(np.float64) > self.threshold
+        self._threshold32[above] = np.nextafter(self._threshold32[above], np.float32(-np.inf))
 
     def raw_scores(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] < self.n_features:
             raise ValueError(f"expected (rows, >= {self.n_features}) features, got {x.shape}")
         out = np.empty(x.shape[0], dtype=np.float64)
-        _compiled()(x, self.feature, self.threshold, self.left, self.right, self.value, self.default_left,
+        _compiled()(x, self.feature, self._threshold32, self.left, self.right, self.value, self.default_left,
                     self.roots, out)
         return out
 

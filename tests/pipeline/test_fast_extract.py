@@ -105,6 +105,19 @@ def test_tree_kernel_matches_a_hand_built_ensemble(tmp_path):
             "right_child": {"leaf_value": 1}}}]})
 
 
+@pytest.mark.parametrize("threshold", [0.1, 1 / 3, -0.7, 2.0, 1e300, -1e300, 16777217.0])
+def test_float32_thresholds_split_exactly_as_the_float64_ones(threshold):
+    """The kernel compares in float32; a float32 feature must go where LightGBM's double comparison sends it."""
+    trees = TreeEnsemble.from_lightgbm({"tree_info": [{"tree_structure": {
+        "split_feature": 0, "threshold": threshold, "decision_type": "<=", "default_left": True,
+        "left_child": {"leaf_value": 1.0}, "right_child": {"leaf_value": 0.0}}}]})
+    nearest = np.float32(threshold) if abs(threshold) < 1e38 else np.float32(np.sign(threshold) * 3e38)
+    values = [nearest, np.nextafter(nearest, np.float32(-np.inf)), np.nextafter(nearest, np.float32(np.inf)),
+              np.float32(0), np.float32(1)]
+    x = np.array(values, dtype=np.float32)[:, None]
+    assert trees.raw_scores(x).tolist() == [1.0 if float(v) <= threshold else 0.0 for v in x[:, 0]]
+
+
 def test_article_keeps_its_text_and_drops_the_chrome(fast):
     text, reason = fast.extract(response(ARTICLE.encode()))
     assert reason is None
