@@ -95,7 +95,8 @@ def extractors_mode(args) -> None:
         "ours": round(per_s["fast"], 1), "reference": round(per_s["trafilatura"], 1),
         "ratio": round(per_s["fast"] / per_s["trafilatura"], 2),
         "quality": {name: {k: round(v, 4) for k, v in q.items()} for name, q in quality.items()},
-        "quality_note": "fast: mean over 5 folds by page (models never saw their fold's pages); others: all pages",
+        "quality_note": "fast: mean over 3 splits x 5 folds by page (models never saw their fold's pages or their "
+                        "annotations); others: all pages",
         "quality_fast_by_threshold": cv["by_threshold"], "threshold": cv["threshold"],
         "per_page_vs_trafilatura": cv["per_page_vs_trafilatura"],
         "rates": {name: round(v, 1) for name, v in per_s.items()},

@@ -29,7 +29,7 @@ ROWS = {
                     "python benchmarks/dedup_scale_bench.py"),
     "semdedup": ("semantic dedup stage (fastText) vs MiniLM embedding alone; quality in JSON",
                  "python benchmarks/semdedup_bench.py"),
-    "extract_fast": ("fast extractor vs trafilatura (quality: 5-fold CV)",
+    "extract_fast": ("fast extractor vs trafilatura (quality: 3 x 5-fold CV by page)",
                      "python benchmarks/extract_bench.py --mode extractors"),
     "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",
                       "python benchmarks/extract_bench.py --mode stage --copies 80"),
