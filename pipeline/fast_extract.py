@@ -1,9 +1,11 @@
 """The fast extractor: lexbor parse → text blocks → structural features → boosted trees keep or drop each block.
 
-The trees were distilled from trafilatura(favor_precision): a block is "content" when trafilatura keeps its text
-(classifiers/extractor.py trains them: `sluice classifiers train extractor`). The default model ships as package
-data (pipeline/data/extractor_v2.npz, scored by pipeline/block_trees.py, with its card extractor_v2.json), so the
-stage needs no training step.
+The trees were distilled from trafilatura(favor_precision): a block is "content" when trafilatura keeps its text,
+and on the training pages the extraction-dev annotations relabel the blocks holding a snippet (classifiers/extractor.py
+trains them: `sluice classifiers train extractor`; its card says which supervision a model had). A block is kept when
+it scores at least the card's threshold, or relative_threshold x the page's best score when that is lower
+(keep_blocks). The default model ships as package data (pipeline/data/extractor_v2.npz, scored by
+pipeline/block_trees.py, with its card extractor_v2.json), so the stage needs no training step.
 
 Output has trafilatura's txt form: one block per line, list items as "- item", table rows as "| a | b |".
 """
