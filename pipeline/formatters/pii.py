@@ -71,10 +71,15 @@ class PIIFormatter:
         self.types = tuple(t for t in TYPES if t in self.config.types)
         self.placeholders = {t: self.config.placeholders.get(t, f"<{t.upper()}>") for t in TYPES}
         networks = [ipaddress.ip_network(n, strict=False) for n in self.config.allowed_ips]
-        # IPv4 as (network, mask) integers: a dotted quad is checked without building ipaddress objects
-        self._v4 = [(int(n.network_address), int(n.netmask)) for n in networks if n.version == 4]
+        # IPv4 as integers, a set of networks per netmask: a dotted quad is checked with one lookup per prefix
+        # length (three for the defaults) instead of building ipaddress objects or comparing with every network
+        self._v4: dict[int, set[int]] = {}
+        for n in networks:
+            if n.version == 4:
+                self._v4.setdefault(int(n.netmask), set()).add(int(n.network_address))
         self._v6 = [n for n in networks if n.version == 6]
-        self._domains = tuple(d.lower().strip(".") for d in self.config.allowed_email_domains)
+        domains = [d.lower().strip(".") for d in self.config.allowed_email_domains]
+        self._domains, self._domain_suffixes = frozenset(domains), tuple("." + d for d in domains)
         self.counters: Counter = Counter()
 
     def allowed(self, kind: str, value: str) -> bool:
@@ -84,12 +89,12 @@ class PIIFormatter:
                 if address.ipv4_mapped is None:
                     return any(address in n for n in self._v6)
                 value = str(address.ipv4_mapped)
-            a, b, c, d = (int(part) for part in value.split("."))
+            a, b, c, d = map(int, value.split("."))
             number = a << 24 | b << 16 | c << 8 | d
-            return any(number & mask == network for network, mask in self._v4)
+            return any((number & mask) in networks for mask, networks in self._v4.items())
         if kind == "email":
             domain = value.rsplit("@", 1)[1].lower()
-            return any(domain == d or domain.endswith("." + d) for d in self._domains)
+            return domain in self._domains or domain.endswith(self._domain_suffixes)
         return False
 
     def replacement(self, kind: str, value: str) -> str:

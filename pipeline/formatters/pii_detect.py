@@ -18,7 +18,11 @@ TYPES = ("email", "iban", "card", "ip", "phone")  # also the priority order when
 
 # --- e-mail -----------------------------------------------------------------------------------------------------
 # Letters of any script: internationalised addresses (jürgen@müller.de) are as personal as ASCII ones.
-_LOCAL_TAIL = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]{1,64}\Z")
+_LOCAL_CHAR = r"[\w!#$%&'*+/=?^`{|}~.-]"
+_LOCAL_TAIL = re.compile(rf"{_LOCAL_CHAR}{{1,64}}\Z")
+# The same run found faster: only a position after a non-local character can start it, so sre leaves every other
+# position after one step instead of running to the '@' from each (about twice as fast on prose).
+_LOCAL_RUN = re.compile(rf"(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}{{1,64}}\Z")
 _DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-]|@)")
 # "name [at] host [dot] org", "name(at)host.de": the spelled-out forms people use against scrapers
 _AT_WORD = re.compile(r"[\[({]\s*(?:at|AT|At)\s*[\])}]")
@@ -43,13 +47,22 @@ def _spelled_ats(text: str) -> list[re.Match]:
     return sorted(found, key=re.Match.start) if len(found) > 1 else found
 
 
+def _local_start(text: str, at: int) -> int | None:
+    """Where the local part before the '@' at `at` starts: its run of local-part characters, the last 64 at most."""
+    local = _LOCAL_RUN.search(text, max(0, at - 64), at)
+    if local is not None:
+        return local.start()
+    if at > 64 and _LOCAL_TAIL.match(text, at - 1, at):  # a run longer than 64 characters
+        return at - 64
+    return None
+
+
 def find_emails(text: str) -> Iterator[tuple[int, int, str]]:
     at = text.find("@")
     while at != -1:
-        local = _LOCAL_TAIL.search(text, max(0, at - 64), at)
+        start = _local_start(text, at)
         domain = _DOMAIN.match(text, at + 1)
-        if local and domain:
-            start = local.start()
+        if start is not None and domain:
             while start < at and text[start] in ".-":  # a sentence's dot or a dash before the address
                 start += 1
             if start < at:
@@ -174,7 +187,7 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|\bbuild)\s*\Z")
 _IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f:]")
-_IPV6_LEFT = re.compile(r"[0-9A-Fa-f:]{0,39}\Z")
+_IPV6_CHARS = frozenset("0123456789ABCDEFabcdef:")
 _IPV6_RIGHT = re.compile(r"[0-9A-Fa-f:.]{0,45}")
 
 
@@ -188,8 +201,9 @@ def find_ipv6(text: str) -> Iterator[tuple[int, int, str]]:
     pos = 0
     while (m := _IPV6_TRIGGER.search(text, pos)) is not None:
         colon = m.start()
-        left = _IPV6_LEFT.search(text, max(0, colon - 39), colon)
-        start = left.start()
+        start, lo = colon, max(0, colon - 39)
+        while start > lo and text[start - 1] in _IPV6_CHARS:  # a few steps back: cheaper than a regex search
+            start -= 1
         end = _IPV6_RIGHT.match(text, colon).end()
         while end > colon and (text[end - 1] == "." or (text[end - 1] == ":" and text[end - 2:end] != "::")):
             end -= 1
@@ -264,12 +278,13 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[
 # Any stretch of digits and number punctuation of 8+ characters: every digit type lies in one (or starts a few
 # characters before one), so the type scanners only ever search small windows around these.
 _DIGIT_CLUSTER = re.compile(r"\d[\d \-–./()]{5,}\d")
-_NOT_DIGITS = str.maketrans("", "", " -–./()")
 _NOT_PHONE_DIGITS = str.maketrans("", "", " -–./()+")
 
 
 def digit_count(cluster: str) -> int:
-    return len(cluster.translate(_NOT_DIGITS))
+    # chained replace: twice as fast as str.translate on strings this short, most calls finding nothing to remove
+    return len(cluster.replace(" ", "").replace("-", "").replace(".", "").replace("/", "").replace("(", "")
+               .replace(")", "").replace("–", ""))
 
 
 def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int, str, str]]:
@@ -290,18 +305,22 @@ def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int
     for m in _DIGIT_CLUSTER.finditer(text):
         start, end = m.span()
         cluster = m.group()
-        if want_ip and cluster.count(".") >= 3:  # a dotted quad has three dots
-            found += [(3, s, e, "ip", v) for s, e, v in find_ipv4(text, start, min(n, end + 3))]
         digits = digit_count(cluster)
-        if digits < 7:
-            continue
         if want_iban and start >= 2 and digits >= 8:
             lo, hi = max(0, start - 12), min(n, end + 24)
             if _IBAN.search(text, lo, hi):  # most long digit runs have no country code and check digits before them
+                covered = False
                 for s, e, compact in iban_shapes(text, lo, hi):
                     blocked.append((s, e))
+                    covered = covered or (s <= start and end <= e)
                     if iban_valid(compact):
                         found.append((1, s, e, "iban", compact))
+                if covered:  # what the other scanners find here holds a digit of the cluster: blocked anyway
+                    continue
+        if want_ip and cluster.count(".") >= 3:  # a dotted quad has three dots
+            found += [(3, s, e, "ip", v) for s, e, v in find_ipv4(text, start, min(n, end + 3))]
+        if digits < 7:
+            continue
         if want_card and digits >= 13:  # the shortest card number has 13 digits
             found += [(2, s, e, "card", v) for s, e, v in find_cards(text, start, min(n, end + 3))]
         if want_phone:
