@@ -71,27 +71,26 @@ class PIIFormatter:
         self.types = tuple(t for t in TYPES if t in self.config.types)
         self.placeholders = {t: self.config.placeholders.get(t, f"<{t.upper()}>") for t in TYPES}
         networks = [ipaddress.ip_network(n, strict=False) for n in self.config.allowed_ips]
-        # IPv4 as integers, a set of networks per netmask: a dotted quad is checked with one lookup per prefix
-        # length (three for the defaults) instead of building ipaddress objects or comparing with every network
-        self._v4: dict[int, set[int]] = {}
+        # Networks as integers, a set of network addresses per netmask: an address is checked with one lookup per
+        # prefix length (three or four for the defaults) instead of a comparison with every network
+        self._networks: dict[int, dict[int, set[int]]] = {4: {}, 6: {}}
         for n in networks:
-            if n.version == 4:
-                self._v4.setdefault(int(n.netmask), set()).add(int(n.network_address))
-        self._v6 = [n for n in networks if n.version == 6]
+            self._networks[n.version].setdefault(int(n.netmask), set()).add(int(n.network_address))
         domains = [d.lower().strip(".") for d in self.config.allowed_email_domains]
         self._domains, self._domain_suffixes = frozenset(domains), tuple("." + d for d in domains)
         self.counters: Counter = Counter()
 
     def allowed(self, kind: str, value: str) -> bool:
         if kind == "ip":
+            version = 4
             if ":" in value:
                 address = ipaddress.IPv6Address(value)
-                if address.ipv4_mapped is None:
-                    return any(address in n for n in self._v6)
-                value = str(address.ipv4_mapped)
-            a, b, c, d = map(int, value.split("."))
-            number = a << 24 | b << 16 | c << 8 | d
-            return any((number & mask) in networks for mask, networks in self._v4.items())
+                mapped = address.ipv4_mapped  # ::ffff:192.0.2.1 is allowed as 192.0.2.1 is
+                version, number = (6, int(address)) if mapped is None else (4, int(mapped))
+            else:  # a dotted quad without building an ipaddress object
+                a, b, c, d = map(int, value.split("."))
+                number = a << 24 | b << 16 | c << 8 | d
+            return any((number & mask) in nets for mask, nets in self._networks[version].items())
         if kind == "email":
             domain = value.rsplit("@", 1)[1].lower()
             return domain in self._domains or domain.endswith(self._domain_suffixes)
