@@ -171,3 +171,29 @@ def test_the_extract_stage_masks_kept_documents_when_enabled(tmp_path):
     assert masked_stats.balanced() and masked_stats.records_out == plain_stats.records_out == 1
     assert masked_stats.counters["pii.email.spans"] == masked_stats.counters["pii.phone.documents"] == 1
     assert not any(k.startswith("pii.") for k in plain_stats.counters)
+
+
+def test_an_overlong_local_part_is_cut_to_its_last_64_characters():
+    assert mask("x" * 70 + "@mail.de") == "x" * 6 + "<EMAIL>"
+    assert mask("to " + "y" * 64 + "@mail.de") == "to <EMAIL>"
+    assert mask("follow @mail.de or @ home") == "follow @mail.de or @ home"
+
+
+def test_spelled_out_ats_with_each_bracket_are_all_found():
+    assert mask("a {at} b.de and c (at) d.de and e [at] f.de") == "<EMAIL> and <EMAIL> and <EMAIL>"
+
+
+def test_digits_inside_an_iban_shape_are_never_a_card_or_phone():
+    # a Visa-shaped, Luhn-valid run inside an IBAN shape whose checksum fails (00 is never valid)
+    assert mask("Konto DE00 00 4111 1111 1111 1111 bitte") == "Konto DE00 00 4111 1111 1111 1111 bitte"
+    assert mask("IBAN DE89 3704 0044 0532 0130 00, Tel. 030 1234567") == "IBAN <IBAN>, Tel. <PHONE>"
+
+
+def test_ipv6_needs_a_double_colon_or_all_eight_groups():
+    assert mask("addr 1:2:3:4:5:6:83.12.44.201 up") == "addr <IP> up"  # six groups and an IPv4 tail
+    assert mask("at 12:30:45:10:11:12:13 ok") == "at 12:30:45:10:11:12:13 ok"  # seven groups, no '::'
+
+
+def test_a_seven_digit_run_is_a_phone_only_after_a_phone_word():
+    assert mask("Tel. 1234567 now, Tel.: +1234567") == "Tel. <PHONE> now, Tel.: <PHONE>"
+    assert mask("we counted 1234567 grains") == "we counted 1234567 grains"
