@@ -215,9 +215,10 @@ def find_phones(text: str, pos: int = 0, endpos: int | None = None) -> Iterator[
             yield m.start(), m.end(), raw
 
 
-# Any stretch of digits and number punctuation of 8+ characters: every digit type lies in one (or starts a few
-# characters before one), so the type scanners only ever search small windows around these.
-_DIGIT_CLUSTER = re.compile(r"\d[\d \-–./()]{5,}\d")
+# Any stretch of digits and number punctuation of 7+ characters: every digit type lies in one (or starts a few
+# characters before one), so the type scanners only ever search small windows around these. The specification:
+# `pii_clusters.digit_clusters` finds the same spans in a compiled loop.
+DIGIT_CLUSTER = re.compile(r"\d[\d \-–./()]{5,}\d")
 _NOT_PHONE_DIGITS = str.maketrans("", "", " -–./()+")
 
 
@@ -242,9 +243,12 @@ def find_spans(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int
         found += [(0, s, e, "email", v) for s, e, v in find_emails(text)]
     want_iban, want_card, want_ip, want_phone = (kind in types for kind in ("iban", "card", "ip", "phone"))
     n = len(text)
-    for m in _DIGIT_CLUSTER.finditer(text):
-        start, end = m.span()
-        cluster = m.group()
+    from pipeline.formatters.pii_clusters import digit_clusters  # numba: imported on first use
+
+    bounds = digit_clusters(text)
+    for i in range(0, len(bounds), 2):
+        start, end = bounds[i], bounds[i + 1]
+        cluster = text[start:end]
         digits = digit_count(cluster)
         if want_iban and start >= 2 and digits >= 8:
             lo, hi = max(0, start - 12), min(n, end + 24)

@@ -197,3 +197,20 @@ def test_ipv6_needs_a_double_colon_or_all_eight_groups():
 def test_a_seven_digit_run_is_a_phone_only_after_a_phone_word():
     assert mask("Tel. 1234567 now, Tel.: +1234567") == "Tel. <PHONE> now, Tel.: <PHONE>"
     assert mask("we counted 1234567 grains") == "we counted 1234567 grains"
+
+
+def test_compiled_digit_clusters_are_the_patterns_spans():
+    import random
+
+    from pipeline.formatters.pii_clusters import DECIMAL, digit_clusters
+    from pipeline.formatters.pii_detect import DIGIT_CLUSTER
+
+    assert not any(chr(c).isdecimal() for c in range(len(DECIMAL), 0x110000))  # the table holds every \d
+    assert all(DECIMAL[c] == chr(c).isdecimal() for c in range(0, len(DECIMAL), 7))
+    alphabet = list("0123456789 -–./()+:,ab") + ["٣", "８", "\U0001d7ce", "\ud800", "\n", "²", "½"]
+    rng = random.Random(0)
+    texts = ["", "1234567", "123456", "12 34 5", "(030) 1234567-", " ٠١٢٣٤٥٦٧ ", "a\U0001d7ce\U0001d7cf 345678"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    for text in texts:
+        expected = [x for m in DIGIT_CLUSTER.finditer(text) for x in m.span()]
+        assert digit_clusters(text) == expected, repr(text)
