@@ -7,7 +7,8 @@ hard negatives; see that module). A planted value counts as found when the outpu
 of its runs of 4+ letters/digits that hold a digit (so a half-masked number is a miss); a hard negative is a false
 positive when the output no longer contains it verbatim. Masks in the prose itself (real addresses on the pages:
 imprints, contact lines) are neither, and are reported apart with examples. Speed: CPU seconds of one process
-formatting every document (the fastest of rounds repeated for 3 s), on the UTF-8 bytes of the text. datatrove runs
+formatting every document (the fastest of rounds repeated for 3 s, so numba's one-off compile or cache load in
+the first round is left out), on the UTF-8 bytes of the text. datatrove runs
 in its own venv on the same documents in the same run; it masks e-mails and IPv4 only, so its recall is scored on
 those.
 """
