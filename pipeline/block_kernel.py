@@ -223,9 +223,10 @@ def features_kernel(points, lengths, link_chars, breaks, cells, element_ids, tab
     _window(links, 6, wide_links)
 
     # running text: the first, the last and the nearest text block
+    is_text = (chars >= TEXT_BLOCK_CHARS) & (links / chars < TEXT_BLOCK_LINK_DENSITY)
     first_text, last_text = -1, -1
     for i in range(n):
-        if chars[i] >= TEXT_BLOCK_CHARS and links[i] / chars[i] < TEXT_BLOCK_LINK_DENSITY:
+        if is_text[i]:
             if first_text < 0:
                 first_text = i
             last_text = i
@@ -233,13 +234,13 @@ def features_kernel(points, lengths, link_chars, breaks, cells, element_ids, tab
     if first_text >= 0:
         previous = -1
         for i in range(n):  # distance to the text block before (or at) i, then to the one after
-            if chars[i] >= TEXT_BLOCK_CHARS and links[i] / chars[i] < TEXT_BLOCK_LINK_DENSITY:
+            if is_text[i]:
                 previous = i
             if previous >= 0:
                 nearest[i] = i - previous
         following = -1
         for i in range(n - 1, -1, -1):
-            if chars[i] >= TEXT_BLOCK_CHARS and links[i] / chars[i] < TEXT_BLOCK_LINK_DENSITY:
+            if is_text[i]:
                 following = i
             if following >= 0 and following - i < nearest[i]:
                 nearest[i] = following - i

@@ -110,7 +110,7 @@ def context_features(first: np.ndarray, blocks: PageBlocks) -> np.ndarray:
     n = len(first)
     ones = np.ones(n)
     elements = np.asarray(blocks.element_ids, dtype=np.int64)
-    parents = np.array([e[PARENT_INDEX] for e in blocks.table], dtype=np.int64)[elements]
+    parents = blocks.element_table()[:, PARENT_INDEX][elements]
     return np.stack([
         first, _shift(first, 1, -1), _shift(first, -1, -1),
         _window_sum(first) / _window_sum(ones), _window_sum(first, 6) / _window_sum(ones, 6),
