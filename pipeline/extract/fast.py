@@ -72,7 +72,10 @@ def parse_blocks(html: str) -> PageBlocks:
         raise FastParseError(f"lexbor failed: {e}") from e
     if body is None:
         raise FastParseError("no <body> after parsing")
-    return page_blocks(body)
+    try:
+        return page_blocks(body)
+    except RecursionError as e:  # the walk recurses per element; extract's nesting bound makes this rare
+        raise FastParseError("nested too deep for the block walk") from e
 
 
 def _shift(values: np.ndarray, by: int, fill: float) -> np.ndarray:
@@ -200,6 +203,9 @@ class FastExtractor:
 
     def __init__(self, model_path: str | Path | None = None):
         self.model = BlockModel(model_path or None)
+        # Compile the kernels (block features, tree scoring) now, outside any page's time limit.
+        self.extract("<html><body><div><p>Warm-up text, long enough to be a block of running text, with a "
+                     "<a href='#'>link</a>.</p><ul><li>item</li></ul></div></body></html>")
 
     def extract(self, html: str) -> str:
         blocks = parse_blocks(html)

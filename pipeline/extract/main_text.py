@@ -229,10 +229,15 @@ class TextExtractor:
         self.fast_fallbacks = 0
         self.last_page_features: dict | None = None  # the page_* columns of the page extracted last
         self._fast = None
+        # Compiled kernels compile (or load from numba's cache) here, never inside a page's time limit: a cold
+        # cache would otherwise turn a worker's first pages into timeouts, and an interrupted compile is never cached.
+        from pipeline import nesting
+
+        nesting.warm_up()
         if self.config.extractor == "fast":
             from pipeline.extract.fast import FastExtractor
 
-            self._fast = FastExtractor(self.config.fast_model or None)
+            self._fast = FastExtractor(self.config.fast_model or None)  # warms its kernels up
 
     def extract(self, response) -> tuple[str | None, str | None]:
         """`response` is a pipeline.warc.reader.WarcResponse (anything with body, content_type, url, truncated)."""
@@ -248,6 +253,10 @@ class TextExtractor:
     ) -> tuple[str | None, str | None]:
         if len(html) > self.config.max_body_bytes:
             return None, DropReason.TOO_LARGE
+        from pipeline.nesting import MAX_DEPTH, max_nesting
+
+        if max_nesting(html, MAX_DEPTH) > MAX_DEPTH:  # parsers are quadratic in depth, inside one C call
+            return None, DropReason.TOO_COMPLEX
         on_main_thread = threading.current_thread() is threading.main_thread()
         started = time.perf_counter()
         try:

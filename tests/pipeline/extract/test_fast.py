@@ -175,12 +175,12 @@ def test_parse_failure_falls_back_to_trafilatura_and_is_counted(monkeypatch):
     assert stats.counters[FAST_FALLBACK] == 1 and extractor.fast_fallbacks == 1
 
 
-def test_ten_thousand_nested_divs_fall_back(fast):
+def test_ten_thousand_nested_divs_are_too_complex(fast):
     body = ("<html><body>" + "<div>" * 10_000 + f"<p>{SENTENCE}</p>" + "</div>" * 10_000 + "</body></html>").encode()
     started = time.process_time()
     _text, reason = fast.extract(response(body))
     assert time.process_time() - started < LIMIT_S
-    assert reason in (None, DropReason.EMPTY_TEXT)  # too deep for the walk: trafilatura has it, the worker goes on
+    assert reason == DropReason.TOO_COMPLEX  # past pipeline.nesting.MAX_DEPTH: no parser sees it
 
 
 def test_size_limit_holds_on_the_fast_path(fast):
