@@ -231,7 +231,7 @@ class TextExtractor:
         self._fast = None
         # Compiled kernels compile (or load from numba's cache) here, never inside a page's time limit: a cold
         # cache would otherwise turn a worker's first pages into timeouts, and an interrupted compile is never cached.
-        from pipeline import nesting
+        from pipeline.extract import nesting
 
         nesting.warm_up()
         if self.config.extractor == "fast":
@@ -253,7 +253,7 @@ class TextExtractor:
     ) -> tuple[str | None, str | None]:
         if len(html) > self.config.max_body_bytes:
             return None, DropReason.TOO_LARGE
-        from pipeline.nesting import MAX_DEPTH, max_nesting
+        from pipeline.extract.nesting import MAX_DEPTH, max_nesting
 
         if max_nesting(html, MAX_DEPTH) > MAX_DEPTH:  # parsers are quadratic in depth, inside one C call
             return None, DropReason.TOO_COMPLEX

@@ -180,7 +180,7 @@ def test_ten_thousand_nested_divs_are_too_complex(fast):
     started = time.process_time()
     _text, reason = fast.extract(response(body))
     assert time.process_time() - started < LIMIT_S
-    assert reason == DropReason.TOO_COMPLEX  # past pipeline.nesting.MAX_DEPTH: no parser sees it
+    assert reason == DropReason.TOO_COMPLEX  # past pipeline.extract.nesting.MAX_DEPTH: no parser sees it
 
 
 def test_size_limit_holds_on_the_fast_path(fast):

@@ -89,7 +89,7 @@ def test_ten_thousand_nested_divs(extractor):
     body = ("<html><body>" + "<div>" * 10_000 + PARAGRAPH + "</div>" * 10_000 + "</body></html>").encode()
     (_text, reason), seconds = timed(extractor, body)
     assert seconds < LIMIT_S
-    assert reason == DropReason.TOO_COMPLEX  # past pipeline.nesting.MAX_DEPTH: no parser sees it
+    assert reason == DropReason.TOO_COMPLEX  # past pipeline.extract.nesting.MAX_DEPTH: no parser sees it
 
 
 def test_empty_body(extractor):

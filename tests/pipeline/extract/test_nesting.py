@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pipeline.extract import ExtractConfig, TextExtractor
-from pipeline.nesting import max_nesting
+from pipeline.extract.main_text import ExtractConfig, TextExtractor
+from pipeline.extract.nesting import max_nesting
 from pipeline.stats import DropReason
 from tests.conftest import ROOT
 
@@ -57,7 +57,7 @@ def test_cold_numba_cache_does_not_time_out_the_first_page(tmp_path):
     """A fresh process, an empty numba cache, a 0.5 s page limit: the first page is extracted, since the kernels
     compile when the extractor is built, before any page's timer."""
     script = textwrap.dedent(f"""
-        from pipeline.extract import ExtractConfig, TextExtractor
+        from pipeline.extract.main_text import ExtractConfig, TextExtractor
         extractor = TextExtractor(ExtractConfig(extractor="fast", timeout_s=0.5))
         text, reason = extractor.extract_html("<html><body><article><p>{SENTENCE * 4}</p></article></body></html>")
         print(reason, bool(text))
