@@ -36,8 +36,8 @@ from benchmarks.web_paraphrase_set import (  # noqa: E402
     paraphrase_rows,
     same_topic_rows,
 )
-from pipeline.pair_check import PairCheck, containment, length_ratio, passing, sketch  # noqa: E402
-from pipeline.semdedup import SemDedupConfig, cosine_pairs, normalize_rows, reference_removals  # noqa: E402
+from pipeline.semdedup.pair_check import PairCheck, containment, length_ratio, passing, sketch  # noqa: E402
+from pipeline.semdedup.primitives import SemDedupConfig, cosine_pairs, normalize_rows, reference_removals  # noqa: E402
 
 THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
 CHECKS = {"none": PairCheck(enabled=False), "default": PairCheck()}

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.web_paraphrase_set import GROUND_TRUTH  # noqa: E402
-from pipeline.pair_check import sketch  # noqa: E402
+from pipeline.semdedup.pair_check import sketch  # noqa: E402
 
 
 def documents(size: int, n: int) -> list[str]:

@@ -6,7 +6,7 @@
 * `embedding_v1`: a fastText skip-gram model trained unsupervised on a bounded, deterministic sample of the corpus
   itself (`sluice classifiers train embedding`), stored with its card like the other models: the fast option.
 * the path of any sentence-transformers model directory (BGE-M3 is what dots.llm1 used).
-All give L2-normalised float32 rows; the stage stores them as float16 (pipeline.semdedup.to_float16_rows).
+All give L2-normalised float32 rows; the stage stores them as float16 (pipeline.semdedup.primitives.to_float16_rows).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 
 from classifiers.fasttext_format import FastTextFormatError, check_fasttext_file
 from classifiers.fasttext_model import ModelError, TrainingError, card_path, normalize, read_card, write_card
-from pipeline.semdedup import normalize_rows
-from pipeline.shards import file_sha256
+from pipeline.semdedup.primitives import normalize_rows
+from pipeline.shards.format import file_sha256
 
 log = logging.getLogger("sluice.classifiers")
 

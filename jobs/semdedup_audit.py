@@ -24,7 +24,7 @@ def kept_scores(batches):
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.semdedup import from_float16_rows
+    from pipeline.semdedup.primitives import from_float16_rows
 
     for batch in batches:
         a = from_float16_rows(batch.column("vec").to_pylist())

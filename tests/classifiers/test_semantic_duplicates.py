@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks.web_paraphrase_set import paraphrase_rows, same_topic_rows
-from pipeline.pair_check import sketch
-from pipeline.semdedup import SemDedupConfig, reference_removals
+from pipeline.semdedup.pair_check import sketch
+from pipeline.semdedup.primitives import SemDedupConfig, reference_removals
 from tests.conftest import shared_data
 
 
