@@ -49,7 +49,7 @@ class PairCheck:
     """Bounds a candidate pair must reach besides the cosine threshold (calibrated, see README)."""
 
     min_length_ratio: float = 0.5  # shorter / longer, in characters
-    min_containment: float = 0.25  # share of the smaller document's content words found in the other
+    min_containment: float = 0.7  # share of the smaller document's content words found in the other
     enabled: bool = True
 
 

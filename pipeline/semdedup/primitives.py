@@ -29,12 +29,14 @@ class SemDedupConfig:
     # "sluice[semdedup]"); "embedding_v1": the fastText embedding in the models directory (`sluice classifiers
     # train embedding`, the fast option: calibrated threshold 0.95); or a sentence-transformers directory
     model: str = "all-MiniLM-L6-v2"
-    threshold: float = 0.90  # cosine at or above which two documents are candidates (calibrated for MiniLM)
-    # the second check (pipeline.semdedup.pair_check): a candidate pair is a duplicate only if its length ratio and the
-    # share of the smaller document's rare content words found in the other reach these bounds
+    # cosine at or above which two documents are candidates; calibrated for MiniLM with the second check on real
+    # web text (README, "Semantic dedup"): alone, a cosine this low pairs different articles on one subject
+    threshold: float = 0.65
+    # the second check (pipeline.semdedup.pair_check): a candidate pair is a duplicate only if its length ratio and
+    # the share of the smaller document's rare content words found in the other reach these bounds
     check: bool = True
     min_length_ratio: float = 0.5
-    min_containment: float = 0.25
+    min_containment: float = 0.7
     k: int = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
     docs_per_cluster: int = 2000
     max_task_vectors: int = 20000  # no pair-finding task holds more vectors than this

@@ -88,6 +88,18 @@ def test_missing_embedding_model_is_one_clear_error_before_spark(corpus, capsys)
     assert err[0].startswith("semdedup: ") and not (root / "never").exists()
 
 
+def test_missing_default_encoder_package_is_one_clear_line(corpus, capsys, monkeypatch):
+    from classifiers import embedding
+
+    monkeypatch.setitem(embedding.PACKAGED_ENCODERS, "all-MiniLM-L6-v2",
+                        ("sluice_no_such_package", "model", "sluice[semdedup]"))
+    root, _ = corpus
+    assert _run(root, "never2", DEFAULT_MODEL) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("semdedup: ") and "'all-MiniLM-L6-v2' is not installed" in err[0]
+    assert not (root / "never2").exists()
+
+
 def _check_verdicts(root, output: str, rows: list[dict], threshold: float = 0.95) -> dict:
     kept = set(pq.read_table(root / output, columns=["id"]).column("id").to_pylist())
     stats = json.loads((root / output / "_stats.json").read_text())
