@@ -33,8 +33,8 @@ def write_synthetic_shards(root: Path, lengths: list[int] | np.ndarray, vocab: i
     import fsspec
     import pyarrow as pa
 
-    from pipeline.shard_writer import ShardWriter
-    from pipeline.shards import MANIFEST, build_manifest, manifest_json, row_bytes, shard_arrow_schema
+    from pipeline.shards.format import MANIFEST, build_manifest, manifest_json, row_bytes, shard_arrow_schema
+    from pipeline.shards.writer import ShardWriter
 
     rng = np.random.default_rng(seed)
     lengths = np.asarray(lengths, dtype=np.int64)
