@@ -13,7 +13,7 @@ from pipeline.corpus.config import InputConfig
 from pipeline.corpus.reader import CorpusBatch, read_corpus
 from pipeline.document import document_arrow_schema
 from pipeline.filters import FiltersConfig, build_chain
-from pipeline.formatters.pii import PIIConfig, PIIFormatter
+from pipeline.pii.formatter import PIIConfig, PIIFormatter
 from pipeline.stats import DropReason, Stats
 
 
