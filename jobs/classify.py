@@ -81,15 +81,20 @@ class ClassifyJob(SparkJob):
         weighted_schema = StructType(fields + [StructField("weight", _spark_type("float32"), True)])
         batch_rows = config.batch_rows
 
+        audit = run_config.audit
+
         def score(batches):
             from pyspark import TaskContext
 
+            from pipeline.audit import DroppedSample
+
             stage = cached_stage(SparkFiles.get(shipped), config)
-            stats = Stats(stage="classify")
+            stats, dropped = Stats(stage="classify"), DroppedSample(audit)
             for batch in batches:
                 for start in range(0, batch.num_rows, batch_rows):
-                    yield from stage.score_batch(batch.slice(start, batch_rows), stats).to_batches()
+                    yield from stage.score_batch(batch.slice(start, batch_rows), stats, dropped).to_batches()
             write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+            dropped.write(tmp_output, TaskContext.get().partitionId())
 
         scored = frame.mapInArrow(score, scored_schema)
         histogram = None
@@ -109,6 +114,9 @@ class ClassifyJob(SparkJob):
             check_drop_share(stats, config)
         except DropShareError as e:
             raise UserError(str(e)) from None
+        from pipeline.audit import merge_dropped
+
+        merge_dropped(tmp_output, audit)
         stats = with_skipped(stats, skipped)
         stats.counters.update({f"category_factor.{c}": round(f, 4) for c, f in sorted(balancer.factors.items())})
         return stats

@@ -34,6 +34,7 @@ from jobs.base import (
 from jobs.run_config import RunConfig
 from pipeline.config import ConfigError, config_hash, defaults_toml
 from pipeline.corpus.detect import expand_corpus, input_kind
+from pipeline.shards.format import ShardError
 from pipeline.warc.reader import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
@@ -280,11 +281,30 @@ def main(argv: list[str] | None = None) -> int:
         if stage.name == until:
             break
     if until == "tokenize":
-        print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards)")
+        try:
+            _write_report(out)
+        except (ShardError, OSError) as e:
+            print(f"sluice run: shards written, but not the report: {e}", file=sys.stderr)
+            return 1
+        print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards); report {out}/report.html")
     else:
         last = next(s for s in stages if s.name == until)
         print(f"sluice run: done through {until}; its output is {out}/{last.directory}")
     return 0
+
+
+def _write_report(out: str) -> None:
+    """OUTPUT/report.html (pipeline/inspect/html.py) and the dataset card OUTPUT/README.md (inspect/card.py)."""
+    import fsspec
+
+    from pipeline.inspect.card import dataset_card
+    from pipeline.inspect.html import write_html
+    from pipeline.inspect.report import inspect_shards
+
+    report = inspect_shards(f"{out}/shards")
+    write_html(report, f"{out}/report.html")
+    with fsspec.open(f"{out}/README.md", "w", encoding="utf-8") as f:
+        f.write(dataset_card(report))
 
 
 def _train_tokenizer(corpus: str, output: str, config) -> None:

@@ -90,14 +90,16 @@ def copy_tokenizer(root: str | Path, out_dir: str | Path) -> bool:
     False when the shards have none."""
     import fsspec
 
-    from pipeline.shards.format import TOKENIZER_FILE
+    from pipeline.shards.format import LEGACY_NAMES, TOKENIZER_FILE, sidecar_path
 
-    fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
+    fs, shards = fsspec.core.url_to_fs(str(root).rstrip("/"))
+    path = sidecar_path(fs, shards, TOKENIZER_FILE)
     if not fs.exists(path):
         return False
-    tmp = Path(out_dir) / f".{TOKENIZER_FILE}.tmp"
+    name = LEGACY_NAMES[TOKENIZER_FILE]  # tokenizer.json in the run directory: what export-hf ships
+    tmp = Path(out_dir) / f".{name}.tmp"
     fs.get_file(path, str(tmp))
-    tmp.replace(Path(out_dir) / TOKENIZER_FILE)
+    tmp.replace(Path(out_dir) / name)
     return True
 
 
