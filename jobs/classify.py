@@ -34,6 +34,8 @@ class ClassifyJob(SparkJob):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--models", default=None,
                             help="directory (local or fsspec URL) with the models (needed unless every model is off)")
+        parser.add_argument("--without-models", action="store_true",
+                            help="switch every model off (sluice run does this when it was given no models)")
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark import SparkFiles
@@ -54,6 +56,10 @@ class ClassifyJob(SparkJob):
 
         run_config = RunConfig.load(args.config)
         config = run_config.classify
+        if args.without_models:
+            from dataclasses import replace
+
+            config = replace(config, clutter_model="", quality_model="", domain_model="", webtype_model="")
         if args.models is None and any((config.clutter_model, config.quality_model, config.domain_model,
                                         config.webtype_model)):
             raise SystemExit("classify: --models DIR is needed for the models classify names (or switch them off "

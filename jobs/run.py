@@ -109,7 +109,7 @@ class FilterStage(Stage):
 
 class ClassifyStage(Stage):
     def check(self, run: RunContext) -> None:
-        if not _needs_models(run.config.classify):
+        if not _needs_models(run.config.classify) or _without_models(run):
             return
         models_fs, models_path = filesystem(run.models)
         if not models_fs.isdir(models_path):
@@ -120,11 +120,25 @@ class ClassifyStage(Stage):
         self.check(run)
         if not _needs_models(run.config.classify):
             return [], ""
+        if _without_models(run):
+            print(f"classify: no --models and nothing at {run.models}: classify runs without models (no clutter "
+                  "removal, quality 1.0, no category); train them with `sluice classifiers train`, see README")
+            return ["--without-models"], "without-models"
         return ["--models", run.models], content_digest(run.models)
 
 
 def _needs_models(config) -> bool:
     return any((config.clutter_model, config.quality_model, config.domain_model, config.webtype_model))
+
+
+def _without_models(run: RunContext) -> bool:
+    """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
+    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
+    c = run.config.classify
+    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
+        return False
+    models_fs, models_path = filesystem(run.models)
+    return not models_fs.isdir(models_path)
 
 
 class SemDedupStage(Stage):

@@ -59,7 +59,7 @@ def dataset_card(report: dict, shards_dir: str = "shards") -> str:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(stage["dropped"].items())) or "—"
         lines.append(f"| {stage['stage']} | {stage['records_in']:,} | {stage['records_out']:,} | {reasons} |")
     lines += ["", "## Reading", "", "```python",
-              "import datasets; datasets.load_dataset(\"parquet\", data_dir=\"shards\")  # or load_dataset(\".\")",
+              "import datasets; datasets.load_dataset(\".\")  # this card's configs: shards/shard-*.parquet",
               "import pandas; pandas.read_parquet(\"shards\")",
               "import polars; polars.read_parquet(\"shards/*.parquet\")",
               "import duckdb; duckdb.sql(\"select count(*) from 'shards/*.parquet'\")", "```", ""]

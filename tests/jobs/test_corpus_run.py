@@ -23,14 +23,6 @@ CONFIG = """
 clutter_model = ""
 quality_model = ""
 domain_model = ""
-
-[tokenize]
-vocab_size = 2048
-target_shard_mb = 1
-row_group_mb = 1
-
-[audit]
-keep_dropped = 5
 """
 
 
@@ -40,9 +32,10 @@ def corpus_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("corpus-run")
     write_fineweb_corpus(shared_data("wcxb-dev"), base / "corpus", n_rows=240, files=2)
-    (base / "run.toml").write_text(CONFIG)
+    # no flag beyond --input (and --output): the kind, the columns and the language come from the files; without
+    # models classify runs with its models off and says so
     log = run_logged([sys.executable, "-m", "jobs.cli", "run", "--input", f"{base}/corpus/*.parquet",
-                      "--output", str(base / "run"), "--config", str(base / "run.toml")], base / "run.log")
+                      "--output", str(base / "run")], base / "run.log")
     return base, log
 
 
@@ -59,6 +52,7 @@ def test_a_parquet_corpus_runs_filter_then_every_stage_to_shards(corpus_run):
     assert documents["dropped"].get("gopher_quality", 0) > 0  # "Click here to subscribe." and its kind
     assert _stats(run, "deduped")["dropped"].get("exact_duplicate", 0) > 0
     assert _stats(run, "shards")["records_out"] > 0 and "sluice run: done; shards in" in log
+    assert "classify runs without models" in log
     for stage in ("filter", "dedup", "classify", "tokenize"):  # one line as each stage starts and ends, with time
         assert f"{stage}: started: " in log and re.search(rf"^{stage}: \d+ in, \d+ out, dropped .* \(\d+\.\d s\)$",
                                                           log, re.M), stage
@@ -72,7 +66,7 @@ def test_dropped_documents_can_be_looked_at(corpus_run):
     dropped = pq.read_table(base / "run" / "documents" / "_dropped" / "dropped.parquet").to_pylist()
     reasons = {row["reason"] for row in dropped}
     assert "gopher_quality" in reasons
-    assert all(sum(r["reason"] == reason for r in dropped) <= 5 for reason in reasons)  # audit.keep_dropped
+    assert all(sum(r["reason"] == reason for r in dropped) <= 200 for reason in reasons)  # audit.keep_dropped
     row = next(r for r in dropped if r["reason"] == "gopher_quality")
     assert row["rule"].startswith("gopher_quality:") and row["text"] and row["url"].startswith("http")
 
@@ -145,8 +139,9 @@ def test_the_shards_folder_reads_as_a_dataset_in_every_reader(corpus_run):
     assert card.startswith("---\nconfigs:") and "path: shards/shard-*.parquet" in card
     assert f"num_examples: {total}" in card and "language:\n- \"en\"" in card and "| filter |" in card
     datasets = pytest.importorskip("datasets", reason="HF datasets is not installed in the dev extra")
-    assert datasets.load_dataset("parquet", data_dir=str(shards))["train"].num_rows == total
     assert datasets.load_dataset(str(run))["train"].num_rows == total  # the card's configs: the shards only
+    # (data_dir=shards is not enough: `datasets` skips only dot-files, and reads Spark's _SUCCESS as Parquet)
+    assert datasets.load_dataset("parquet", data_files=f"{shards}/*.parquet")["train"].num_rows == total
 
 
 def test_spark_submit_from_a_fresh_shell_with_the_venv_activated():
