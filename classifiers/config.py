@@ -6,6 +6,7 @@ Models are named by registry name (see `classifiers.registry`), e.g. `quality_v1
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +31,11 @@ class BalanceConfig:
     targets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # NaN passes every comparison below and gives every document 0 copies: a silently empty corpus
+        for key, value in (("default", self.default), ("max_factor", self.max_factor),
+                           *((f"targets.{name}", v) for name, v in self.targets.items())):
+            if not math.isfinite(value):
+                raise ConfigError(f"classify.balance.{key}: must be a finite number, got {value}")
         if self.default < 0:
             raise ConfigError(f"classify.balance.default: must be >= 0, got {self.default}")
         if self.max_factor < 1:
