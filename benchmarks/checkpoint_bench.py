@@ -84,7 +84,7 @@ def write_dummy_shards(root: Path, vocab: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.shards import MANIFEST, ShardInfo, build_manifest, manifest_json, shard_name
+    from pipeline.shards.format import MANIFEST, ShardInfo, build_manifest, manifest_json, shard_name
 
     root.mkdir(parents=True, exist_ok=True)
     path = root / shard_name(0)

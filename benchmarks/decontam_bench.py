@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.peer import run_json_driver  # noqa: E402
 from benchmarks.pii_labelled import DEV, dev_pages  # noqa: E402
-from pipeline.decontaminate import DecontaminateConfig, NgramIndex, build_index, judge_batch  # noqa: E402
+from pipeline.decontaminate.ngrams import DecontaminateConfig, NgramIndex, build_index, judge_batch  # noqa: E402
 
 DATATROVE_DRIVER = r"""
 import json, sys, tempfile, time

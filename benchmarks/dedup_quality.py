@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import describe_machine  # noqa: E402
+from pipeline.dedup.minhash import shingle_hashes, tokenize  # noqa: E402
 from pipeline.document import document_arrow_schema  # noqa: E402
-from pipeline.minhash import shingle_hashes, tokenize  # noqa: E402
 
 RATES = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.08, 0.12, 0.2, 0.3)
 CHAIN_RATE, CHAIN_EVERY = 0.015, 4  # every 4th family is a chain A~B~C, each link editing the previous at this rate

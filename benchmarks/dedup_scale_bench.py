@@ -252,7 +252,7 @@ def main() -> None:
     args = p.parse_args()
 
     from pipeline.config import load_toml
-    from pipeline.dedup import DedupConfig
+    from pipeline.dedup.primitives import DedupConfig
 
     cfg = load_toml(DedupConfig, args.config, section="dedup") if args.config else DedupConfig()
     small = args.docs < 200_000  # the planted structure scaled down below the big run

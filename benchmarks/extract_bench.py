@@ -8,7 +8,7 @@
 The other modes live in benchmarks/extract_modes.py (see there).
 
 Input: the ../shared/data/extraction-dev pages ×`copies` packed into one WARC.gz in a temp dir (not committed).
-Ours: pipeline.extract_stage.extract_documents, the code the Spark job runs (iter_responses → TextExtractor →
+Ours: pipeline.extract.stage.extract_documents, the code the Spark job runs (iter_responses → TextExtractor →
 FilterChain: Gopher quality/repetition, C4, FineWeb; language id off, since datatrove's pipeline here has none;
 `--with-lang` adds it). Reference: datatrove's WarcReader →
 Trafilatura(favour_precision) → GopherRepetition → GopherQuality → C4Quality → FineWebQuality, one task, one worker,
@@ -114,9 +114,9 @@ def build_warc(dest: Path, copies: int) -> tuple[Path, int]:
 
 
 def run_ours(path: Path, with_lang: bool) -> dict:
-    """The production path (pipeline.extract_stage.extract_documents), timed as a whole."""
-    from pipeline.extract import ExtractConfig
-    from pipeline.extract_stage import extract_documents
+    """The production path (pipeline.extract.stage.extract_documents), timed as a whole."""
+    from pipeline.extract.main_text import ExtractConfig
+    from pipeline.extract.stage import extract_documents
     from pipeline.filters import FiltersConfig, build_chain
     from pipeline.stats import Stats
 
@@ -134,10 +134,10 @@ def run_ours(path: Path, with_lang: bool) -> dict:
 def time_split(path: Path, with_lang: bool) -> dict:
     """A second, instrumented pass over the same steps: where our time goes (seconds per phase)."""
     from pipeline.document import Document
-    from pipeline.extract import ExtractConfig, TextExtractor, decode_html
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
     from pipeline.filters import FiltersConfig, build_chain
     from pipeline.stats import Stats
-    from pipeline.warc import iter_responses
+    from pipeline.warc.reader import iter_responses
 
     filters_config = FiltersConfig()
     filters_config.lang.enabled = with_lang

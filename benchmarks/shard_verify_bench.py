@@ -2,7 +2,7 @@
 
     python benchmarks/shard_verify_bench.py [--shards 3] [--shard-mb 64] [--flips 200]
 
-Ours: pipeline.shard_reader.ShardReader reading every row group of every shard (the trainer's read), with each page's
+Ours: pipeline.shards.reader.ShardReader reading every row group of every shard (the trainer's read), with each page's
 CRC-32 verified (always on); and pipeline.integrity.verify_parquet on a documents-like text file (the check the
 Spark stages run on their input). Reference: the same reads with pyarrow and no verification. Also: the sha256
 that `ShardReader(verify=True)` adds per shard, and, for single-bit flips at seeded random offsets of a shard,
@@ -29,9 +29,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from pipeline.integrity import verify_parquet  # noqa: E402
-from pipeline.shard_reader import ShardReader  # noqa: E402
-from pipeline.shard_writer import write_shards  # noqa: E402
-from pipeline.shards import (  # noqa: E402
+from pipeline.shards.format import (  # noqa: E402
     MANIFEST,
     TOKENIZER_FILE,
     ShardError,
@@ -39,6 +37,8 @@ from pipeline.shards import (  # noqa: E402
     file_sha256,
     manifest_json,
 )
+from pipeline.shards.reader import ShardReader  # noqa: E402
+from pipeline.shards.writer import write_shards  # noqa: E402
 
 TOKENS_PER_DOC = 1000
 VOCAB = 32000

@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from pipeline.shard_writer import ShardWriter  # noqa: E402
-from pipeline.shards import build_manifest, manifest_json  # noqa: E402
-from pipeline.tokenize import TokenizeConfig, eos_id, tokenize_batch, train_tokenizer  # noqa: E402
+from pipeline.shards.format import build_manifest, manifest_json  # noqa: E402
+from pipeline.shards.writer import ShardWriter  # noqa: E402
+from pipeline.tokenize.tokenizer import TokenizeConfig, eos_id, tokenize_batch, train_tokenizer  # noqa: E402
 
 BATCH = 2048
 EOS = "<|endoftext|>"
@@ -157,7 +157,7 @@ def bench_inspect(directory: Path, gigabytes: float) -> dict:
     """Shards of random ids with lengths drawn like web documents; then inspect vs a full read."""
     import fsspec
 
-    from pipeline.inspect import inspect_shards
+    from pipeline.inspect.report import inspect_shards
 
     rng = np.random.default_rng(0)
     fs, infos, written, index = fsspec.filesystem("file"), [], 0, 0

@@ -55,8 +55,8 @@ def write_synthetic_shards(root: Path, n_docs: int, doc_len: int, vocab: int, se
     import fsspec
     import pyarrow as pa
 
-    from pipeline.shard_writer import ShardWriter
-    from pipeline.shards import MANIFEST, build_manifest, manifest_json, row_bytes
+    from pipeline.shards.format import MANIFEST, build_manifest, manifest_json, row_bytes
+    from pipeline.shards.writer import ShardWriter
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)

@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/warc_fuzz_bench.py [--files 250] [--seed 0]
 
-Input: tests/pipeline/warc_damage.py files (5 response records, one gzip member each, one damage per file) for every
-damage kind and position, `--files` seeds per (kind, position), written to a temp dir. Ours: pipeline.warc as it is
-now. Reference: the reader before this work, `pipeline/warc.py` of commit BASELINE taken from git at run time
-(`git show`) into a temp module, run on the same files in the same process. A file counts as a loss when an
-undamaged record does not come out or the reader raises (a raise fails the Spark task, so the whole job).
-Also counted: records that come out changed or at a wrong offset, damaged records neither yielded nor counted
-`malformed_record`, unbalanced stats, and files a reader is stuck on (still reading after 20 s or past 3 GiB: the
-baseline can loop forever on one flipped byte; such a file counts as raised). Writes benchmarks/results/warc_fuzz.json.
+Input: tests/pipeline/warc/warc_damage.py files (5 response records, one gzip member each, one damage per file) for
+every damage kind and position, `--files` seeds per (kind, position), written to a temp dir. Ours:
+pipeline.warc.reader as it is now. Reference: the reader before this work, `pipeline/warc.py` of commit
+BASELINE taken from git at run time (`git show`) into a temp module, run on the same files in the same process. A
+file counts as a loss when an undamaged record does not come out or the reader raises (a raise fails the Spark task,
+so the whole job). Also counted: records that come out changed or at a wrong offset, damaged records neither yielded
+nor counted `malformed_record`, unbalanced stats, and files a reader is stuck on (still reading after 20 s or past 3
+GiB: the baseline can loop forever on one flipped byte; such a file counts as raised). Writes
+benchmarks/results/warc_fuzz.json.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
-from tests.pipeline.warc_damage import KINDS, judge, make, positions  # noqa: E402
+from tests.pipeline.warc.warc_damage import KINDS, judge, make, positions  # noqa: E402
 
 BASELINE = "c1bea01"  # the last commit with the warcio-stream reader
 FIELDS = ("raised", "lost_undamaged", "changed", "uncounted", "unbalanced", "hung")
@@ -120,7 +121,7 @@ def main() -> None:
     logging.disable(logging.WARNING)  # both readers log every malformed record
     signal.signal(signal.SIGALRM, _alarm)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    import pipeline.warc as ours
+    import pipeline.warc.reader as ours
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

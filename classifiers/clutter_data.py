@@ -1,6 +1,6 @@
 """Labelled lines for the clutter remover, from pages whose main content is known.
 
-Every source runs the project's extractor (`pipeline.extract.html_to_text`) and labels each line of its
+Every source runs the project's extractor (`pipeline.extract.main_text.html_to_text`) and labels each line of its
 output by whether it belongs to the reference content:
 
 * the sample crawl (`sluice sample-crawl`): its labels.jsonl lists each page's article and clutter lines;

@@ -11,7 +11,7 @@ log = logging.getLogger("sluice.classifiers")
 
 
 def _extract(html: bytes, url: str | None) -> str | None:
-    from pipeline.extract import html_to_text
+    from pipeline.extract.main_text import html_to_text
 
     return html_to_text(html, url)
 

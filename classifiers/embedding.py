@@ -7,7 +7,7 @@ re-worded or re-ordered copy lands next to its original while a document on anot
 
 Any sentence-transformers model directory (BGE-M3 is what dots.llm1 used) is the other option, given by path;
 it runs in batches on the GPU of the executor when there is one. Both give L2-normalised float32 rows; the stage
-stores them as float16 (pipeline.semdedup.to_float16_rows).
+stores them as float16 (pipeline.semdedup.primitives.to_float16_rows).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import numpy as np
 
 from classifiers.fasttext_format import FastTextFormatError, check_fasttext_file
 from classifiers.fasttext_model import ModelError, TrainingError, card_path, normalize, read_card, write_card
-from pipeline.semdedup import normalize_rows
-from pipeline.shards import file_sha256
+from pipeline.semdedup.primitives import normalize_rows
+from pipeline.shards.format import file_sha256
 
 log = logging.getLogger("sluice.classifiers")
 

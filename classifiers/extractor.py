@@ -8,7 +8,7 @@ extraction-dev annotations of the *training* pages: a block holding a "with" sni
 is scored on are never trained on, so their annotations never reach their model. annotation_weight = 0 is pure
 distillation, with no hand labels at all.
 
-The model is LightGBM trees over pipeline.fast_extract's block features; its card records the features, the decision
+The model is LightGBM trees over pipeline.extract.fast's block features; its card records the features, the decision
 threshold, the training data and the cross-validated snippet rates on ../shared/data/extraction-dev, measured with
 pages never seen in training (k folds by page; the sample crawl is in every fold's training set).
 
@@ -61,7 +61,7 @@ class ExtractorTraining:
     annotation_weight: float = 10.0
     # > 0: a page whose best block scores under threshold / relative_threshold keeps its blocks from
     # relative_threshold x its best score (keep_blocks), so a page the trees are unsure of still yields its article.
-    # Recorded on the card, which the run-time decision reads (pipeline.fast_extract.keep_blocks). 0.6: +0.006
+    # Recorded on the card, which the run-time decision reads (pipeline.extract.fast.keep_blocks). 0.6: +0.006
     # "with", +0.002 "without" in the CV (7 dev pages came out empty without it).
     relative_threshold: float = 0.6
     threshold: float | None = None  # None: the threshold with the best cross-validated min(with, without) margin
@@ -72,7 +72,7 @@ class Page:
     """One training page: its blocks' features and labels; `entry` is the extraction-dev annotation (None: crawl)."""
 
     key: str
-    blocks: object  # pipeline.blocks.PageBlocks
+    blocks: object  # pipeline.extract.blocks.PageBlocks
     features: np.ndarray
     labels: np.ndarray
     entry: dict | None = None
@@ -139,7 +139,7 @@ def teacher_labels(blocks, teacher: str) -> np.ndarray:
 
 
 def _page(key: str, html: str, labeller, entry: dict | None = None, teacher: str = "") -> Page | None:
-    from pipeline.fast_extract import FastParseError, block_features, parse_blocks
+    from pipeline.extract.fast import FastParseError, block_features, parse_blocks
 
     try:
         blocks = parse_blocks(html)
@@ -152,7 +152,7 @@ def _page(key: str, html: str, labeller, entry: dict | None = None, teacher: str
 
 def dev_pages(root: str | Path) -> list[Page]:
     """The extraction-dev pages, labelled by trafilatura (the project's default extractor settings)."""
-    from pipeline.extract import ExtractConfig, TextExtractor, decode_html
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
 
     root = Path(root)
     annotations_path = root / "evaldata-dev.json"
@@ -176,7 +176,7 @@ def dev_pages(root: str | Path) -> list[Page]:
 def crawl_pages(crawl: str | Path) -> list[Page]:
     """Intact HTML pages of a `sluice sample-crawl` output, labelled by the generator's article lines."""
     from classifiers.labelled_crawl import html_records
-    from pipeline.extract import decode_html
+    from pipeline.extract.main_text import decode_html
 
     pages = []
     for _url, label, body, _content_type in html_records(crawl):
@@ -195,7 +195,7 @@ def train_trees(pages: list[Page], settings: ExtractorTraining, context: list[np
     """One LightGBM ensemble on the pages' block features (plus `context` columns per page), as a TreeEnsemble."""
     import lightgbm
 
-    from pipeline.block_trees import TreeEnsemble
+    from pipeline.extract.block_trees import TreeEnsemble
 
     features = np.vstack([p.features if context is None else np.hstack([p.features, c])
                           for p, c in zip(pages, context or [None] * len(pages), strict=True)])
@@ -209,7 +209,7 @@ def train_trees(pages: list[Page], settings: ExtractorTraining, context: list[np
         "min_child_samples": settings.min_child_samples, "feature_fraction": settings.feature_fraction,
         "seed": settings.seed, "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
     }
-    # Tag categories stay numeric: the run-time tree kernel (pipeline/block_trees.py) has numerical splits only.
+    # Tag categories stay numeric: the run-time kernel (pipeline/extract/block_trees.py) has numerical splits only.
     dumps = []
     for member in range(settings.members):
         data = lightgbm.Dataset(features, labels, weight=weights)
@@ -242,7 +242,7 @@ def _folds(n: int, k: int, seed: int) -> np.ndarray:
 
 def train_model(pages: list[Page], settings: ExtractorTraining) -> dict:
     """{"first": trees on block features, "second": trees on features + context of out-of-fold first scores}."""
-    from pipeline.fast_extract import context_features
+    from pipeline.extract.fast import context_features
 
     pages = [p for p in pages if p.blocks is not None]
     first = train_trees(pages, settings)
@@ -258,7 +258,7 @@ def train_model(pages: list[Page], settings: ExtractorTraining) -> dict:
 
 
 def page_text(page: Page, scores: np.ndarray, threshold: float, relative: float = 0.0) -> str:
-    from pipeline.fast_extract import blocks_to_text, keep_blocks
+    from pipeline.extract.fast import blocks_to_text, keep_blocks
 
     if page.blocks is None:  # unparseable or no blocks: at run time the fast extractor hands it to trafilatura
         return page.teacher
@@ -282,7 +282,7 @@ def rates(texts: list[str], pages: list[Page]) -> dict:
 
 def _out_of_fold_scores(dev: list[Page], extra: list[Page], settings: ExtractorTraining,
                         fold_of: np.ndarray) -> list[np.ndarray]:
-    from pipeline.fast_extract import block_scores
+    from pipeline.extract.fast import block_scores
 
     scores: list[np.ndarray] = [np.zeros(0)] * len(dev)
     for fold in range(settings.folds):
@@ -347,8 +347,8 @@ def supervision(settings: ExtractorTraining, annotated: bool) -> str:
 def train_extractor(extraction_dev: str | None, crawl: str | None, output: str | Path,
                     settings: ExtractorTraining | None = None) -> dict:
     """Cross-validate (when extraction-dev is given), train on everything, write the model and its card."""
-    from pipeline.block_trees import save_ensembles
-    from pipeline.fast_extract import CONTEXT_FEATURES, FEATURE_NAMES, MODEL_KIND
+    from pipeline.extract.block_trees import save_ensembles
+    from pipeline.extract.fast import CONTEXT_FEATURES, FEATURE_NAMES, MODEL_KIND
 
     settings = settings or ExtractorTraining()
     dev = dev_pages(extraction_dev) if extraction_dev else []

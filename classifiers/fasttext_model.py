@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifiers.fasttext_format import FastTextFormatError, check_fasttext_file
-from pipeline.shards import file_sha256
+from pipeline.shards.format import file_sha256
 
 log = logging.getLogger("sluice.classifiers")
 

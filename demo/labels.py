@@ -22,7 +22,7 @@ from classifiers.labelled_crawl import LABELS_FILE, html_records, read_labels, u
 def _extracted(crawl: str, favor_recall: bool = False) -> tuple[tuple[str, str], ...]:
     """(url, extracted text) of every intact HTML page of labels.jsonl, read at its recorded WARC offset
     (one gzip member each), so the crawl's deliberately malformed records are never parsed."""
-    from pipeline.extract import ExtractConfig, TextExtractor
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor
 
     extractor = TextExtractor(ExtractConfig(favor_precision=not favor_recall, favor_recall=favor_recall))
     out = []

@@ -13,8 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("jobs.run:main", "run extract → dedup → classify → tokenize"),
     "config": ("jobs.run:config_main", "print the default run.toml"),
     "classifiers": ("jobs.cli:classifiers_main", "train the quality, domain and clutter models"),
-    "tokenizer": ("pipeline.tokenize:main", "train a byte-level BPE tokenizer on a corpus"),
-    "inspect": ("pipeline.inspect:main", "statistics and plots of a shard directory"),
+    "tokenizer": ("jobs.tokenizer_cli:main", "train a byte-level BPE tokenizer on a corpus"),
+    "inspect": ("jobs.inspect_cli:main", "statistics and plots of a shard directory"),
     "train": ("trainer.train:main", "train the MoE model on shards, or print its memory plan (--plan)"),
     "export-hf": ("trainer.export:main", "write a trained run as a Hugging Face dots1 model directory"),
 }

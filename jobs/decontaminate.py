@@ -2,11 +2,11 @@
 
 Documents → the same rows minus those that contain evaluation-set text ([decontaminate] table). The driver reads
 every evaluation set (a bad path or file fails here, once, with one line), builds the n-gram index
-(`pipeline.decontaminate.NgramIndex`, 12 MB per million n-grams, or with `index = "bloom"` one Bloom filter per set,
-`pipeline.bloom`, 4.2 MB per million at the default error) and broadcasts it; each task judges its rows in
-Arrow batches, drops contaminated ones (`contaminated`, and `contaminated.<set>` in counters) or, in cut mode,
-rewrites their text. `_eval_sets.json` in the output lists the sets by content hash; the tokenize stage copies it
-into the shards' manifest.
+(`pipeline.decontaminate.ngrams.NgramIndex`, 12 MB per million n-grams, or with `index = "bloom"` one Bloom filter
+per set, `pipeline.decontaminate.bloom`, 4.2 MB per million at the default error) and broadcasts it; each task
+judges its rows in Arrow batches, drops contaminated ones (`contaminated`, and `contaminated.<set>` in counters) or,
+in cut mode, rewrites their text. `_eval_sets.json` in the output lists the sets by content hash; the tokenize stage
+copies it into the shards' manifest.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ EVAL_SETS_FILE = "_eval_sets.json"
 
 def load_index(config):
     """The index of every configured set and the manifest records of the sets; EvalSetError on a bad set."""
-    from pipeline.decontaminate import build_index
-    from pipeline.eval_sets import load_eval_set
+    from pipeline.decontaminate.eval_sets import load_eval_set
+    from pipeline.decontaminate.ngrams import build_index
 
     sets = [load_eval_set(c) for c in config.eval_sets]
     index = build_index([(s.name, s.texts) for s in sets], config)
@@ -42,7 +42,7 @@ def judge_batches(batches, index, config, stats: Stats):
     """Arrow batches in, kept (and in cut mode rewritten) rows out; every row counted in `stats`."""
     import pyarrow as pa
 
-    from pipeline.decontaminate import judge_batch
+    from pipeline.decontaminate.ngrams import judge_batch
 
     for batch in batches:
         for start in range(0, batch.num_rows, config.batch_rows):
@@ -76,7 +76,7 @@ class DecontaminateJob(SparkJob):
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from jobs.run_config import RunConfig
-        from pipeline.eval_sets import EvalSetError
+        from pipeline.decontaminate.eval_sets import EvalSetError
 
         run_config = RunConfig.load(args.config)
         config = run_config.decontaminate

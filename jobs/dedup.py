@@ -6,10 +6,10 @@ Plan: (1) one mapInArrow pass computes, per document, a fingerprint of its norma
 its MinHash signature (kept apart, read only to verify candidates) and the keys of its first/last lines;
 (2) exact groups by fingerprint, each represented by its smallest id; (3) representatives sharing a band key are
 candidates, checked against each bucket's representative(s) by the share of equal signature slots, in rounds
-(pipeline.dedup.near_duplicate_clusters states the rule in plain Python; signatures meet the candidate pairs in
+(pipeline.dedup.primitives.near_duplicate_clusters: the rule in plain Python; signatures meet the candidate pairs in
 two joins, never on the driver); connected components of the verified edges come from min-label propagation
 with pointer jumping, all DataFrame operations; (4) each cluster keeps the member that shares the most verified
-buckets, ties to the smallest id (pipeline.dedup.keeper_rank; an exact group keeps its smallest id), so the
+buckets, ties to the smallest id (pipeline.dedup.primitives.keeper_rank; an exact group keeps its smallest id), so the
 kept set depends on the data alone, never on partitioning; (5) lines seen more than line_max_occurrences
 times keep their first occurrences in (document id, line) order; (6) documents are joined with their verdicts,
 hash-partitioned and sorted by id, and written.
@@ -38,7 +38,7 @@ from jobs.dedup_clusters import (
     verified_groups,
 )
 from pipeline.config import load_toml
-from pipeline.dedup import DedupConfig
+from pipeline.dedup.primitives import DedupConfig
 from pipeline.stats import DropReason, Stats
 
 KEEP, EXACT, NEAR = 0, 1, 2
@@ -52,9 +52,9 @@ def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.dedup import batch_line_keys, text_fingerprints
-    from pipeline.lsh import band_hashes
-    from pipeline.minhash import MinHasher
+    from pipeline.dedup.lsh import band_hashes
+    from pipeline.dedup.minhash import MinHasher
+    from pipeline.dedup.primitives import batch_line_keys, text_fingerprints
 
     hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
     for batch in batches:
@@ -87,7 +87,7 @@ def apply_verdicts(batches, columns: list[str], tmp_output: str):
     import pyarrow.compute as pc
     from pyspark import TaskContext
 
-    from pipeline.dedup import remove_lines
+    from pipeline.dedup.primitives import remove_lines
 
     stats = Stats(stage="dedup")
     for batch in batches:

@@ -1,11 +1,11 @@
 """Near-duplicate clusters on Spark, for jobs/dedup.py: LSH candidates verified against full signatures in rounds
-of bucket representatives (pipeline.dedup.near_duplicate_clusters states the same rule in plain Python), and
+of bucket representatives (pipeline.dedup.primitives.near_duplicate_clusters states the same rule in plain Python), and
 connected components of the verified edges, all DataFrame operations; signatures never reach the driver.
 """
 
 from __future__ import annotations
 
-from pipeline.dedup import DedupConfig
+from pipeline.dedup.primitives import DedupConfig
 
 PAIRS_SCHEMA = "id string, rep string, ok boolean"
 
@@ -37,7 +37,7 @@ def verify_pairs(batches, threshold: float):
     """mapInArrow: (id, rep, sig_a, sig_b) -> (id, rep, ok): whether the signatures estimate J >= threshold."""
     import pyarrow as pa
 
-    from pipeline.lsh import verified
+    from pipeline.dedup.lsh import verified
 
     for batch in batches:
         n = batch.num_rows
@@ -49,7 +49,7 @@ def verify_pairs(batches, threshold: float):
 def verified_groups(members, signatures, cfg: DedupConfig, counters: dict):
     """(key, id, rep) for every candidate `id` verified against its bucket's representative `rep`.
 
-    The rounds of pipeline.dedup.near_duplicate_clusters, as joins: `members` (key, id, bucket_n) are the buckets
+    The rounds of dedup.primitives.near_duplicate_clusters, as joins: `members` (key, id, bucket_n) are the buckets
     of two or more documents; each round's representatives are the pending members of highest degree (ties to
     the smallest id) per bucket, candidates are the
     other non-representative members, their distinct (id, rep) pairs meet both signatures in two joins and are
@@ -111,7 +111,7 @@ def describe_phase(spark, phase: str) -> None:
 
 
 def keeper_rank_column(shared, doc_id):
-    """pipeline.dedup.keeper_rank as a Spark value: structs compare field by field, as Python's tuples do."""
+    """dedup.primitives.keeper_rank as a Spark value: structs compare field by field, as Python's tuples do."""
     from pyspark.sql import functions as F
 
     return F.struct((-shared).alias("neg_shared"), doc_id.alias("id"))

@@ -1,7 +1,7 @@
 """spark-submit jobs/extract.py --input GLOB_OR_URLS --output DIR [--config run.toml]
 
 WARC files are distributed over tasks by path (one task per file). Each task streams its file through
-`pipeline.extract_stage.extract_documents`, writes `part-NNNNN.parquet` itself (NNNNN = the file's index in the
+`pipeline.extract.stage.extract_documents`, writes `part-NNNNN.parquet` itself (NNNNN = the file's index in the
 sorted input list) and returns only its stats; documents never pass through the driver or the JVM. A retried
 task rewrites the same file, and only successful attempts' stats reach the driver, so nothing counts twice.
 """
@@ -19,7 +19,7 @@ class ExtractJob(SparkJob):
     description = "WARC/ARC files → clean Document Parquet (extraction, language id, rule-based filters)"
 
     def check_inputs(self, args) -> None:
-        from pipeline.warc import expand_inputs
+        from pipeline.warc.reader import expand_inputs
 
         try:
             expand_inputs(args.input)
@@ -29,9 +29,9 @@ class ExtractJob(SparkJob):
     def run(self, spark, args, tmp_output: str) -> Stats:
         from jobs.run_config import RunConfig
         from pipeline.document import write_documents
-        from pipeline.extract_stage import extract_documents
+        from pipeline.extract.stage import extract_documents
         from pipeline.filters import build_chain
-        from pipeline.warc import expand_inputs
+        from pipeline.warc.reader import expand_inputs
 
         config = RunConfig.load(args.config)
         build_chain(config.filters).prepare()  # a bad block-list or model path fails here, not in every task

@@ -30,7 +30,7 @@ from jobs.base import (
 )
 from jobs.run_config import RunConfig
 from pipeline.config import ConfigError, config_hash, defaults_toml
-from pipeline.warc import expand_inputs
+from pipeline.warc.reader import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
 
@@ -80,13 +80,13 @@ class ExtractStage(Stage):
         return list(run.args.input)
 
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pipeline.warc import expand_inputs
+        from pipeline.warc.reader import expand_inputs
 
         # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
         # that vanishes after this listing is counted as missing_input there instead of failing the run
         extra = json.dumps(expand_inputs(run.args.input))
         if run.config.extract.extractor == "fast":  # the model decides what is content: retraining redoes the stage
-            from pipeline.fast_extract import DEFAULT_MODEL
+            from pipeline.extract.fast import DEFAULT_MODEL
 
             extra += content_digest(run.config.extract.fast_model or str(DEFAULT_MODEL))
         return [], extra
@@ -148,7 +148,7 @@ class DecontaminateStage(Stage):
         return config.decontaminate.enabled
 
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pipeline.eval_sets import EvalSetError, eval_set_digests
+        from pipeline.decontaminate.eval_sets import EvalSetError, eval_set_digests
 
         try:  # the evaluation sets' contents decide the output: a changed set redoes this stage
             return [], eval_set_digests(run.config.decontaminate.eval_sets)
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train_tokenizer(corpus: str, output: str, config) -> None:
-    from pipeline.tokenize import sample_texts, train_tokenizer
+    from pipeline.tokenize.tokenizer import sample_texts, train_tokenizer
 
     texts = sample_texts(corpus, config.train_sample_mb << 20)
     tokenizer = train_tokenizer(texts, config.vocab_size, config.eos_token, config.min_frequency)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from classifiers.config import ClassifyConfig
 from pipeline.config import load_toml
-from pipeline.decontaminate import DecontaminateConfig
-from pipeline.dedup import DedupConfig
-from pipeline.extract import ExtractConfig
+from pipeline.decontaminate.ngrams import DecontaminateConfig
+from pipeline.dedup.primitives import DedupConfig
+from pipeline.extract.main_text import ExtractConfig
 from pipeline.filters import FiltersConfig
-from pipeline.formatters.pii import PIIConfig
 from pipeline.integrity import IntegrityConfig
-from pipeline.semdedup import SemDedupConfig
-from pipeline.tokenize import TokenizeConfig
+from pipeline.pii.formatter import PIIConfig
+from pipeline.semdedup.primitives import SemDedupConfig
+from pipeline.tokenize.tokenizer import TokenizeConfig
 
 
 @dataclass(kw_only=True)

@@ -9,9 +9,9 @@ clusters them, k from the corpus size or set; centers are rounded to float16 bef
 k-means' partial results in another order assigns every document the same; (3) a cluster larger than
 max_task_vectors is clustered again (up to max_levels), and one still too large is cut into chunks, each pair of
 chunks meeting in one task, so no task holds more than max_task_vectors vectors; (4) inside each task, pairs with
-cosine >= threshold come from blocked matrix products (pipeline.semdedup.cosine_pairs); (5) connected components of
-the pairs as in the MinHash stage; each keeps its highest quality member, ties to the smallest id; the others are
-dropped as `semantic_duplicate` and listed with their cluster and kept id in `_semantic_duplicates/`.
+cosine >= threshold come from blocked matrix products (pipeline.semdedup.primitives.cosine_pairs); (5) connected
+components of the pairs as in the MinHash stage; each keeps its highest quality member, ties to the smallest id; the
+others are dropped as `semantic_duplicate` and listed with their cluster and kept id in `_semantic_duplicates/`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from jobs.base import (
     write_partitions,
     write_task_stats,
 )
-from pipeline.semdedup import SemDedupConfig
+from pipeline.semdedup.primitives import SemDedupConfig
 from pipeline.stats import DropReason, Stats
 
 EMBEDDING_SCHEMA = "id string, quality double, vec binary"
@@ -62,7 +62,7 @@ def embed_documents(batches, shipped: dict[str, str], cfg: SemDedupConfig, quali
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.semdedup import to_float16_rows
+    from pipeline.semdedup.primitives import to_float16_rows
 
     embedding, quality_model = _models(shipped, cfg, quality_source == "model")
     for batch in batches:
@@ -86,7 +86,7 @@ def assign_groups(batches, tree: dict[str, list]):
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.semdedup import assign_clusters, from_float16_rows
+    from pipeline.semdedup.primitives import assign_clusters, from_float16_rows
 
     centers = {prefix: np.asarray(c, dtype=np.float32) for prefix, c in tree.items()}
     for batch in batches:
@@ -111,7 +111,7 @@ def group_pairs(cfg: SemDedupConfig):
         import numpy as np
         import pyarrow as pa
 
-        from pipeline.semdedup import cosine_pairs, from_float16_rows
+        from pipeline.semdedup.primitives import cosine_pairs, from_float16_rows
 
         table = table.sort_by("id")
         a, b = table.column("a")[0].as_py(), table.column("b")[0].as_py()
@@ -317,12 +317,12 @@ class SemDedupJob(SparkJob):
         from pyspark.ml.clustering import KMeans
         from pyspark.ml.functions import array_to_vector
 
-        from pipeline.semdedup import round_centers
+        from pipeline.semdedup.primitives import round_centers
 
         def decode(batches):
             import pyarrow as pa
 
-            from pipeline.semdedup import from_float16_rows
+            from pipeline.semdedup.primitives import from_float16_rows
 
             for batch in batches:
                 vectors = from_float16_rows(batch.column("vec").to_pylist())

@@ -3,12 +3,12 @@
 Classified documents → shard-NNNNN.parquet + tokenizer.json + manifest.json, byte-identical on every run.
 Token ids never enter the JVM (Spark would convert every id, several times); text is shuffled instead:
 1. size: tokens per byte from a fixed sample of the input, times the bytes of every planned copy
-   (`pipeline.tokenize.plan_copies` on ids, weights and text lengths), gives the shard count n;
+   (`pipeline.tokenize.tokenizer.plan_copies` on ids, weights and text lengths), gives the shard count n;
 2. plan: every task expands weights into copies with a seeded shuffle key; a row's shard is the range its key
    falls in (key div ceil(2^63 / n)), so shards are uniform random mixtures of about equal size, and the
    assignment depends on the data alone, not on Spark's partitioning;
 3. write: rows are hash-partitioned by shard and sorted by (shard, key, id); each task tokenizes its rows
-   (`encode_rows`) and writes its shards whole with pyarrow (`pipeline.shard_writer.write_shards`), so names, row
+   (`encode_rows`) and writes its shards whole with pyarrow (`pipeline.shards.writer.write_shards`), so names, row
    groups and bytes are exact.
 The driver then writes tokenizer.json and, last, manifest.json.
 """
@@ -43,8 +43,8 @@ class TokenizeJob(SparkJob):
 
         from jobs.run_config import RunConfig
         from pipeline.config import ConfigError, config_hash, to_dict
-        from pipeline.shards import MANIFEST, TOKENIZER_FILE, build_manifest, manifest_json, row_bytes
-        from pipeline.tokenize import PLANNED_DDL, load_tokenizer, sample_texts, tokens_per_byte
+        from pipeline.shards.format import MANIFEST, TOKENIZER_FILE, build_manifest, manifest_json, row_bytes
+        from pipeline.tokenize.tokenizer import PLANNED_DDL, load_tokenizer, sample_texts, tokens_per_byte
 
         overrides = {"tokenizer": args.tokenizer, "target_shard_mb": args.target_shard_mb, "seed": args.seed}
         try:
@@ -121,8 +121,8 @@ def _eval_sets(inputs: list[str]) -> list | None:
 
 def _tokenizer(cfg) -> tuple[str, dict]:
     from pipeline.config import ConfigError
-    from pipeline.shards import TOKENIZER_FILE
-    from pipeline.tokenize import eos_id, load_tokenizer, read_tokenizer_json, tokenizer_sha256
+    from pipeline.shards.format import TOKENIZER_FILE
+    from pipeline.tokenize.tokenizer import eos_id, load_tokenizer, read_tokenizer_json, tokenizer_sha256
 
     if not cfg.tokenizer:
         raise ConfigError("tokenize.tokenizer: no tokenizer.json given (--tokenizer, or train one with "
@@ -139,7 +139,7 @@ def _plan_partition(cfg, tmp_output: str | None):
     def plan(batches):
         from pyspark import TaskContext
 
-        from pipeline.tokenize import plan_copies
+        from pipeline.tokenize.tokenizer import plan_copies
 
         stats = Stats(stage="tokenize")
         for batch in batches:
@@ -156,8 +156,8 @@ def _write_partition(tokenizer_json: str, cfg, tmp_output: str):
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # Spark runs one task per core already
         import pyarrow as pa
 
-        from pipeline.shard_writer import write_shards
-        from pipeline.tokenize import encode_rows, eos_id, load_tokenizer
+        from pipeline.shards.writer import write_shards
+        from pipeline.tokenize.tokenizer import encode_rows, eos_id, load_tokenizer
 
         tokenizer = load_tokenizer(tokenizer_json)
         eos = eos_id(tokenizer, cfg.eos_token)
@@ -170,8 +170,8 @@ def _write_partition(tokenizer_json: str, cfg, tmp_output: str):
 
 def _complete(tmp_output: str, infos: list[dict], n_shards: int) -> list:
     """ShardInfos for shards 0..n-1, an empty file for any index no row fell into (tiny inputs only)."""
-    from pipeline.shard_writer import write_empty_shard
-    from pipeline.shards import ShardInfo, shard_name
+    from pipeline.shards.format import ShardInfo, shard_name
+    from pipeline.shards.writer import write_empty_shard
 
     by_name = {i["file"]: ShardInfo(**i) for i in infos}
     if len(by_name) != len(infos):

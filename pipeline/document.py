@@ -35,7 +35,7 @@ def document_arrow_schema(page_features: bool = False):
     """The Parquet schema of a documents/ output; stage outputs append their own columns to it."""
     import pyarrow as pa
 
-    from pipeline.page_features import PAGE_FEATURE_COLUMNS
+    from pipeline.extract.page_features import PAGE_FEATURE_COLUMNS
 
     page = [(name, getattr(pa, kind)()) for name, kind in PAGE_FEATURE_COLUMNS] if page_features else []
     return pa.schema(

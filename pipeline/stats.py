@@ -20,6 +20,7 @@ class DropReason:
     NOT_HTML = "not_html"
     DECODE_ERROR = "decode_error"
     TOO_LARGE = "too_large"
+    TOO_COMPLEX = "too_complex"  # nested deeper than extract.nesting.MAX_DEPTH: parsing would outrun the time limit
     TIMEOUT = "timeout"
     EXTRACTION_ERROR = "extraction_error"
     EMPTY_TEXT = "empty_text"

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipeline.shard_reader import ShardReader
-from pipeline.shards import ShardError
+from pipeline.shards.format import ShardError
+from pipeline.shards.reader import ShardReader
 from trainer.model import IGNORE_INDEX
 
 
@@ -55,7 +55,7 @@ def default_buckets(max_seq_len: int) -> list[int]:
     return sorted({x for x in buckets if x < max_seq_len} | {max_seq_len})
 
 
-# --- the shard directory: pipeline.shard_reader.ShardReader is the one reader -----------------------------------
+# --- the shard directory: pipeline.shards.reader.ShardReader is the one reader -----------------------------------
 #
 # It checks the directory against manifest.json (every listed shard present at its recorded size, no unlisted
 # shard, row groups as recorded; with data.verify also each sha256), hands out disjoint row groups per rank and
@@ -90,7 +90,7 @@ def copy_tokenizer(root: str | Path, out_dir: str | Path) -> bool:
     False when the shards have none."""
     import fsspec
 
-    from pipeline.shards import TOKENIZER_FILE
+    from pipeline.shards.format import TOKENIZER_FILE
 
     fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
     if not fs.exists(path):

@@ -1,6 +1,6 @@
 """Rule-based filters: language id, Gopher quality and repetition, C4 line rules, FineWeb rules, URL block list.
 
-One module per family, each a `pipeline.base.Filter` with its own config dataclass; `FilterChain` runs the enabled
+One module per family, each a `filters.base.Filter` with its own config dataclass; `FilterChain` runs the enabled
 ones in order. A filter drops with "<DropReason>:<rule>" (e.g. "gopher_quality:too_few_words"): the chain reports
 the part before ':' as the drop reason and counts the whole string in `Stats.counters`. `FiltersConfig` is the
 `[filters]` table of the run's TOML, one sub-table per family (keys and published defaults in each module):

@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.base import Filter
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least
 from pipeline.filters.text_view import (
     TERMINAL_PUNCTUATION,

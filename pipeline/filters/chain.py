@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from pipeline.base import Filter
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.c4 import C4Filter
 from pipeline.filters.fineweb import FineWebFilter
 from pipeline.filters.gopher_quality import GopherQualityFilter

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.base import Filter
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction
 from pipeline.filters.text_view import TERMINAL_PUNCTUATION, count_duplicates, view_of
 from pipeline.stats import DropReason

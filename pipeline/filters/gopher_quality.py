@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from itertools import compress, islice
 from typing import ClassVar
 
-from pipeline.base import Filter
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction, check_order
 from pipeline.filters.text_view import view_of
 from pipeline.stats import DropReason

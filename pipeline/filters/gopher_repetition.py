@@ -18,9 +18,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.base import Filter
 from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_fraction
 from pipeline.filters.text_view import count_duplicates, view_of
 from pipeline.stats import DropReason

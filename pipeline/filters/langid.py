@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pipeline.base import Filter
 from pipeline.config import ConfigError
 from pipeline.document import Document
+from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction
 from pipeline.stats import DropReason
 

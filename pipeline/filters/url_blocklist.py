@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pipeline.base import Filter
 from pipeline.config import ConfigError
 from pipeline.document import Document, url_domain
+from pipeline.filters.base import Filter
 from pipeline.stats import DropReason
 
 _SECTION = "filters.url_blocklist"

@@ -17,7 +17,7 @@ from classifiers.embedding import (
     train_embedding,
 )
 from classifiers.fasttext_model import ModelError, TrainingError
-from pipeline.shards import file_sha256
+from pipeline.shards.format import file_sha256
 
 SMALL = EmbeddingTraining(dim=32, epoch=20, bucket=20_000)
 

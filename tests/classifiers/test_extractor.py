@@ -19,8 +19,8 @@ from classifiers.extractor import (
     train_extractor,
     training_targets,
 )
-from pipeline.fast_extract import CONTEXT_FEATURES, DEFAULT_MODEL, FEATURE_NAMES, MODEL_KIND, parse_blocks
-from tests.pipeline.test_fast_extract import FLOORS
+from pipeline.extract.fast import CONTEXT_FEATURES, DEFAULT_MODEL, FEATURE_NAMES, MODEL_KIND, parse_blocks
+from tests.pipeline.extract.test_fast import FLOORS
 
 LONG = "The committee met on Tuesday and agreed, after a long debate, to rebuild the bridge before the winter floods."
 
@@ -119,7 +119,7 @@ def test_shipped_model_card():
     assert card["metrics"]["pages"]["extraction_dev"] == 250
     cv = card["metrics"]["cross_validation"]
     assert cv["folds"] >= 5 and cv["threshold"] == card["threshold"]
-    # the test floors on real pages (tests/pipeline/test_fast_extract.py) sit under the cross-validated means
+    # the test floors on real pages (tests/pipeline/extract/test_fast.py) sit under the cross-validated means
     assert cv["mean_over_folds"]["with"] >= FLOORS["with"] and cv["mean_over_folds"]["without"] >= FLOORS["without"]
     assert cv["trafilatura"]["with"] > 0.9 and cv["trafilatura"]["without"] > 0.9
     assert card["training"] == {**card["training"], "seed": ExtractorTraining().seed}

@@ -221,7 +221,7 @@ def test_article_text_comes_from_the_prose_sources(labels):
 
 def test_extractor_keeps_article_lines_and_drops_chrome(crawl, labels, responses):
     try:
-        from pipeline.extract import html_to_text
+        from pipeline.extract.main_text import html_to_text
     except ImportError:  # the extraction stage is optional for this test; trafilatura is what it wraps
         import trafilatura
 

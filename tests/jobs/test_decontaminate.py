@@ -7,9 +7,9 @@ import pytest
 
 from jobs.decontaminate import EVAL_SETS_FILE, judge_batches, load_index
 from jobs.run_config import RunConfig
-from pipeline.decontaminate import DecontaminateConfig, EvalSetConfig
+from pipeline.decontaminate.ngrams import DecontaminateConfig, EvalSetConfig
 from pipeline.stats import DropReason, Stats
-from tests.pipeline.test_decontaminate import FILLER, ITEM, NEAR_TOPIC
+from tests.pipeline.decontaminate.test_ngrams import FILLER, ITEM, NEAR_TOPIC
 
 OTHER = "Name the longest river that flows entirely within the borders of a single European country today."
 

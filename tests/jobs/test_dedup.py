@@ -1,5 +1,5 @@
 """End-to-end dedup on a built corpus: known clusters, verified candidates, the same kept ids on 1 and 7 input
-partitions, and the same near-duplicate decision as the plain-Python reference (pipeline.dedup)."""
+partitions, and the same near-duplicate decision as the plain-Python reference (pipeline.dedup.primitives)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.dedup import DedupJob
-from pipeline.dedup import DedupConfig, components, near_duplicate_clusters, text_fingerprints
+from pipeline.dedup.lsh import band_hashes
+from pipeline.dedup.minhash import MinHasher
+from pipeline.dedup.primitives import DedupConfig, components, near_duplicate_clusters, text_fingerprints
 from pipeline.document import document_arrow_schema
-from pipeline.lsh import band_hashes
-from pipeline.minhash import MinHasher
-from tests.pipeline.test_dedup import VERIFY_CONFIG, chain_and_pair, prose
+from tests.pipeline.dedup.test_primitives import VERIFY_CONFIG, chain_and_pair, prose
 
 pytest.importorskip("pyspark")
 
@@ -31,7 +31,7 @@ def _corpus() -> tuple[dict[str, str], dict[str, set[str]]]:
     for i in range(6):
         texts[f"u{i}"] = prose(100 + i) + f"\n{boiler}"
     # keeper first: the smallest id of an exact group; the chain's centre (it shares buckets with both ends);
-    # p1 and p2 share buckets but are rejected by verification (tests/pipeline/test_dedup.py checks the premises)
+    # p1 and p2 share buckets but are rejected by verification (tests/pipeline/dedup/test_primitives.py: the premises)
     groups = {"e1": {"e1", "e2", "e3"}, "cb": {"ca", "cb", "cc"}, "empty1": {"empty1", "empty2"}, "w1": {"w1", "w2"}}
     return texts, groups
 
@@ -50,7 +50,7 @@ def _write_input(root, texts: dict[str, str], n_files: int) -> None:
 
 
 def _reference(texts: dict[str, str], cfg: DedupConfig):
-    """pipeline.dedup.near_duplicate_clusters on the representatives of the exact groups (smallest ids)."""
+    """pipeline.dedup.primitives.near_duplicate_clusters on the representatives of the exact groups (smallest ids)."""
     ids = sorted(texts)
     fp = text_fingerprints([texts[i] for i in ids])
     reps = sorted({tuple(f): i for i, f in reversed(list(zip(ids, fp.tolist(), strict=True)))}.values())

@@ -86,7 +86,8 @@ def test_python_worker_killed_mid_task_is_retried_and_output_unchanged(reference
     run, crashes = tmp_path / "run", tmp_path / "crashes"
     crashes.mkdir()
     seed(run, reference, "deduped", "classified")  # extract runs (and crashes), dedup and classify are skipped
-    env = spark_env(SLUICE_CRASH_ONCE="pipeline.extract_stage:extract_documents,pipeline.tokenize:encode_rows",
+    env = spark_env(SLUICE_CRASH_ONCE="pipeline.extract.stage:extract_documents,"
+                              "pipeline.tokenize.tokenizer:encode_rows",
                     SLUICE_CRASH_DIR=str(crashes), SLUICE_CRASH_AFTER="3")
     command = [SPARK_SUBMIT, "--master", "local[2,4]",
                "--conf", "spark.python.daemon.module=tests.jobs.crash_once_daemon", str(ROOT / "jobs" / "run.py"),
@@ -94,7 +95,8 @@ def test_python_worker_killed_mid_task_is_retried_and_output_unchanged(reference
     log = run_logged(command, tmp_path / "run.log", env=env)
 
     assert sorted(p.name for p in crashes.iterdir()) == [
-        "pipeline.extract_stage.extract_documents", "pipeline.tokenize.encode_rows"], "a planned crash did not happen"
+        "pipeline.extract.stage.extract_documents", "pipeline.tokenize.tokenizer.encode_rows",
+    ], "a planned crash did not happen"
     lost = [line for line in log.splitlines() if "Lost task" in line and "Python worker exited unexpectedly" in line]
     assert len(lost) == 2, "\n".join(lost) or tail(tmp_path / "run.log")
     assert ran(log, "extract") and ran(log, "tokenize")

@@ -72,8 +72,8 @@ def stats_of(directory: Path) -> dict:
 
 
 def set_digest(path: Path) -> str:
-    """An evaluation set's content hash as pipeline/eval_sets.py defines it for a one-file set: sha256 over the
-    file's length (8 bytes, little endian) and bytes."""
+    """An evaluation set's content hash as decontaminate/eval_sets.py defines it for a one-file set: sha256 over
+    the file's length (8 bytes, little endian) and bytes."""
     data = path.read_bytes()
     return hashlib.sha256(len(data).to_bytes(8, "little") + data).hexdigest()
 
@@ -97,7 +97,7 @@ class Run:
 
 def plant(reference: Reference) -> dict[str, str]:
     """Three documents of the reference's classified/ that PII masking leaves alone, each with a passage of its own."""
-    from pipeline.formatters.pii import PIIConfig, PIIFormatter
+    from pipeline.pii.formatter import PIIConfig, PIIFormatter
 
     masker = PIIFormatter(PIIConfig(enabled=True))
     extracted = read_rows(reference.run / "documents", ["id", "text"])
@@ -142,7 +142,7 @@ def run_sluice(args: list[str]) -> str:
 def decontaminated(spark, tmp_path_factory) -> Run:
     from jobs.run_config import RunConfig
     from pipeline.config import defaults_toml
-    from pipeline.decontaminate import EvalSetConfig
+    from pipeline.decontaminate.ngrams import EvalSetConfig
 
     reference = reference_run(tmp_path_factory)
     base = tmp_path_factory.mktemp("decontaminated")
@@ -236,7 +236,7 @@ def test_pii_is_masked_in_extract_and_counted_in_its_stats(decontaminated):
     """The sample crawl has a few real addresses (module authors' e-mails, IPs in socket docs): the documents that
     differ from the reference run (no masking) are exactly those the counters call touched, and each placeholder
     in documents/ is one counted span. Masking never drops a document."""
-    from pipeline.formatters.pii_detect import TYPES
+    from pipeline.pii.detect import TYPES
 
     run, reference = decontaminated.run, decontaminated.reference.run
     ours, theirs = stats_of(run / "documents"), stats_of(reference / "documents")
@@ -265,7 +265,7 @@ def test_cut_mode_on_the_planted_documents_removes_only_their_passages(decontami
     """The job's batch function in cut mode (no margin) on the real documents: each planted passage is gone, the
     words around it stay, n_chars follows, and the other documents are untouched."""
     from jobs.decontaminate import judge_batches, load_index
-    from pipeline.decontaminate import DecontaminateConfig, EvalSetConfig
+    from pipeline.decontaminate.ngrams import DecontaminateConfig, EvalSetConfig
     from pipeline.stats import Stats
 
     write_jsonl(tmp_path / "bench.jsonl", decontaminated.items)

@@ -13,11 +13,11 @@ import pytest
 from benchmarks.paraphrase_set import build
 from classifiers.embedding import train_embedding
 from jobs.semdedup import SemDedupJob, assign_groups, group_pairs
-from pipeline.dedup import DedupConfig
+from pipeline.dedup.lsh import band_hashes
+from pipeline.dedup.minhash import MinHasher
+from pipeline.dedup.primitives import DedupConfig
 from pipeline.document import document_arrow_schema
-from pipeline.lsh import band_hashes
-from pipeline.minhash import MinHasher
-from pipeline.semdedup import SemDedupConfig, normalize_rows, to_float16_rows
+from pipeline.semdedup.primitives import SemDedupConfig, normalize_rows, to_float16_rows
 from pipeline.stats import DropReason
 
 # k = 2 on ~90 documents with at most 16 vectors a task: with one k-means level both clusters are cut into

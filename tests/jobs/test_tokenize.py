@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.tokenize_shards import TokenizeJob
-from pipeline.shard_reader import ShardReader
-from pipeline.tokenize import train_tokenizer
-from tests.pipeline.test_tokenize import EOS, corpus_texts
+from pipeline.shards.reader import ShardReader
+from pipeline.tokenize.tokenizer import train_tokenizer
+from tests.pipeline.tokenize.test_tokenizer import EOS, corpus_texts
 
 pytestmark = pytest.mark.spark
 N_DOCS = 6000

@@ -130,8 +130,8 @@ def flip_text_page(path) -> None:
 
 @pytest.fixture
 def tokenizer(files):
-    from pipeline.tokenize import train_tokenizer
-    from tests.pipeline.test_tokenize import EOS, corpus_texts
+    from pipeline.tokenize.tokenizer import train_tokenizer
+    from tests.pipeline.tokenize.test_tokenizer import EOS, corpus_texts
 
     train_tokenizer(iter(corpus_texts(200)), vocab_size=300, eos_token=EOS).save(str(files / "tok.json"))
     (files / "run.toml").write_text(f'[tokenize]\neos_token = "{EOS}"\n')

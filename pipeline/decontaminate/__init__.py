@@ -1,0 +1,1 @@
+"""The decontaminate stage: word n-gram overlap with evaluation sets (exact index or Bloom filters)."""

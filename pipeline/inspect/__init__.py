@@ -1,0 +1,1 @@
+"""Shard statistics, the stage funnel and plots: what `sluice inspect` reports."""

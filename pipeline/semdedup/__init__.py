@@ -1,0 +1,1 @@
+"""The semantic dedup stage: embeddings' cosine pairs, cluster chunks and the keeper rule."""

@@ -1,0 +1,1 @@
+"""WARC and ARC reading: gzip members, records, the HTTP responses a crawl holds (surviving damage)."""

@@ -1,0 +1,62 @@
+"""Structural page features for the web-type classifier, from the tree trafilatura parses (and still extracts from)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.extract.page_features import PAGE_FEATURE_COLUMNS, page_features
+
+FORUM = """<html><head><title> Bikes  forum: chains </title></head><body>
+<nav><a href="/">Home</a> <a href="/forum">Forum</a></nav>
+<div class="comment-list"><div class="comment">first reply text here</div><div class="Comment">second</div></div>
+<div id="comments-2"><p>third reply</p></div>
+<form action="/reply"><input name="q"></form>
+<ul><li>one</li><li>two</li></ul>
+<p>The chain of my bike keeps slipping when I climb steep hills in the rain, what should I check first?</p>
+</body></html>"""
+
+
+def test_features_of_a_forum_page():
+    trafilatura = pytest.importorskip("trafilatura")
+    from trafilatura.utils import load_html
+
+    tree = load_html(FORUM)
+    features = page_features(tree)
+    assert list(features) == [name for name, _ in PAGE_FEATURE_COLUMNS]
+    assert features["page_title"] == "Bikes forum: chains"
+    assert features["page_list_items"] == 2 and features["page_forms"] == 1
+    assert features["page_comment_blocks"] == 2  # the outer comment list and #comments-2; nested ones not again
+    assert 0.0 < features["page_link_density"] < 0.2
+    text = trafilatura.extract(tree)  # the same tree still extracts: one parse for both
+    assert "chain of my bike" in text
+
+
+def test_no_tree_gives_empty_features():
+    assert set(page_features(None).values()) == {None}
+
+
+def test_extractor_keeps_features_and_the_same_text_in_one_parse():
+    pytest.importorskip("trafilatura")
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor
+
+    plain = TextExtractor(ExtractConfig())
+    with_features = TextExtractor(ExtractConfig(page_features=True))
+    assert with_features.extract_html(FORUM) == plain.extract_html(FORUM)
+    assert plain.last_page_features is None
+    assert with_features.last_page_features["page_forms"] == 1
+
+
+def test_documents_written_with_page_columns_only_when_asked(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pipeline.document import DOCUMENT_COLUMNS, Document, write_documents
+
+    doc = Document("d", "u", "", "", 0, "", "en", 1.0, "text", 4,
+                   page={"page_title": "T", "page_link_density": 0.5, "page_list_items": 3, "page_forms": 0,
+                         "page_comment_blocks": 1})
+    write_documents([doc], str(tmp_path / "with.parquet"), page_features=True)
+    row = pq.read_table(tmp_path / "with.parquet").to_pylist()[0]
+    assert list(row) == [*DOCUMENT_COLUMNS, *(name for name, _ in PAGE_FEATURE_COLUMNS)] and row["page_title"] == "T"
+    doc.page = None
+    write_documents([doc], str(tmp_path / "without.parquet"))
+    assert pq.read_table(tmp_path / "without.parquet").column_names == list(DOCUMENT_COLUMNS)
