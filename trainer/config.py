@@ -12,6 +12,9 @@ that live next to each component (an unknown key or a wrong type is an error nam
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +41,14 @@ class TrainConfig:
     bf16: bool = True  # bf16 autocast on CUDA (CPU always trains in fp32)
     compile: bool = False  # torch.compile each block separately (the recompute plan stays outside)
     peak_flops: float = 0.0  # per-device peak for MFU; 0: looked up from the device name
+    # a step with a non-finite loss or gradient norm is skipped (no update); this many in a row stop the run
+    max_nonfinite_steps: int = 3
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.log_every < 1:
             raise ValueError("train.steps and train.log_every must be >= 1")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?", self.device):
+            raise ValueError(f"train.device={self.device!r}: one of auto, cpu, cuda, cuda:N, mps, xpu")
 
 
 @dataclass(kw_only=True, slots=True)
@@ -90,6 +97,10 @@ class JobConfig:
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     def __post_init__(self) -> None:
+        check_ranges(lambda key: _field_at(self, key), "")
+        if self.model.vocab_size > 0 and self.model.eos_id >= self.model.vocab_size:
+            raise ValueError(f"model.eos_id={self.model.eos_id} is outside the vocabulary "
+                             f"(model.vocab_size={self.model.vocab_size})")
         if self.data.max_seq_len > self.model.max_seq_len:
             raise ValueError(f"data.max_seq_len={self.data.max_seq_len} exceeds "
                              f"model.max_seq_len={self.model.max_seq_len}")
@@ -100,6 +111,97 @@ class JobConfig:
     @property
     def seq_len(self) -> int:
         return self.data.max_seq_len or self.model.max_seq_len
+
+
+# --- ranges: every number of every table, checked before any table is built --------------------------------------
+#
+# Checked on the raw TOML (after --set) so a value that would crash a table's own checks (n_heads=0 divides)
+# is refused first, and again on the built JobConfig (configs made in Python). Every float must also be finite.
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False  # lo itself is outside
+    hi_open: bool = False
+
+    def __contains__(self, x: float) -> bool:
+        return ((self.lo is None or (x > self.lo if self.lo_open else x >= self.lo))
+                and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)))
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"{'>' if self.lo_open else '>='} {self.lo}"
+        return f"in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+
+
+AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, lo_open=True)
+FRACTION, FRACTION_BELOW_1 = Range(0, 1), Range(0, 1, hi_open=True)
+SEED = Range(0, 2**32, hi_open=True)
+
+RANGES: dict[str, Range] = {
+    "model.vocab_size": AT_LEAST_0, "model.eos_id": Range(-1), "model.dim": AT_LEAST_1, "model.n_layers": AT_LEAST_1,
+    "model.n_heads": AT_LEAST_1, "model.n_kv_heads": AT_LEAST_0, "model.head_dim": AT_LEAST_0,
+    "model.ffn_dim": AT_LEAST_1, "model.n_dense_layers": AT_LEAST_0, "model.norm_eps": POSITIVE,
+    "model.rope_theta": POSITIVE, "model.max_seq_len": AT_LEAST_1, "model.init_std": POSITIVE,
+    "model.moe.n_routed_experts": AT_LEAST_1, "model.moe.n_shared_experts": AT_LEAST_0, "model.moe.top_k": AT_LEAST_1,
+    "model.moe.expert_ffn_dim": AT_LEAST_1, "model.moe.route_scale": POSITIVE,
+    "model.moe.bias_update_speed": AT_LEAST_0, "model.moe.seq_balance_coef": AT_LEAST_0,
+    "model.moe.cuda_group_align": AT_LEAST_1,
+    "data.tokens_per_batch": AT_LEAST_1, "data.max_seq_len": AT_LEAST_0, "data.shuffle_buffer": AT_LEAST_1,
+    "data.seed": SEED, "data.num_workers": AT_LEAST_0, "data.bucket_lengths": AT_LEAST_1,
+    "optim.lr": POSITIVE, "optim.betas": FRACTION_BELOW_1, "optim.eps": POSITIVE, "optim.weight_decay": AT_LEAST_0,
+    "optim.grad_clip": AT_LEAST_0, "optim.warmup_steps": AT_LEAST_0, "optim.decay_fraction": FRACTION,
+    "optim.min_lr_ratio": FRACTION,
+    "train.steps": AT_LEAST_1, "train.seed": SEED, "train.log_every": AT_LEAST_1, "train.peak_flops": AT_LEAST_0,
+    "train.max_nonfinite_steps": AT_LEAST_1,
+    "save.every": AT_LEAST_0, "save.keep_latest": AT_LEAST_0,
+    "checkpointing.budget": AT_LEAST_0, "checkpointing.margin": FRACTION_BELOW_1,
+    "checkpointing.collect_steps": AT_LEAST_1, "checkpointing.collect_max_steps": AT_LEAST_1,
+    "checkpointing.poly_degree": Range(1, 3), "checkpointing.range_slack": AT_LEAST_0,
+    "checkpointing.seq_bucket": AT_LEAST_1, "checkpointing.batch_bucket": AT_LEAST_1,
+    "checkpointing.exact_max_blocks": AT_LEAST_1, "checkpointing.verify_every": AT_LEAST_0,
+    "parallel.dp_shard": AT_LEAST_0, "parallel.ep": AT_LEAST_1, "parallel.data_streams": AT_LEAST_0,
+}
+
+_MISSING = object()
+
+
+def _field_at(obj: Any, key: str) -> Any:
+    for part in key.split("."):
+        obj = getattr(obj, part, _MISSING) if dataclasses.is_dataclass(obj) else _MISSING
+    return obj
+
+
+def _item_at(data: Any, key: str) -> Any:
+    for part in key.split("."):
+        data = data.get(part, _MISSING) if isinstance(data, dict) else _MISSING
+    return data
+
+
+def check_ranges(get, source: str) -> None:
+    """ConfigError naming the first key whose number (or any number in its list) is out of range or not finite.
+    `get(key)` returns the key's value, or _MISSING; values of the wrong type are left to the type check."""
+    for key, allowed in RANGES.items():
+        value = get(key)
+        for x in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                continue
+            if not math.isfinite(x) or x not in allowed:
+                shown = list(value) if isinstance(value, (list, tuple)) else x
+                finite = "a finite number " if isinstance(x, float) else ""
+                raise ConfigError(f"{source}{key}={shown}: must be {finite}{allowed}")
+
+
+def job_config_from_dict(data: dict, source: str = "") -> JobConfig:
+    """The JobConfig of a parsed TOML (or a run's config.json), ranges checked before any table is built;
+    ConfigError naming `source` and the key."""
+    prefix = f"{source}: " if source else ""
+    check_ranges(lambda key: _item_at(data, key), prefix)
+    try:
+        return from_dict(JobConfig, data)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}{e}") from None
 
 
 def available_configs() -> list[str]:
@@ -150,7 +252,4 @@ def load_config(name_or_path: str, overrides: dict[str, Any] | None = None) -> J
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
-    try:
-        return from_dict(JobConfig, data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    return job_config_from_dict(data, str(path))

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import ConfigError, from_dict
+from pipeline.config import ConfigError
 from trainer.model import ModelConfig, Transformer
+from trainer.saved_files import DIGESTS_FILE, CheckpointError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -128,24 +129,39 @@ def load_run(run_dir: str | Path, state: str | Path | None = None) -> tuple[Mode
     """The run's model config (its config.json, vocabulary resolved at training time) and the weights of its
     newest complete saved state (or `state`), in one process on the CPU."""
     from trainer import checkpoint
-    from trainer.config import JobConfig
+    from trainer.config import job_config_from_dict
+    from trainer.plan import check_fits
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise ExportError(f"{config_path}: missing (not a run directory of `sluice train`)")
     try:
-        cfg = from_dict(JobConfig, json.loads(config_path.read_text()))
+        data = json.loads(config_path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        cfg = job_config_from_dict(data)
     except (ValueError, ConfigError) as e:
         raise ExportError(f"{config_path}: {e}") from None
-    path = Path(state) if state else checkpoint.latest(run_dir / "checkpoints")
-    if path is None:
-        raise ExportError(f"{run_dir / 'checkpoints'}: no complete saved state to export")
-    with torch.device("meta"):
-        model = Transformer(cfg.model)
-    model.to_empty(device="cpu")
-    model.init_weights()  # buffers (RoPE tables); every parameter is overwritten by the load
-    checkpoint.load_model_weights(path, model)
+    try:
+        if state:  # the state asked for, or nothing: never another one in its place
+            path = Path(state)
+            if not checkpoint.is_complete(path):
+                raise ExportError(f"{path}: not a complete saved state (no {DIGESTS_FILE})")
+            if problem := checkpoint.check_state(path):
+                raise ExportError(problem)
+        else:
+            path = checkpoint.newest_intact(run_dir / "checkpoints", warn_prefix="sluice export-hf: ")
+        if path is None:
+            raise ExportError(f"{run_dir / 'checkpoints'}: no complete saved state to export")
+        check_fits(cfg.model, torch.device("cpu"), training=False)
+        with torch.device("meta"):
+            model = Transformer(cfg.model)
+        model.to_empty(device="cpu")
+        model.init_weights()  # buffers (RoPE tables); every parameter is overwritten by the load
+        checkpoint.load_model_weights(path, model, checked=True)
+    except (CheckpointError, ConfigError) as e:
+        raise ExportError(str(e)) from None
     return cfg.model, model
 
 

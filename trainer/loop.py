@@ -32,7 +32,9 @@ from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
 from trainer.parallelize import ParallelDims, agree_recompute_plan, build_model, clip_grad_norm_, init_distributed
+from trainer.plan import check_fits
 from trainer.recompute import build_recompute_policy
+from trainer.saved_files import CheckpointError, ListOf, MapOf, Maybe
 
 # dense bf16 peak per device, for MFU (first matching name wins, so the specific variants come first)
 PEAK_BF16_FLOPS = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200": 989e12, "H800": 989e12,
@@ -54,6 +56,45 @@ def memory_bytes(device: torch.device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # peak RSS of the process
 
 
+class NonFiniteError(RuntimeError):
+    """Training stopped: too many steps in a row with a non-finite loss or gradient norm, or non-finite weights
+    at a save. The message names the step."""
+
+
+# what the loop reads back from trainer.json and rank-*.json (trainer/saved_files.py checks saves against it)
+TRAINER_SHAPE = {"tokens_seen": "nat", "schedule": {"step_count": "nat"}, "data_streams": "pos",
+                 "world_size": "pos", "layout": {"dp_shard": "pos", "ep": "pos"}, "skipped_steps": "nat"}
+LOADER_SHAPE = {"states": MapOf({"reader": {"epoch": "nat", "shard": "nat", "row": "nat"}, "window": "nat",
+                                 "batch": "nat"}),
+                "next_role": "nat", "num_workers": "nat", "world_size": "pos", "rank": "nat"}
+RANK_SHAPE = {"rng": {"torch": str, "python": ("nat", ListOf("nat"), Maybe(float)), "cuda": ListOf(str)},
+              "data": MapOf(LOADER_SHAPE)}
+
+
+def nonfinite_tensor(model: torch.nn.Module, optimizer: torch.optim.Optimizer, dims: ParallelDims) -> str | None:
+    """The name of a parameter, buffer or optimizer state with a NaN or inf on any rank, or None (collective)."""
+    named = [*model.named_parameters(), *model.named_buffers()]
+    named += [(f"optimizer state {k} of {n}", v) for n, p in model.named_parameters()
+              for k, v in optimizer.state.get(p, {}).items() if isinstance(v, torch.Tensor) and k != "step"]
+    local = [(n, t.to_local() if hasattr(t, "to_local") else t) for n, t in named if t.is_floating_point()]
+    ok = torch.stack([torch.isfinite(t).all() for _, t in local]).all() if local else torch.tensor(True)
+    bad = None if bool(ok) else next(n for n, t in local if not bool(torch.isfinite(t).all()))
+    if dims.distributed:
+        everyone: list = [None] * dims.world_size
+        dist.all_gather_object(everyone, bad)
+        bad = next((f"{b} (rank {r})" for r, b in enumerate(everyone) if b), None)
+    return bad
+
+
+def _metrics_step(line: str) -> float:
+    """The step of a metrics line; a damaged line (a crash mid-write) counts as after any step, so it is dropped."""
+    try:
+        step = json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+    return step if isinstance(step, int) else math.inf
+
+
 class Trainer:
     def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
                  on_step_end: Callable[[int, dict], None] | None = None):
@@ -61,6 +102,7 @@ class Trainer:
         resolve_vocabulary(cfg.model, data)  # model.vocab_size / eos_id unset: the shards' tokenizer's
         self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
+        check_fits(cfg.model, device, self.dims.world_size, meta_init=cfg.parallel.meta_init)
         torch.manual_seed(cfg.train.seed)
         self.model: Transformer = build_model(cfg.model, self.dims, cfg.train.compile, cfg.train.bf16,
                                               cfg.parallel.meta_init)
@@ -68,7 +110,8 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)
         self.ckpt_dir = self.out_dir / "checkpoints"
-        resume_from = checkpoint.latest(self.ckpt_dir) if resume else None
+        resume_from = checkpoint.newest_intact(self.ckpt_dir, TRAINER_SHAPE, RANK_SHAPE,
+                                               "sluice train: ") if resume else None
         if resume and resume_from is None:
             raise FileNotFoundError(f"--resume: no complete saved state under {self.ckpt_dir}")
         saved_streams = checkpoint.read_trainer_state(resume_from)["data_streams"] if resume_from else 0
@@ -83,6 +126,7 @@ class Trainer:
         self.autocast = device.type == "cuda" and cfg.train.bf16
         self.peak_flops = peak_flops(device, cfg.train.peak_flops)
         self.step, self.tokens_seen = 0, 0
+        self.skipped_steps, self.nonfinite_in_row = 0, 0  # steps skipped for a non-finite loss or gradient norm
         self.metrics_path = self.out_dir / "metrics.jsonl"
         checkpoint.clean_stale(self.ckpt_dir)
         if resume_from is not None:
@@ -106,6 +150,12 @@ class Trainer:
             metrics["elapsed_s"] = round(time.perf_counter() - start, 3)
             history.append(metrics)
             self._log(metrics)
+            if self.nonfinite_in_row >= self.cfg.train.max_nonfinite_steps:
+                raise NonFiniteError(
+                    f"step {self.step}: loss {metrics['loss']}, gradient norm {metrics['grad_norm']}: "
+                    f"{self.nonfinite_in_row} steps in a row with a non-finite loss or gradient norm, skipped "
+                    f"without an update (train.max_nonfinite_steps={self.cfg.train.max_nonfinite_steps}); the "
+                    f"weights are those of step {self.step - self.nonfinite_in_row}. Lower optim.lr or check the data")
             if saved.should_save(self.step, self.cfg.train.steps, self.cfg.save.every, self.cfg.save.at_end):
                 self.save()
             if self.on_step_end is not None:
@@ -138,13 +188,24 @@ class Trainer:
                 self.recompute.after_step({})  # the last micro-batch's call comes with the step's metrics
         grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.schedule.step()
-        # routing bias moves after the optimizer step, from the load this step observed (all ranks summed)
-        load = update_expert_biases(self.model.moe_layers(), all_reduce=self.dims.distributed)
-
         loss = float(self._all_reduce(loss_sum.detach()) / n_global)
+        # the loss is all-reduced and the gradient norm global, so every rank takes the same branch
+        finite = math.isfinite(loss) and math.isfinite(float(grad_norm))
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()  # a skipped step still counts: the schedule stays a function of the step number
+        if finite:
+            # routing bias moves after the optimizer step, from the load this step observed (all ranks summed)
+            load = update_expert_biases(self.model.moe_layers(), all_reduce=self.dims.distributed)
+            self.nonfinite_in_row = 0
+        else:  # no update from a step that saw non-finite numbers: its routing statistics are dropped too
+            for moe in self.model.moe_layers():
+                moe.router.tokens_per_expert.zero_()
+                moe.router.bias_step_sum.zero_()
+            load = {}
+            self.skipped_steps += 1
+            self.nonfinite_in_row += 1
         tokens = int(n_global)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -153,6 +214,7 @@ class Trainer:
         self.tokens_seen += tokens
         flops = flops_per_token(self.model, S) * tokens
         metrics = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": float(grad_norm),
+                   "skipped": not finite, "skipped_steps": self.skipped_steps,
                    "tokens": tokens, "batch_shape": [B, S],
                    "pad_frac": round(1 - tokens / int(padded), 4),
                    "tokens_per_s": round(tokens / dt, 1), "tflops_per_s": round(flops / dt / 1e12, 4),
@@ -180,25 +242,38 @@ class Trainer:
 
     # --- saved state -----------------------------------------------------------------------------------------
     def save(self) -> None:
+        bad = nonfinite_tensor(self.model, self.optimizer, self.dims)
+        if bad:  # a finite loss can still leave inf weights behind (a huge learning rate): never save those
+            raise NonFiniteError(f"step {self.step}: {bad} is not finite; not saved (the newest saved state under "
+                                 f"{self.ckpt_dir} is from before)")
         trainer_state = {"step": self.step, "tokens_seen": self.tokens_seen, "schedule": self.schedule.state_dict(),
                          "data_streams": self.n_streams, "world_size": self.dims.world_size,
-                         "layout": {"dp_shard": self.dims.dp_shard, "ep": self.dims.ep}}
+                         "layout": {"dp_shard": self.dims.dp_shard, "ep": self.dims.ep},
+                         "skipped_steps": self.skipped_steps}
         data = {str(s): loader.state_dict() for s, loader in zip(self.streams, self.loaders, strict=True)}
         rank_state = {"rank": self.dims.rank, "rng": saved.rng_state(), "data": data}
         checkpoint.save(self.ckpt_dir, self.step, self.model, self.optimizer, trainer_state, rank_state,
                         self.cfg.save.keep_latest)
 
     def _resume(self, path: Path) -> None:
-        checkpoint.load(path, self.model, self.optimizer)
-        state = checkpoint.read_trainer_state(path)
-        self.schedule.load_state_dict(state["schedule"])
-        ranks = checkpoint.read_rank_states(path)
-        data = {int(s): sd for r in ranks for s, sd in r["data"].items()}
-        for s, loader in zip(self.streams, self.loaders, strict=True):
-            loader.load_state_dict(data[s])
+        state = checkpoint.read_trainer_state(path, TRAINER_SHAPE)  # shapes checked by newest_intact already
+        ranks = checkpoint.read_rank_states(path, RANK_SHAPE)
+        data = {s: sd for r in ranks for s, sd in r["data"].items()}
+        if sorted(data) != sorted(map(str, range(self.n_streams))) or state["schedule"]["step_count"] != state["step"]:
+            raise CheckpointError(f"{path}: the rank files hold data streams {sorted(data)} and the schedule is at "
+                                  f"{state['schedule']['step_count']}; {checkpoint.TRAINER_FILE} says "
+                                  f"{self.n_streams} streams at step {state['step']}")
+        checkpoint.load(path, self.model, self.optimizer, checked=True)
+        try:
+            self.schedule.load_state_dict(state["schedule"])
+            for s, loader in zip(self.streams, self.loaders, strict=True):
+                loader.load_state_dict(data[str(s)])
+            if state["world_size"] == self.dims.world_size:  # RNG streams belong to ranks; another layout: afresh
+                saved.set_rng_state(ranks[self.dims.rank]["rng"])
+        except (ValueError, RuntimeError) as e:  # well-formed JSON with values that do not fit this run
+            raise CheckpointError(f"{path}: {e}") from None
         self.step, self.tokens_seen = state["step"], state["tokens_seen"]
-        if state["world_size"] == self.dims.world_size:  # RNG streams belong to ranks; another layout starts afresh
-            saved.set_rng_state(ranks[self.dims.rank]["rng"])
+        self.skipped_steps = state["skipped_steps"]
         if self.dims.is_main:
             self._truncate_metrics(self.step)
             print(f"resumed from {path} at step {self.step}", file=sys.stderr)
@@ -206,7 +281,7 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         """Drops metric lines of steps after the resumed one (the killed run's tail), atomically."""
         lines = self.metrics_path.read_text().splitlines() if self.metrics_path.exists() else []
-        kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= step]
+        kept = [ln for ln in lines if _metrics_step(ln) <= step]
         tmp = self.metrics_path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(ln + "\n" for ln in kept))
         os.replace(tmp, self.metrics_path)

@@ -40,6 +40,12 @@ class ModelConfig:
     moe: MoEConfig = field(default_factory=MoEConfig)
 
     def __post_init__(self) -> None:
+        for name in ("dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):  # first: the checks below divide
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_kv_heads < 0 or self.head_dim < 0:
+            raise ValueError(f"model.n_kv_heads and model.head_dim must be >= 0 (0: derived), got "
+                             f"{self.n_kv_heads}, {self.head_dim}")
         if self.n_kv_heads == 0:
             self.n_kv_heads = self.n_heads
         if self.head_dim == 0:
@@ -54,9 +60,6 @@ class ModelConfig:
             raise ValueError(f"model.n_dense_layers={self.n_dense_layers} must be in [0, n_layers={self.n_layers}]")
         if self.vocab_size < 0:
             raise ValueError(f"model.vocab_size must be >= 0 (0: from the shards), got {self.vocab_size}")
-        for name in ("dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
 
     def build(self, device: torch.device | str | None = None) -> Transformer:
         if self.vocab_size < 1:

@@ -237,6 +237,16 @@ class _ContiguousGrad(torch.autograd.Function):
 
 def _grouped_mm(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
     """x_ND @ w_E.T per group, for weights stored (E, out, in) like nn.Linear."""
+    if x_ND.dtype != torch.bfloat16 and torch.compiler.is_compiling():
+        return _grouped_mm_eager(x_ND, w_EXY, offs_E)
+    gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
+    return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
+
+
+@torch.compiler.disable
+def _grouped_mm_eager(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
+    """The grouped GEMM outside the compiled graph: its shape checks under tracing accept bf16 only, while eager
+    runs fp32 on the CPU (the fp32 path is for CPU runs and tests, where the graph break costs little)."""
     gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
     return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
 
@@ -263,11 +273,13 @@ class GroupedExperts(nn.Module):
         return tuple(w.to_local() if hasattr(w, "to_local") else w for w in (self.w1, self.w2, self.w3))
 
     def forward(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
-        if self.impl == "loop" or not has_grouped_mm():
+        """Runs in the autocast dtype when autocast is on (train.bf16 on CUDA), else in the input's dtype."""
+        device = x_ND.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x_ND.dtype
+        # the CUDA grouped GEMM kernel is bf16-only: an fp32 run on CUDA takes the loop rather than rounding
+        if self.impl == "loop" or not has_grouped_mm() or (x_ND.is_cuda and dtype != torch.bfloat16):
             return self._forward_loop(x_ND, counts_E)
-        if x_ND.is_cuda:  # the fast CUDA grouped GEMM kernel is bf16-only and tiles rows by 16
-            return self._forward_grouped(x_ND, counts_E, torch.bfloat16, self.cuda_group_align)
-        return self._forward_grouped(x_ND, counts_E, x_ND.dtype, 1)
+        return self._forward_grouped(x_ND, counts_E, dtype, self.cuda_group_align if x_ND.is_cuda else 1)
 
     def _forward_loop(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
         """Reference: one SwiGLU per expert over its contiguous slice. Simple, slow (E small matmuls)."""

@@ -267,3 +267,40 @@ def print_plan(name: str, cfg, gpus: int, gpu_mem: str) -> int:
     plans = memory_plan(cfg, gpus, mem)
     print(format_plan(name, cfg, gpus, mem, plans))
     return 0 if any(lp.fits for lp in plans) else 1
+
+
+# --- before anything is allocated ------------------------------------------------------------------------------
+
+def device_capacity(device) -> int:
+    """Bytes of one device: a GPU's memory, or the host's physical memory for the CPU."""
+    import os
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fixed_bytes(cfg: ModelConfig, world_size: int, training: bool = True, meta_init: bool = False) -> int:
+    """What a rank holds whatever the batch: fp32 weights (the whole model while it is built, unless it is built
+    on the meta device), gradients and AdamW's two moments sharded over the ranks, and the RoPE tables."""
+    total = param_counts(cfg).total
+    sharded = (16 if training else 4) * total // world_size
+    built = 0 if meta_init or world_size == 1 else 4 * total
+    return max(sharded, built) + 2 * 4 * cfg.max_seq_len * cfg.head_dim
+
+
+def check_fits(cfg: ModelConfig, device, world_size: int = 1, training: bool = True,
+               meta_init: bool = False) -> None:
+    """ConfigError, before any allocation, for a shape no device of this kind can hold (a vocabulary of 2^40, a
+    max_seq_len of 1e9): the size would otherwise surface as a crash deep in an allocation, or swap the host."""
+    from pipeline.config import ConfigError
+
+    need, have = fixed_bytes(cfg, world_size, training, meta_init), device_capacity(device)
+    if need > have:
+        what = "weights, gradients and AdamW state" if training else "weights"
+        raise ConfigError(f"the model needs {need / GIB:,.1f} GiB per rank for its {what} and RoPE tables "
+                          f"({param_counts(cfg).total / 1e9:,.2f}B parameters: vocab_size {cfg.vocab_size}, dim "
+                          f"{cfg.dim}, max_seq_len {cfg.max_seq_len}); a {device.type} device here has "
+                          f"{have / GIB:,.1f} GiB (see `sluice train --plan`)")

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from trainer.config import load_config, parse_override
     from trainer.data import DataError
+    from trainer.loop import NonFiniteError
+    from trainer.saved_files import CheckpointError
 
     try:
         overrides = dict(parse_override(s) for s in args.set)
@@ -64,9 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, args.data, args.out, resume=args.resume)
         finally:
             shutdown()
-    except (ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError, FileExistsError) as e:
         print(f"sluice train: error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:  # the run itself went wrong, not its inputs
+        print(f"sluice train: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -124,12 +124,16 @@ def test_save_state_layout_and_completeness(tmp_path):
         checkpoint.save(tmp_path, step, model, opt, {"step": step}, {"rank": 0}, keep_latest=2)
     assert checkpoint.complete_states(tmp_path) == ["step-00000002", "step-00000003"]
     assert checkpoint.latest(tmp_path).name == "step-00000003"
-    # a save killed half-way leaves a temporary directory (never listed, removed on the next start) and a
-    # directory without trainer.json is not complete
+    # a save killed half-way leaves a temporary directory (never listed, removed on the next start); a directory
+    # without digests.json (written last) is not complete; one that lost a file is damaged, and skipped
     (tmp_path / ".tmp-step-00000009").mkdir()
+    shutil.copytree(tmp_path / "step-00000003", tmp_path / "step-00000005")
+    (tmp_path / "step-00000005" / "digests.json").unlink()
+    assert checkpoint.latest(tmp_path).name == "step-00000003"
     shutil.copytree(tmp_path / "step-00000003", tmp_path / "step-00000004")
     (tmp_path / "step-00000004" / "trainer.json").unlink()
-    assert checkpoint.latest(tmp_path).name == "step-00000003"
+    assert checkpoint.latest(tmp_path).name == "step-00000004"
+    assert checkpoint.newest_intact(tmp_path).name == "step-00000003"  # test_checkpoint_integrity.py: the rest
     checkpoint.clean_stale(tmp_path)
     assert not list(tmp_path.glob(".tmp-*"))
     other = torch.nn.Linear(3, 2)

@@ -1,0 +1,30 @@
+"""The GPU script's CPU size: any schema or API change that would break the script on a lent GPU fails here."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("pyarrow")
+
+
+def test_gpu_check_cpu_smoke_runs_every_section(tmp_path):
+    import torch
+
+    from benchmarks import gpu_check
+
+    torch.set_num_threads(1)
+    out = tmp_path / "gpu_check.json"
+    rc = gpu_check.main(["--cpu-smoke", "--out", str(out), "--only", "experts", "--only", "throughput",
+                         "--only", "recompute"])
+    result = json.loads(out.read_text())
+    errors = {k: v.get("error") for k, v in result["sections"].items() if "error" in v}
+    assert not errors and rc == 0, errors
+    assert {"name", "machine", "date", "ours", "reference", "ratio", "unit", "params", "device"} <= result.keys()
+    assert result["sections"]["experts"]["result"]["ok"]
+    tp = result["sections"]["throughput"]["result"]
+    assert tp["grouped"]["steps"] >= 1 and tp["grouped"]["tokens_per_s"] > 0 and tp["loop"]["tokens_per_s"] > 0
+    modes = result["sections"]["recompute"]["result"]["modes"]
+    assert set(modes) == {"none", "full", "static", "mimose"}
+    assert all(m["ooms"] == 0 for m in modes.values())
+    assert modes["mimose"]["planner"]["collect_steps"] >= 1
