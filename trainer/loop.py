@@ -31,7 +31,14 @@ from trainer.data import ShardLoader, copy_tokenizer, resolve_vocabulary
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
-from trainer.parallelize import ParallelDims, agree_recompute_plan, build_model, clip_grad_norm_, init_distributed
+from trainer.parallelize import (
+    ParallelDims,
+    RankCollectives,
+    agree_recompute_plan,
+    build_model,
+    clip_grad_norm_,
+    init_distributed,
+)
 from trainer.plan import check_fits
 from trainer.recompute import build_recompute_policy
 from trainer.saved_files import CheckpointError, ListOf, MapOf, Maybe
@@ -122,7 +129,7 @@ class Trainer:
         self.streams = list(range(self.dims.rank, self.n_streams, self.dims.world_size))
         self.loaders = [ShardLoader(data, cfg.data, cfg.model.max_seq_len, s, self.n_streams, cfg.model.vocab_size,
                                     pin_memory=device.type == "cuda") for s in self.streams]
-        self.recompute = build_recompute_policy(cfg, self.model, device)
+        self.recompute = build_recompute_policy(cfg, self.model, device, RankCollectives(self.dims))
         self.autocast = device.type == "cuda" and cfg.train.bf16
         self.peak_flops = peak_flops(device, cfg.train.peak_flops)
         self.step, self.tokens_seen = 0, 0
@@ -169,23 +176,27 @@ class Trainer:
         batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True))
                    for b in micro_batches]
         B, S = max((inp.shape for inp, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
 
         counts = torch.stack([torch.stack([(lab != IGNORE_INDEX).sum(), torch.tensor(lab.numel(), device=device)])
                               for _, lab in batches]).sum(dim=0)
         n_global, padded = self._all_reduce(counts)
         for moe in self.model.moe_layers():  # each micro-batch's balance loss counts 1/len, like its main loss
             moe.aux_loss_scale = 1.0 / len(batches)
-        loss_sum = 0
-        for i, (inp, lab) in enumerate(batches):
-            # a plan per micro-batch, as the planner measures and predicts one batch shape at a time; one plan for
-            # all ranks, since a recomputed MoE block re-runs collectives in backward that every rank must join
+        loss_sum, mem_peak, plan_metrics = 0, 0, {}
+        for inp, lab in batches:
+            # a plan per micro-batch, as the planner measures and predicts one batch shape at a time, so its peak
+            # is measured per micro-batch too; one plan for all ranks, since a recomputed MoE block re-runs
+            # collectives in backward that every rank must join
+            t_micro = time.perf_counter()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             plan = self.recompute.plan((inp.shape[0], inp.shape[1]))
             self.model.set_recompute_plan(agree_recompute_plan(plan, self.dims))
             loss_sum = loss_sum + self.forward_backward(inp, lab, n_global)
-            if i < len(batches) - 1:
-                self.recompute.after_step({})  # the last micro-batch's call comes with the step's metrics
+            mem_peak = max(mem_peak, memory_bytes(device))
+            plan_metrics = {"step_time_s": time.perf_counter() - t_micro}
+            self.recompute.after_step(plan_metrics)  # before the optimizer step, whose memory no plan changes
+        plan_metrics.pop("step_time_s")
         grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr
         loss = float(self._all_reduce(loss_sum.detach()) / n_global)
@@ -219,9 +230,9 @@ class Trainer:
                    "pad_frac": round(1 - tokens / int(padded), 4),
                    "tokens_per_s": round(tokens / dt, 1), "tflops_per_s": round(flops / dt / 1e12, 4),
                    "mfu": round(flops / dt / (self.peak_flops * self.dims.world_size), 4) if self.peak_flops else None,
-                   "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen, "mem_bytes": memory_bytes(device),
-                   "recomputed_blocks": sum(self.model.recompute_plan), **load}
-        self.recompute.after_step(metrics)
+                   "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen,
+                   "mem_bytes": max(mem_peak, memory_bytes(device)),
+                   "recomputed_blocks": sum(self.model.recompute_plan), **load, **plan_metrics}
         return metrics
 
     def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor,

@@ -17,7 +17,7 @@ from torch import nn
 from trainer.parallel_dims import ParallelDims, init_distributed, pick_device, shutdown
 
 __all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "build_model", "parallelize",
-           "clip_grad_norm_", "agree_recompute_plan"]
+           "clip_grad_norm_", "agree_recompute_plan", "RankCollectives"]
 
 
 def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False):
@@ -120,3 +120,28 @@ def agree_recompute_plan(plan: list[bool], dims: ParallelDims) -> list[bool]:
     t = torch.tensor([int(p) for p in plan], dtype=torch.int32, device=dims.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+
+class RankCollectives:
+    """The recompute planner's collectives over all ranks (trainer/recompute/policy.py's RankGroup)."""
+
+    def __init__(self, dims: ParallelDims):
+        self.dims = dims
+
+    def all(self, flag: bool) -> bool:
+        """True when `flag` is true on every rank."""
+        if not self.dims.distributed:
+            return bool(flag)
+        t = torch.tensor([int(bool(flag))], dtype=torch.int32, device=self.dims.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item())
+
+    def gather(self, values: list[float]) -> list[list[float]]:
+        """Every rank's `values` (the same length on all), in rank order."""
+        if not self.dims.distributed:
+            return [list(values)]
+        t = torch.tensor(values, dtype=torch.float64, device=self.dims.device)
+        out = [torch.empty_like(t) for _ in range(self.dims.world_size)]
+        dist.all_gather(out, t)
+        return [o.tolist() for o in out]
