@@ -85,20 +85,31 @@ def shard_vocabulary(root: str | Path) -> tuple[int, int | None] | None:
     return tokenizer["vocab_size"], eos if isinstance(eos, int) else None
 
 
-def copy_tokenizer(root: str | Path, out_dir: str | Path) -> bool:
-    """Copies the shards' tokenizer.json into the run directory (what `sluice export-hf` ships with the model);
-    False when the shards have none."""
+def shard_tokenizer(root: str | Path) -> str | None:
+    """The text of the shards' tokenizer.json, checked as `sluice inspect` checks it (ShardReader.tokenizer_json:
+    sha256, EOS id and vocabulary size against manifest.json); None when there is no tokenizer.json and the
+    manifest records none. One the manifest does not vouch for is refused: `sluice export-hf` would ship it."""
     import fsspec
 
     from pipeline.shards.format import TOKENIZER_FILE
 
+    reader = open_documents(root)
     fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
-    if not fs.exists(path):
-        return False
+    if "sha256" not in (reader.manifest.get("tokenizer") or {}) and not fs.exists(path):
+        return None
+    try:
+        return reader.tokenizer_json()
+    except ShardError as e:
+        raise DataError(str(e)) from None
+
+
+def write_tokenizer(text: str, out_dir: str | Path) -> None:
+    """The checked tokenizer.json into the run directory (what `sluice export-hf` ships with the model)."""
+    from pipeline.shards.format import TOKENIZER_FILE
+
     tmp = Path(out_dir) / f".{TOKENIZER_FILE}.tmp"
-    fs.get_file(path, str(tmp))
+    tmp.write_bytes(text.encode("utf-8"))  # the bytes whose sha256 was checked
     tmp.replace(Path(out_dir) / TOKENIZER_FILE)
-    return True
 
 
 def resolve_vocabulary(model_cfg, root: str | Path) -> None:

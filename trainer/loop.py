@@ -27,7 +27,7 @@ from pipeline.config import ConfigError, to_dict
 from trainer import checkpoint
 from trainer import state as saved
 from trainer.config import JobConfig
-from trainer.data import ShardLoader, copy_tokenizer, resolve_vocabulary
+from trainer.data import ShardLoader, resolve_vocabulary, shard_tokenizer, write_tokenizer
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
@@ -106,6 +106,7 @@ class Trainer:
     def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
                  on_step_end: Callable[[int, dict], None] | None = None):
         self.cfg, self.out_dir, self.on_step_end = cfg, Path(out_dir), on_step_end
+        tokenizer = shard_tokenizer(data)  # the one the manifest records, or none; else refused here
         resolve_vocabulary(cfg.model, data)  # model.vocab_size / eos_id unset: the shards' tokenizer's
         self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
@@ -146,7 +147,8 @@ class Trainer:
             self.metrics_path.write_text("")
         if self.dims.is_main:
             (self.out_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            copy_tokenizer(data, self.out_dir)  # the exported model ships the tokenizer its data was made with
+            if tokenizer is not None:  # the exported model ships the tokenizer its data was made with
+                write_tokenizer(tokenizer, self.out_dir)
 
     # --- the loop --------------------------------------------------------------------------------------------
     def train(self) -> list[dict]:

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tests.trainer.conftest import pattern_docs, write_shards
+from tests.trainer.conftest import add_tokenizer, pattern_docs, write_shards
 from trainer.config import load_config
 from trainer.export import ExportError, dots1_config, load_run, main, write_hf
 from trainer.loop import train
@@ -74,12 +74,8 @@ def test_a_softmax_router_cannot_be_exported():
 
 
 def test_export_hf_command_on_a_trained_run(tmp_path, capsys):
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-
     shards = write_shards(tmp_path / "shards", pattern_docs(120), vocab_size=512, eos_id=0)
-    vocab = {"<|endoftext|>": 0, **{f"t{i}": i for i in range(1, 512)}}
-    Tokenizer(WordLevel(vocab, unk_token="t1")).save(str(shards / "tokenizer.json"))
+    add_tokenizer(shards)
     cfg = load_config("tiny", {"train.steps": 2, "train.log_every": 100})
     train(cfg, shards, tmp_path / "run")
 
