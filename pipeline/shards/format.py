@@ -82,8 +82,12 @@ def read_manifest(fs, root: str) -> dict:
             manifest = json.load(f)
     except FileNotFoundError:
         raise ShardError(f"{path}: missing (not a shard directory, or the tokenize job did not finish)") from None
+    except NotADirectoryError:
+        raise ShardError(f"{root}: is a file, not a shard directory") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ShardError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:  # permission, I/O error: one line naming the file, like every other shard problem
+        raise ShardError(f"{path}: cannot read ({e.strerror or e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ShardError(f"{path}: not a {FORMAT} manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
