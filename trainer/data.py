@@ -149,9 +149,10 @@ def cut_sequences(tokens: np.ndarray, max_seq_len: int) -> list[np.ndarray]:
 
 
 def make_batches(seqs: list[np.ndarray], buckets: list[int], tokens_per_batch: int,
-                 rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Groups sequences by length bucket into (input_ids_BS, labels_BS) padded to the bucket length, then shuffles
-    the batch order. Labels of padding are IGNORE_INDEX."""
+                 rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Groups sequences by length bucket into (input_ids_BS, labels_BS, mask_BS) padded to the bucket length, then
+    shuffles the batch order. Labels of padding are IGNORE_INDEX; mask_BS is True at real input positions (padding
+    is id 0, which is also EOS in real shards, so no one can tell padding from the ids)."""
     by_bucket: dict[int, list[np.ndarray]] = {}
     for seq in seqs:
         by_bucket.setdefault(buckets[bisect.bisect_left(buckets, len(seq) - 1)], []).append(seq)
@@ -163,11 +164,13 @@ def make_batches(seqs: list[np.ndarray], buckets: list[int], tokens_per_batch: i
             chunk = group[i:i + per_batch]
             inputs = torch.zeros(len(chunk), length, dtype=torch.long)
             labels = torch.full((len(chunk), length), IGNORE_INDEX, dtype=torch.long)
+            mask = torch.zeros(len(chunk), length, dtype=torch.bool)
             for row, seq in enumerate(chunk):
                 t = torch.from_numpy(seq.astype(np.int64))
                 inputs[row, :len(t) - 1] = t[:-1]
                 labels[row, :len(t) - 1] = t[1:]
-            batches.append((inputs, labels))
+                mask[row, :len(t) - 1] = True
+            batches.append((inputs, labels, mask))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
 
@@ -226,7 +229,7 @@ class TokenBatches(IterableDataset):
                 where = paths[shard] if shard is not None and shard < len(paths) else self.root
                 raise DataError(f"{where}: token id {int(tokens.max())} >= model.vocab_size={self.vocab_size}")
 
-    def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict]]:
+    def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]]:
         reader = self.consumer(local_role)
         if len(reader) == 0:
             raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer row groups "
@@ -248,8 +251,8 @@ class TokenBatches(IterableDataset):
         info = get_worker_info()
         worker = info.id if info is not None else 0
         local_role = (worker + self.rotation) % self.n_workers
-        for inputs, labels, state in self.iter_role(local_role):
-            yield {"input_ids": inputs, "labels": labels, "role": local_role, "state": state}
+        for inputs, labels, mask, state in self.iter_role(local_role):
+            yield {"input_ids": inputs, "labels": labels, "attention_mask": mask, "role": local_role, "state": state}
 
 
 class ShardLoader:

@@ -57,6 +57,13 @@ def peak_flops(device: torch.device, configured: float) -> float | None:
     return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
 
 
+def _padding_mask(batch: dict, device: torch.device) -> torch.Tensor | None:
+    """The loader's mask of real tokens on the device; None when the batch has no padding (checked on the host,
+    so a full batch costs the routers nothing)."""
+    mask = batch.get("attention_mask")
+    return None if mask is None or bool(mask.all()) else mask.to(device, non_blocking=True)
+
+
 def memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
@@ -175,17 +182,17 @@ class Trainer:
         """One optimizer step over this rank's micro-batches (one per data stream it reads)."""
         t0 = time.perf_counter()
         device = self.dims.device
-        batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True))
-                   for b in micro_batches]
-        B, S = max((inp.shape for inp, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
+        batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True),
+                    _padding_mask(b, device)) for b in micro_batches]
+        B, S = max((inp.shape for inp, _, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
 
         counts = torch.stack([torch.stack([(lab != IGNORE_INDEX).sum(), torch.tensor(lab.numel(), device=device)])
-                              for _, lab in batches]).sum(dim=0)
+                              for _, lab, _ in batches]).sum(dim=0)
         n_global, padded = self._all_reduce(counts)
         for moe in self.model.moe_layers():  # each micro-batch's balance loss counts 1/len, like its main loss
             moe.aux_loss_scale = 1.0 / len(batches)
         loss_sum, mem_peak, plan_metrics = 0, 0, {}
-        for inp, lab in batches:
+        for inp, lab, mask in batches:
             # a plan per micro-batch, as the planner measures and predicts one batch shape at a time, so its peak
             # is measured per micro-batch too; one plan for all ranks, since a recomputed MoE block re-runs
             # collectives in backward that every rank must join
@@ -194,7 +201,7 @@ class Trainer:
                 torch.cuda.reset_peak_memory_stats(device)
             plan = self.recompute.plan((inp.shape[0], inp.shape[1]))
             self.model.set_recompute_plan(agree_recompute_plan(plan, self.dims))
-            loss_sum = loss_sum + self.forward_backward(inp, lab, n_global)
+            loss_sum = loss_sum + self.forward_backward(inp, lab, n_global, mask)
             mem_peak = max(mem_peak, memory_bytes(device))
             plan_metrics = {"step_time_s": time.perf_counter() - t_micro}
             self.recompute.after_step(plan_metrics)  # before the optimizer step, whose memory no plan changes
@@ -237,14 +244,14 @@ class Trainer:
                    "recomputed_blocks": sum(self.model.recompute_plan), **load, **plan_metrics}
         return metrics
 
-    def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor,
-                         n_global: torch.Tensor) -> torch.Tensor:
+    def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor, n_global: torch.Tensor,
+                         mask_BS: torch.Tensor | None = None) -> torch.Tensor:
         """Backpropagates the mean loss over all ranks' real tokens; returns this rank's summed loss.
 
         DDP averages gradients over ranks, so each rank scales its token-summed loss by world_size / n_global:
         a rank with more real tokens in its batch then weighs more, as it would in one big batch."""
         with torch.autocast(device_type=inputs_BS.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss_sum = self.module(inputs_BS, labels_BS)
+            loss_sum = self.module(inputs_BS, labels_BS, mask_BS)
         (loss_sum * (self.dims.world_size / n_global)).backward()
         return loss_sum
 

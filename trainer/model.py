@@ -152,9 +152,11 @@ class Block(nn.Module):
         else:
             self.ffn = FeedForward(cfg.dim, cfg.ffn_dim)
 
-    def forward(self, x_BSD: torch.Tensor, cos_SK: torch.Tensor, sin_SK: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BSD: torch.Tensor, cos_SK: torch.Tensor, sin_SK: torch.Tensor,
+                mask_BS: torch.Tensor | None = None) -> torch.Tensor:
         h_BSD = x_BSD + self.attention(self.attention_norm(x_BSD), cos_SK, sin_SK)
-        return h_BSD + self.ffn(self.ffn_norm(h_BSD))
+        ffn_in_BSD = self.ffn_norm(h_BSD)
+        return h_BSD + (self.ffn(ffn_in_BSD, mask_BS) if self.is_moe else self.ffn(ffn_in_BSD))
 
 
 class Transformer(nn.Module):
@@ -182,8 +184,12 @@ class Transformer(nn.Module):
     def recompute_plan(self) -> list[bool]:
         return list(self._recompute_plan)
 
-    def forward(self, tokens_BS: torch.Tensor, labels_BS: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, S, vocab); or, given labels, the cross-entropy summed over non-padding labels."""
+    def forward(self, tokens_BS: torch.Tensor, labels_BS: torch.Tensor | None = None,
+                mask_BS: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, S, vocab); or, given labels, the cross-entropy summed over non-padding labels.
+
+        `mask_BS` (True at real tokens, from the loader) keeps padding out of the routers' load statistics and the
+        balance loss; the attention needs none (right padding under a causal mask)."""
         S = tokens_BS.shape[1]
         if S > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {S} exceeds model.max_seq_len={self.cfg.max_seq_len}")
@@ -191,9 +197,9 @@ class Transformer(nn.Module):
         h_BSD = self.tok_embeddings(tokens_BS)
         for block, recompute in zip(self.layers, self._recompute_plan, strict=True):
             if recompute and torch.is_grad_enabled():
-                h_BSD = checkpoint(block, h_BSD, cos_SK, sin_SK, use_reentrant=False)
+                h_BSD = checkpoint(block, h_BSD, cos_SK, sin_SK, mask_BS, use_reentrant=False)
             else:
-                h_BSD = block(h_BSD, cos_SK, sin_SK)
+                h_BSD = block(h_BSD, cos_SK, sin_SK, mask_BS)
         if labels_BS is None:
             return self.output(self.norm(h_BSD))
         return self.loss_sum(h_BSD, labels_BS)
