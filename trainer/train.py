@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from pipeline.config import ConfigError
@@ -72,7 +73,33 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteError as e:  # the run itself went wrong, not its inputs
         print(f"sluice train: error: {e}", file=sys.stderr)
         return 1
+    except BaseException as e:  # noqa: BLE001 - DCP wraps each rank's error in a BaseException
+        cause = io_error(e)
+        if cause is None:
+            raise
+        print(f"sluice train: error: cannot write {cause.filename or args.out}: {cause.strerror}", file=sys.stderr)
+        return 2
     return 0
+
+
+# Errors of the place written to, not of the run: the user frees space or fixes permissions and resumes.
+IO_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def io_error(e: BaseException) -> OSError | None:
+    """The disk-full, read-only or permission OSError behind `e`, if any (torch.distributed.checkpoint raises a
+    CheckpointException holding each rank's exception)."""
+    pending, seen = [e], set()
+    while pending:
+        x = pending.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, OSError) and x.errno in IO_ERRNOS:
+            return x
+        pending += [c for c in (x.__cause__, x.__context__) if c is not None]
+        pending += [f[0] for f in getattr(x, "failures", {}).values() if isinstance(f, tuple) and f]
+    return None
 
 
 if __name__ == "__main__":
