@@ -120,7 +120,7 @@ class Trainer:
         check_fits(cfg.model, device, self.dims.world_size, meta_init=cfg.parallel.meta_init)
         torch.manual_seed(cfg.train.seed)
         self.model: Transformer = build_model(cfg.model, self.dims, cfg.train.compile, cfg.train.bf16,
-                                              cfg.parallel.meta_init)
+                                              cfg.parallel.meta_init, seed=cfg.train.seed)
         self.module = self.model
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)

@@ -221,15 +221,20 @@ class Transformer(nn.Module):
         return (b.ffn for b in self.layers if isinstance(b.ffn, MoE))
 
     @torch.no_grad()
-    def init_weights(self) -> None:
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
         """Normal(0, init_std) for every matrix (dots.llm1 uses 0.006), ones for norms, zero routing bias.
-        Separate from __init__ so a model built on the meta device can be materialised with to_empty()."""
+        Separate from __init__ so a model built on the meta device can be materialised with to_empty().
+
+        With `generator` (a sharded model: trainer/parallelize.py seeds one per rank) each parameter's local shard
+        is drawn from it, so every rank draws only what it holds and no two ranks draw the same values."""
         std = self.cfg.init_std
         for name, p in self.named_parameters():
             if name.endswith("norm.weight"):
                 p.fill_(1.0)
-            else:
+            elif generator is None:
                 nn.init.normal_(p, mean=0.0, std=std)
+            else:
+                (p.to_local() if hasattr(p, "to_local") else p).normal_(0.0, std, generator=generator)
         for moe in self.moe_layers():
             moe.router.expert_bias.zero_()
             moe.router.tokens_per_expert.zero_()

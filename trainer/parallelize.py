@@ -20,10 +20,12 @@ __all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "build
            "clip_grad_norm_", "agree_recompute_plan", "RankCollectives"]
 
 
-def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False):
+def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False,
+                seed: int = 0):
     """The model for this rank, parallelized. With `meta_init` (and several ranks) it is built on the meta device,
-    sharded, then materialised shard by shard: parameters are drawn with DTensor's random ops (the same
-    distribution, other values than a single-device run) and buffers are zeroed before `init_weights` sets them."""
+    sharded, then materialised shard by shard: each rank draws its own shards from a generator seeded by (seed,
+    rank), the same distribution as a single-device run with other values (DTensor's random ops would give every
+    rank the same values on a CPU mesh), and buffers are zeroed before `init_weights` sets them."""
     if not (meta_init and dims.distributed):
         return parallelize(cfg.build(dims.device), dims, compile_blocks, bf16)
     model = parallelize(cfg.build("meta"), dims, compile_blocks, bf16)
@@ -31,7 +33,8 @@ def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: boo
     with torch.no_grad():
         for buffer in model.buffers():
             buffer.zero_()
-        model.init_weights()
+        generator = torch.Generator(device=dims.device).manual_seed(seed * 65536 + dims.rank)
+        model.init_weights(generator)
     return model
 
 

@@ -251,7 +251,19 @@ def format_plan(name: str, cfg, gpus: int, gpu_mem: int, plans: list[LayoutPlan]
                  f"do not fit: {', '.join(f'{lp.dp_shard}x{lp.ep}' for lp in plans if not lp.fits) or 'none'}")
     lines.append("(act plan: [checkpointing] static / mimose at the largest shape; run with "
                  "--set parallel.dp_shard=D --set parallel.ep=E under torchrun)")
+    lines.append(meta_init_line(cfg, gpus))
     return "\n".join(lines)
+
+
+def meta_init_line(cfg, gpus: int) -> str:
+    """Whether several ranks build the model shard by shard (parallel.meta_init) or each builds it whole first."""
+    whole = 4 * param_counts(cfg.model).total
+    if cfg.parallel.meta_init:
+        return "meta_init: on (each rank materialises only its own shards)"
+    if gpus == 1:
+        return "meta_init: off (one GPU builds the whole model anyway)"
+    return (f"meta_init: off: every rank first builds the whole model in fp32 ({whole / GIB:,.1f} GiB) before "
+            "sharding it; set parallel.meta_init = true when that does not fit")
 
 
 def print_plan(name: str, cfg, gpus: int, gpu_mem: str) -> int:

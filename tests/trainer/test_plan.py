@@ -70,7 +70,10 @@ def test_sharding_divides_the_fixed_bytes_and_recompute_the_activations():
 def test_plan_command(capsys, shard_dir):
     assert main(["--config", "dots_llm1", "--plan", "--gpus", "64", "--gpu-mem", "80GiB"]) == 0
     out = capsys.readouterr().out
-    assert "64 x 1" in out and "8 x 8" in out and "layouts that fit:" in out
+    assert "64 x 1" in out and "8 x 8" in out and "do not fit: none" in out  # every layout of 64 fits
+    assert "meta_init: on" in out  # the shipped config never builds the whole 571 GB model on a rank
+    assert main(["--config", "dots_llm1", "--plan", "--gpus", "32", "--gpu-mem", "80GiB"]) == 1
+    assert "layouts that fit: none" in capsys.readouterr().out
     assert main(["--config", "dots_llm1", "--plan", "--gpus", "1", "--gpu-mem", "80GiB"]) == 1
     assert "does not fit" in capsys.readouterr().out
     # tiny takes its vocabulary from the shards
