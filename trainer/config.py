@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.config import ConfigError, from_dict, to_dict
+from pipeline.config import ConfigError, Range, from_dict, to_dict
 from trainer.data import DataConfig
 from trainer.model import ModelConfig
 from trainer.optim import OptimConfig
@@ -118,26 +118,9 @@ class JobConfig:
 # Checked on the raw TOML (after --set) so a value that would crash a table's own checks (n_heads=0 divides)
 # is refused first, and again on the built JobConfig (configs made in Python). Every float must also be finite.
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False  # lo itself is outside
-    hi_open: bool = False
-
-    def __contains__(self, x: float) -> bool:
-        return ((self.lo is None or (x > self.lo if self.lo_open else x >= self.lo))
-                and (self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)))
-
-    def __str__(self) -> str:
-        if self.hi is None:
-            return f"{'>' if self.lo_open else '>='} {self.lo}"
-        return f"in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
-
-
-AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, lo_open=True)
-FRACTION, FRACTION_BELOW_1 = Range(0, 1), Range(0, 1, hi_open=True)
-SEED = Range(0, 2**32, hi_open=True)
+AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, open_lo=True)
+FRACTION, FRACTION_BELOW_1 = Range(0, 1), Range(0, 1, open_hi=True)
+SEED = Range(0, 2**32 - 1)  # what numpy and torch take
 
 RANGES: dict[str, Range] = {
     "model.vocab_size": AT_LEAST_0, "model.eos_id": Range(-1), "model.dim": AT_LEAST_1, "model.n_layers": AT_LEAST_1,
@@ -190,7 +173,8 @@ def check_ranges(get, source: str) -> None:
             if not math.isfinite(x) or x not in allowed:
                 shown = list(value) if isinstance(value, (list, tuple)) else x
                 finite = "a finite number " if isinstance(x, float) else ""
-                raise ConfigError(f"{source}{key}={shown}: must be {finite}{allowed}")
+                within = "in " if allowed.lo is not None and allowed.hi is not None else ""
+                raise ConfigError(f"{source}{key}={shown}: must be {finite}{within}{allowed}")
 
 
 def job_config_from_dict(data: dict, source: str = "") -> JobConfig:

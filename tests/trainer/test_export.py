@@ -93,3 +93,13 @@ def test_export_hf_command_on_a_trained_run(tmp_path, capsys):
 
     assert main([str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     assert "config.json: missing" in capsys.readouterr().err
+
+    # the run's tokenizer.json must fit the model: damaged or of another vocabulary, it is one line and rc 2
+    (tmp_path / "run" / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0, "b": 1}}}')
+    assert main([str(tmp_path / "run"), str(tmp_path / "hf2")]) == 2
+    assert "a vocabulary of 2 ids, the model's is 512" in capsys.readouterr().err
+    (tmp_path / "run" / "tokenizer.json").write_text('{"model": ')
+    assert main([str(tmp_path / "run"), str(tmp_path / "hf2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tokenizer.json: not a tokenizer.json" in err[0], err
+    assert not (tmp_path / "hf2").exists()

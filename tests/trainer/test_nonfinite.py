@@ -21,12 +21,12 @@ def poison(trainer, steps: set[int], where: str) -> None:
     """The forward-backward of the given (1-based) steps gives a NaN loss, or NaN gradients."""
     original = trainer.forward_backward
 
-    def forward_backward(inputs, labels, n_global):
+    def forward_backward(inputs, labels, n_global, *rest):
         if trainer.step + 1 not in steps:
-            return original(inputs, labels, n_global)
+            return original(inputs, labels, n_global, *rest)
         if where == "loss":
-            return original(inputs, labels, n_global) * math.nan
-        return original(inputs, labels, n_global * math.nan)  # the backward pass scales by 1 / n_global
+            return original(inputs, labels, n_global, *rest) * math.nan
+        return original(inputs, labels, n_global * math.nan, *rest)  # the backward pass scales by 1 / n_global
 
     trainer.forward_backward = forward_backward
 
