@@ -77,6 +77,11 @@ def apply_fsdp(model: nn.Module, dims: ParallelDims, bf16: bool) -> None:
         for moe in moe_layers:
             fully_shard(moe.experts, mesh=dims.submesh("dp_shard"), mp_policy=mp,
                         shard_placement_fn=lambda p: Shard(1))
+    if bf16:  # the gate's own group keeps its weight (and input) in fp32 where moe.router_fp32 asks for it
+        router_mp = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
+        for moe in moe_layers:
+            if moe.cfg.router_fp32:
+                fully_shard(moe.router, mesh=dp_mesh, mp_policy=router_mp)
     for block in model.layers:
         fully_shard(block, mesh=dp_mesh, mp_policy=mp)
     fully_shard(model, mesh=dp_mesh, mp_policy=mp)
