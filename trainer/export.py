@@ -78,7 +78,7 @@ def dots1_config(cfg: ModelConfig, dtype: str = "bfloat16") -> dict:
         "output_router_logits": False,
         "bos_token_id": None,
         "eos_token_id": eos,
-        "pad_token_id": None,
+        "pad_token_id": eos,  # batched generation pads with EOS; training never learned from padding
         "torch_dtype": dtype,
         "dtype": dtype,
     }
@@ -186,18 +186,45 @@ def write_hf(cfg: ModelConfig, model: Transformer, out_dir: str | Path, tokenize
     tmp.mkdir(parents=True)
     (tmp / "config.json").write_text(json.dumps(dots1_config(cfg, dtype), indent=2) + "\n")
     (tmp / "generation_config.json").write_text(json.dumps(
-        {"eos_token_id": cfg.eos_id if cfg.eos_id >= 0 else None, "bos_token_id": None}, indent=2) + "\n")
+        {"eos_token_id": cfg.eos_id if cfg.eos_id >= 0 else None, "bos_token_id": None,
+         "pad_token_id": cfg.eos_id if cfg.eos_id >= 0 else None}, indent=2) + "\n")
     save_file(dots1_state_dict(model, DTYPES[dtype]), str(tmp / "model.safetensors"), metadata={"format": "pt"})
     if checked is not None:
         raw, eos = checked
         (tmp / "tokenizer.json").write_bytes(raw)  # the bytes that were checked
         (tmp / "tokenizer_config.json").write_text(json.dumps(
-            {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "model_max_length": cfg.max_seq_len},
-            indent=2) + "\n")
+            {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "pad_token": eos,
+             "model_max_length": cfg.max_seq_len}, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(cfg, model, dtype, checked is not None))
+    for f in tmp.iterdir():  # safetensors writes 0600; a model directory is meant to be shared
+        f.chmod(0o644)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def model_card(cfg: ModelConfig, model: Transformer, dtype: str, has_tokenizer: bool) -> str:
+    from trainer.model import count_params
+
+    total, active = count_params(model)
+    m = cfg.moe
+    return "\n".join([
+        "---", "library_name: transformers", "pipeline_tag: text-generation", "---", "",
+        "# A dots.llm1-style MoE model trained with Sluice", "",
+        "Exported by `sluice export-hf` from a `sluice train` run: Hugging Face `Dots1ForCausalLM`, weights in "
+        f"{dtype}.", "",
+        f"- parameters: {total / 1e9:.3f}B total, {active / 1e9:.3f}B active per token",
+        f"- {cfg.n_layers} layers ({cfg.n_dense_layers} dense), hidden {cfg.dim}, {cfg.n_heads} heads of "
+        f"{cfg.head_dim} with QK-norm, context {cfg.max_seq_len}",
+        f"- {m.n_routed_experts} routed experts (top-{m.top_k}, {m.score_func} scores) of FFN {m.expert_ffn_dim}, "
+        f"{m.n_shared_experts} shared",
+        f"- vocabulary {cfg.vocab_size}; EOS id {cfg.eos_id}, also the pad id; "
+        + ("tokenizer included" if has_tokenizer else "no tokenizer included"), "",
+        "```python",
+        "from transformers import AutoModelForCausalLM",
+        "model = AutoModelForCausalLM.from_pretrained(PATH)",
+        "```", ""])
 
 
 def _shards_tokenizer(run_dir: str | Path) -> Path | None:

@@ -34,11 +34,14 @@ HEADROOM = 0.10  # of device memory kept free for the allocator and kernels
 
 
 def parse_bytes(text: str) -> int:
-    """'80GiB', '80GB', '141e9', '512MiB' -> bytes."""
+    """'80GiB', '80GB', '141e9B', '512MiB' -> bytes. The unit is required: a bare 80 could mean 80 bytes or 80 GiB,
+    and reading it either way silently gives a plan for another machine."""
     m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]i?B?|B)?\s*", text)
     if not m:
-        raise ValueError(f"cannot read {text!r} as a size (e.g. 80GiB, 141GB, 8e10)")
-    unit = (m.group(2) or "B").upper().rstrip("B") or "B"
+        raise ValueError(f"cannot read {text!r} as a size (e.g. 80GiB, 141GB, 8e10B)")
+    if not m.group(2):
+        raise ValueError(f"{text!r} has no unit: write e.g. {m.group(1)}GiB, {m.group(1)}GB or {m.group(1)}B")
+    unit = m.group(2).upper().rstrip("B") or "B"
     scale = {"B": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
     return int(float(m.group(1)) * scale[unit])
 

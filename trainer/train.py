@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the bytes per GPU (parameters, gradients, optimizer, activations per [checkpointing] "
                         "mode) of every dp_shard x ep layout of --gpus GPUs, and which fit --gpu-mem")
     p.add_argument("--gpus", type=int, default=1, help="with --plan: number of GPUs (default 1)")
-    p.add_argument("--gpu-mem", default="80GiB", help="with --plan: memory per GPU, e.g. 80GiB, 141GB (default 80GiB)")
+    p.add_argument("--gpu-mem", default="80GiB",
+                   help="with --plan: memory per GPU with its unit, e.g. 80GiB, 141GB (default 80GiB)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set optim.lr=1e-3 (repeatable)")
     return p

@@ -89,7 +89,10 @@ def test_export_hf_command_on_a_trained_run(tmp_path, capsys):
     with torch.no_grad():
         assert (model.eval()(tokens) - theirs).abs().max() <= 1e-4
     tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
-    assert tok.eos_token == "<|endoftext|>"
+    assert tok.eos_token == "<|endoftext|>" and tok.pad_token == tok.eos_token
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["pad_token_id"] == 0
+    assert "Dots1ForCausalLM" in (tmp_path / "hf" / "README.md").read_text()  # the model card
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "hf").iterdir())
 
     assert main([str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     assert "config.json: missing" in capsys.readouterr().err

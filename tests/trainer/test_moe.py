@@ -206,6 +206,12 @@ def test_sequence_balance_loss_reaches_the_gate():
     assert not torch.allclose(grads[0.0], grads[0.1])
 
 
+def test_each_bias_rule_has_its_own_default_speed():
+    assert MoEConfig(bias_update="sign").bias_update_speed == 0.001  # DeepSeek-V3's
+    assert MoEConfig().bias_update_speed == 0.5
+    assert MoEConfig(bias_update="sign", bias_update_speed=0.01).bias_update_speed == 0.01
+
+
 def test_update_expert_biases_reports_imbalance():
     moe = make_moe("grouped")
     moe.train()
