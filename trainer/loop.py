@@ -310,8 +310,9 @@ class Trainer:
     def _log(self, m: dict) -> None:
         if not self.dims.is_main:
             return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(m) + "\n")
+        with open(self.metrics_path, "a") as f:  # strict JSON: a skipped step's NaN loss is written as null
+            f.write(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                for k, v in m.items()}) + "\n")
         if m["step"] % self.cfg.train.log_every == 0 or m["step"] == self.cfg.train.steps:
             total = self.cfg.train.steps
             done = m["step"] / total

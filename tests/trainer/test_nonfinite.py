@@ -83,5 +83,7 @@ def test_a_diverging_run_exits_nonzero_naming_the_step(shard_dir, tmp_path, caps
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("sluice train: error: step 4: ") and "3 steps in a row" in err[-1], err
-    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(ln, parse_constant=pytest.fail) for ln in  # strict JSON: no NaN tokens
+             (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["skipped"] for m in lines] == [False, True, True, True]
+    assert [m["grad_norm"] for m in lines][1:] == [None, None, None]
