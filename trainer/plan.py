@@ -10,7 +10,7 @@ For every layout of G ranks (dp_shard x ep = G, ep dividing the routed experts) 
                   over dp_shard only, so 1/ep of them) and one block's unsharded fp32 gradient before its
                   reduce-scatter; with ep > 1 the all-to-all buffers of one MoE layer's token slots
     activations   what autograd keeps for backward at the largest batch the loader forms (tokens_per_batch
-                  tokens of max length), under each [checkpointing] mode: none, full, and planned (static and
+                  tokens of max length), under each [recompute] mode: none, full, and planned (static and
                   mimose plan the same way for the largest shape: the fewest blocks recomputed that fit)
 
 Activation bytes are counted tensor by tensor from what trainer/model.py and trainer/moe.py save (on CPU in
@@ -252,7 +252,7 @@ def format_plan(name: str, cfg, gpus: int, gpu_mem: int, plans: list[LayoutPlan]
     fitting = [f"{lp.dp_shard}x{lp.ep}" for lp in plans if lp.fits]
     lines.append(f"layouts that fit: {', '.join(fitting) or 'none'}; "
                  f"do not fit: {', '.join(f'{lp.dp_shard}x{lp.ep}' for lp in plans if not lp.fits) or 'none'}")
-    lines.append("(act plan: [checkpointing] static / mimose at the largest shape; run with "
+    lines.append("(act plan: [recompute] static / mimose at the largest shape; run with "
                  "--set parallel.dp_shard=D --set parallel.ep=E under torchrun)")
     lines.append(meta_init_line(cfg, gpus))
     return "\n".join(lines)

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest complete saved state in --out")
     p.add_argument("--count-params", action="store_true", help="build the model on the meta device, print its size")
     p.add_argument("--plan", action="store_true",
-                   help="print the bytes per GPU (parameters, gradients, optimizer, activations per [checkpointing] "
+                   help="print the bytes per GPU (parameters, gradients, optimizer, activations per [recompute] "
                         "mode) of every dp_shard x ep layout of --gpus GPUs, and which fit --gpu-mem")
     p.add_argument("--gpus", type=int, default=1, help="with --plan: number of GPUs (default 1)")
     p.add_argument("--gpu-mem", default="80GiB",

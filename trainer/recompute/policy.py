@@ -60,15 +60,15 @@ class FixedRecompute:
 
 
 def resolve_budget(rc, device: torch.device) -> tuple[float, str]:
-    """(budget in bytes, scope) from [checkpointing] budget / budget_scope; math.inf means no limit."""
+    """(budget in bytes, scope) from [recompute] budget / budget_scope; math.inf means no limit."""
     scope = rc.budget_scope if rc.budget_scope != "auto" else ("device" if device.type == "cuda" else "activations")
     if scope == "device" and device.type != "cuda":
-        raise ValueError("checkpointing.budget_scope='device' needs a CUDA device (on CPU use 'activations')")
+        raise ValueError("recompute.budget_scope='device' needs a CUDA device (on CPU use 'activations')")
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     if rc.budget > 1:
         return float(rc.budget), scope
     if rc.budget > 0 and total is None:
-        raise ValueError(f"checkpointing.budget={rc.budget} is a fraction of device memory, which a CPU run "
+        raise ValueError(f"recompute.budget={rc.budget} is a fraction of device memory, which a CPU run "
                          "does not have: give the budget in bytes")
     if total is None:
         return math.inf, scope
@@ -114,8 +114,8 @@ class InputAwareRecompute:
         self.largest_shape = largest_shape
         self.budget, self.scope = resolve_budget(rc, self.device)
         if math.isinf(self.budget):
-            warnings.warn("checkpointing: no budget (a CPU run with budget = 0): every plan keeps every block; "
-                          "give [checkpointing] budget in bytes", stacklevel=2)
+            warnings.warn("recompute: no budget (a CPU run with budget = 0): every plan keeps every block; "
+                          "give [recompute] budget in bytes", stacklevel=2)
         self.n_blocks = len(model.layers)
         self.meter = ActivationMeter(model)
         features = poly_features(rc.poly_degree)
@@ -271,10 +271,10 @@ def largest_shape(cfg) -> Shape:
 
 def build_recompute_policy(cfg, model: Transformer, device: torch.device,
                            ranks: RankGroup | None = None) -> RecomputePolicy:
-    """The policy of [checkpointing] mode for this model: the training loop's one entry point. `ranks`: the
+    """The policy of [recompute] mode for this model: the training loop's one entry point. `ranks`: the
     collectives the ranks plan together with (trainer/parallelize.py's RankCollectives); None on one process."""
-    mode = cfg.checkpointing.mode
+    mode = cfg.recompute.mode
     if mode in ("none", "full"):
         return FixedRecompute(len(model.layers), mode == "full")
-    return InputAwareRecompute(cfg.checkpointing, model, device, largest_shape(cfg), static=mode == "static",
+    return InputAwareRecompute(cfg.recompute, model, device, largest_shape(cfg), static=mode == "static",
                                ranks=ranks)

@@ -15,8 +15,8 @@ def _train(rank: int, world: int, shard_dir: str, out_dir: str) -> None:
     from trainer.loop import train
 
     cfg = load_config("tiny", {"train.steps": STEPS, "save.every": 0, "save.at_end": False,
-                               "checkpointing.mode": "mimose", "checkpointing.budget": 1e12,
-                               "checkpointing.collect_steps": 2, "checkpointing.collect_max_steps": 16})
+                               "recompute.mode": "mimose", "recompute.budget": 1e12,
+                               "recompute.collect_steps": 2, "recompute.collect_max_steps": 16})
     history = train(cfg, shard_dir, f"{out_dir}/run")
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump([{k: m[k] for k in ("batch_shape", "recompute_plan", "plan_source")} for m in history], f)
