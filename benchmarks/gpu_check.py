@@ -213,9 +213,9 @@ def recompute_modes(size: Size, tmp: Path, device: torch.device) -> dict:
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     result = {"budget_bytes": int(budget), "device_bytes": total, "modes": {}}
     for mode in size.modes:
-        extra = {"checkpointing.mode": mode}
+        extra = {"recompute.mode": mode}
         if mode in ("static", "mimose"):
-            extra.update({"checkpointing.budget": float(budget), "checkpointing.collect_steps": 3})
+            extra.update({"recompute.budget": float(budget), "recompute.collect_steps": 3})
         if total:
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total), device)
         try:

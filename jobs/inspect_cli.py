@@ -23,9 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = inspect_shards(args.shards, args.stages, args.verify)
-    except ShardError as e:
+    except ShardError as e:  # a user error like the other subcommands': one line, exit code 2
         print(f"sluice inspect: {e}", file=sys.stderr)
-        return 1
+        return 2
+    except OSError as e:
+        print(f"sluice inspect: {args.shards}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(format_report(report))
     if args.json:
         with open(args.json, "w") as f:

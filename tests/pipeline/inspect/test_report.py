@@ -67,10 +67,10 @@ def test_json_equals_direct_counts(run_dir, capsys):
 def test_explicit_stages_and_errors(run_dir, capsys):
     report = inspect_shards(str(run_dir / "shards"), stages=[str(run_dir / "deduped")])
     assert [s["stage"] for s in report["funnel"]] == ["dedup", "tokenize"]
-    assert main([str(run_dir / "shards"), "--stages", str(run_dir / "unrelated")]) == 1
+    assert main([str(run_dir / "shards"), "--stages", str(run_dir / "unrelated")]) == 2
     assert "unrelated/_stats.json: missing" in capsys.readouterr().err
     (run_dir / "shards" / "shard-00001.parquet").write_bytes(b"PAR1")
-    assert main([str(run_dir / "shards")]) == 1
+    assert main([str(run_dir / "shards")]) == 2
     assert "shard-00001.parquet: 4 bytes, _manifest.json says" in capsys.readouterr().err
 
 
@@ -81,14 +81,14 @@ def test_manifest_counts_are_checked_against_the_shards(run_dir, capsys):
     manifest = json.loads((shards / "_manifest.json").read_text())
     for key in ("documents", "tokens"):
         (shards / "_manifest.json").write_text(json.dumps(dict(manifest, **{key: manifest[key] * 10})))
-        assert main([str(shards)]) == 1
+        assert main([str(shards)]) == 2
         assert f"manifest.json: says {key} = {manifest[key] * 10}, its shards add up to" in capsys.readouterr().err
     edited = json.loads(json.dumps(manifest))
     extra = edited["shards"][0]["tokens"] * 9
     edited["shards"][0]["tokens"] += extra
     edited["tokens"] += extra
     (shards / "_manifest.json").write_text(json.dumps(edited))
-    assert main([str(shards)]) == 1
+    assert main([str(shards)]) == 2
     err = capsys.readouterr().err
     assert "shard-00000.parquet: holds" in err and "manifest.json says" in err and len(err.splitlines()) == 1
 

@@ -225,3 +225,28 @@ def test_tokenizer_is_checked_against_the_manifest(shards):
     (path / TOKENIZER_FILE).unlink()
     with pytest.raises(ShardError, match="tokenizer.json: missing"):
         ShardReader(str(path)).tokenizer_json()
+
+
+def test_a_shard_listed_twice_is_refused(shards):
+    path, manifest, _ = shards
+    entry = manifest["shards"][0]
+    doubled = dict(manifest, shards=[*manifest["shards"], entry],
+                   **{t: manifest[t] + entry[k] for t, k in (("documents", "rows"), ("tokens", "tokens"),
+                                                            ("bytes", "bytes"))})
+    (path / MANIFEST).write_text(manifest_json(doubled))
+    with pytest.raises(ShardError, match=rf"manifest.json: lists {entry['file']} more than once"):
+        ShardReader(str(path))
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"vocab_size": 2**40}, r"tokenizer.json: a vocabulary of \d+ ids, manifest.json says tokenizer.vocab_size = "
+                            r"1099511627776"),
+    ({"vocab_size": 0}, r"manifest.json: tokenizer.vocab_size is 0"),
+    ({"eos_id": -1}, r"manifest.json: tokenizer.eos_id -1 is outside the vocabulary"),
+    ({"vocab_size": "300"}, r"manifest.json: tokenizer.vocab_size is '300', not an integer"),
+])
+def test_vocabulary_bounds_are_checked(shards, change, message):
+    path, manifest, _ = shards
+    (path / MANIFEST).write_text(manifest_json(dict(manifest, tokenizer=dict(manifest["tokenizer"], **change))))
+    with pytest.raises(ShardError, match=message):
+        ShardReader(str(path)).tokenizer_json()
