@@ -239,7 +239,7 @@ def test_a_shard_listed_twice_is_refused(shards):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"vocab_size": 2**40}, r"tokenizer.json: a vocabulary of \d+ ids, manifest.json says tokenizer.vocab_size = "
+    ({"vocab_size": 2**40}, r"tokenizer.json: a vocabulary of \d+ ids, _manifest.json says tokenizer.vocab_size = "
                             r"1099511627776"),
     ({"vocab_size": 0}, r"manifest.json: tokenizer.vocab_size is 0"),
     ({"eos_id": -1}, r"manifest.json: tokenizer.eos_id -1 is outside the vocabulary"),
