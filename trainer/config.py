@@ -123,11 +123,12 @@ class JobConfig:
 AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, open_lo=True)
 FRACTION, FRACTION_BELOW_1 = Range(0, 1), Range(0, 1, open_hi=True)
 SEED = Range(0, 2**32 - 1)  # what numpy and torch take
+LAYERS = Range(1, 10_000)  # one module each, even on the meta device (--count-params): 1e9 would never finish
 
 RANGES: dict[str, Range] = {
-    "model.vocab_size": AT_LEAST_0, "model.eos_id": Range(-1), "model.dim": AT_LEAST_1, "model.n_layers": AT_LEAST_1,
+    "model.vocab_size": AT_LEAST_0, "model.eos_id": Range(-1), "model.dim": AT_LEAST_1, "model.n_layers": LAYERS,
     "model.n_heads": AT_LEAST_1, "model.n_kv_heads": AT_LEAST_0, "model.head_dim": AT_LEAST_0,
-    "model.ffn_dim": AT_LEAST_1, "model.n_dense_layers": AT_LEAST_0, "model.norm_eps": POSITIVE,
+    "model.ffn_dim": AT_LEAST_1, "model.n_dense_layers": Range(0, LAYERS.hi), "model.norm_eps": POSITIVE,
     "model.rope_theta": POSITIVE, "model.max_seq_len": AT_LEAST_1, "model.init_std": POSITIVE,
     "model.moe.n_routed_experts": AT_LEAST_1, "model.moe.n_shared_experts": AT_LEAST_0, "model.moe.top_k": AT_LEAST_1,
     "model.moe.expert_ffn_dim": AT_LEAST_1, "model.moe.route_scale": POSITIVE,

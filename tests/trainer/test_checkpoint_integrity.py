@@ -84,6 +84,12 @@ def test_a_crafted_metadata_pickle_runs_nothing_and_the_previous_save_is_used(sh
     assert len(err.splitlines()) == 1 and ".metadata" in err, err
     if redigested:
         assert "refused to build posix.system" in err or "refused to build os.system" in err, err
+    # the crafted save alone: --resume is one error line, rc 2
+    shutil.rmtree(run / "checkpoints" / "step-00000001")
+    args = ["--data", str(shard_dir), "--config", "tiny", "--out", str(run), "--resume", "--steps", "3"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("sluice train: error: no intact saved state") and ".metadata" in err[-1], err
     assert not marker.exists()
 
 

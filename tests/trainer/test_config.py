@@ -53,6 +53,7 @@ BAD_SETTINGS = [
     ("model.n_heads=0", "model.n_heads=0: must be >= 1"),
     ("model.n_kv_heads=-1", "model.n_kv_heads=-1: must be >= 0"),
     ("model.dim=-64", "model.dim=-64: must be >= 1"),
+    ("model.n_layers=1000000000", "model.n_layers=1000000000: must be in [1, 10000]"),
     ("model.moe.expert_ffn_dim=-1", "model.moe.expert_ffn_dim=-1"),
     ("data.seed=-1", "data.seed=-1"),
     ("optim.lr=inf", "optim.lr=inf: must be a finite number > 0"),
