@@ -129,6 +129,8 @@ def run_steps(trainer: Trainer, steps: int, budget: float | None = None) -> list
         try:
             m = trainer.train_step(batches)
         except torch.cuda.OutOfMemoryError:
+            m = {"oom": True, "batch_shape": list(batches[0]["input_ids"].shape)}
+        if m.get("oom"):  # cleaned up after the handler, once the traceback no longer holds the step's tensors
             abort = getattr(trainer.recompute, "abort_step", None)
             if abort is not None:
                 abort()
@@ -136,8 +138,8 @@ def run_steps(trainer: Trainer, steps: int, budget: float | None = None) -> list
             for moe in trainer.model.moe_layers():
                 moe.router.tokens_per_expert.zero_()
                 moe.router.bias_step_sum.zero_()
-            torch.cuda.empty_cache()
-            m = {"oom": True, "batch_shape": list(batches[0]["input_ids"].shape)}
+                moe.aux_loss_sum.zero_()
+            _free(trainer.dims.device)
         history.append(m)
     return history
 

@@ -212,6 +212,9 @@ def check_state(path: str | Path, trainer_shape: Any = None, rank_shape: Any = N
         for required in (safe_dcp.METADATA_FILE, TRAINER_FILE):
             if required not in files:
                 raise CheckpointError(f"{path / DIGESTS_FILE}: does not list {required}")
+        unlisted = sorted(p.name for p in path.glob("rank-*.json") if p.name not in files)
+        if unlisted:
+            raise CheckpointError(f"{path / unlisted[0]}: not listed in {DIGESTS_FILE} (resume would read it)")
         problem = damaged_files(path, files, sorted(files)[_rank()::_world()])
         if problem is None:
             state = read_trainer_state(path, trainer_shape)

@@ -198,7 +198,8 @@ class TokenBatches(IterableDataset):
         self.rotation = 0  # worker w plays local role (w + rotation) % n_workers, see ShardLoader.load_state_dict
 
     def consumer(self, local_role: int, docs=None):
-        """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those."""
+        """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those (row
+        ranges of them when there are fewer row groups than parts: pipeline/shards/reader.py)."""
         docs = docs if docs is not None else open_documents(self.root, self.cfg.verify)
         return docs.shard(self.rank, self.world_size).shard(local_role, self.n_workers)
 
@@ -234,7 +235,7 @@ class TokenBatches(IterableDataset):
     def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]]:
         reader = self.consumer(local_role)
         if len(reader) == 0:
-            raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer row groups "
+            raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer documents "
                             f"than ranks x workers = {self.world_size} x {self.n_workers})")
         state = self.start_states.get(local_role, {"reader": reader.state_dict(), "window": 0, "batch": 0})
         reader.load_state_dict(state["reader"])
@@ -273,8 +274,8 @@ class ShardLoader:
         docs = open_documents(root, cfg.verify)  # fail here, in the main process, on a bad directory
         for role in range(self.dataset.n_workers):
             if len(self.dataset.consumer(role, docs)) == 0:
-                raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer row "
-                                f"groups than ranks x workers ({world_size} x {self.dataset.n_workers})")
+                raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer "
+                                f"documents than ranks x workers ({world_size} x {self.dataset.n_workers})")
         self.num_workers, self.pin_memory = cfg.num_workers, pin_memory
         self.rank, self.world_size = rank, world_size
         self._states: dict[int, dict] = {}

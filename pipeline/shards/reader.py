@@ -8,7 +8,8 @@ Reading (needs only pyarrow, numpy and fsspec)::
         ...                                           #   category, quality, weight, shard, row
     for batch in reader.iter_batches(["tokens"]):     # pyarrow RecordBatches, one row group at a time at most
         ...
-    part = reader.shard(rank, world_size)             # disjoint row groups; chain .shard(worker, n_workers)
+    part = reader.shard(rank, world_size)             # disjoint row groups (row ranges when there are fewer
+                                                      #   row groups than parts); chain .shard(worker, n_workers)
     state = part.state_dict()                         # {"epoch", "shard", "row"}: the next row to hand out
     part.load_state_dict(state)                       # resume there; a finished pass rolls over to epoch + 1
 
@@ -59,12 +60,26 @@ class ShardDocument:
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """One row group: the smallest piece a reader hands to a rank or worker."""
+    """A row group, or a range of its rows: the smallest piece a reader hands to a rank or worker."""
 
     shard: int
     row_group: int
-    first_row: int
+    first_row: int  # in the shard
     rows: int
+    group_first_row: int  # of the row group: a range starts first_row - group_first_row rows into it
+
+
+def _row_ranges(units: list[_Unit], pieces: int) -> list[_Unit]:
+    """Each unit cut into `pieces` contiguous row ranges of near-equal size (empty ones dropped), in order."""
+    out = []
+    for u in units:
+        start = u.first_row
+        for j in range(pieces):
+            n = u.rows // pieces + (j < u.rows % pieces)
+            if n:
+                out.append(_Unit(u.shard, u.row_group, start, n, u.group_first_row))
+            start += n
+    return out
 
 
 class ShardReader:
@@ -81,7 +96,7 @@ class ShardReader:
         self._manifest_name = sidecar_path(self._fs, self._root, MANIFEST).rsplit("/", 1)[-1]  # in messages
         self._entries = self.manifest["shards"]
         self._check_listing()
-        self._units = [_Unit(s, g, sum(e["row_groups"][:g]), n)
+        self._units = [_Unit(s, g, sum(e["row_groups"][:g]), n, sum(e["row_groups"][:g]))
                        for s, e in enumerate(self._entries) for g, n in enumerate(e["row_groups"]) if n]
         self._verified: set[int] = set()
         self.epoch, self.position = 0, (0, 0)
@@ -97,11 +112,17 @@ class ShardReader:
         return sum(u.rows for u in self._units)
 
     def shard(self, rank: int, world_size: int) -> ShardReader:
-        """The part of this reader that `rank` of `world_size` reads: every world_size-th row group."""
+        """The part of this reader that `rank` of `world_size` reads: every world_size-th row group. With fewer row
+        groups than parts, each is first cut into the same number of row ranges, enough for every part (a small
+        corpus still trains on many ranks); the cut depends only on the units and world_size, so a resumed run
+        that reads the same parts reads the same rows in the same order."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        units = self._units
+        if 0 < len(units) < world_size:
+            units = _row_ranges(units, -(-world_size // len(units)))
         part = object.__new__(ShardReader)
-        part.__dict__.update(self.__dict__, _units=self._units[rank::world_size], _verified=set())
+        part.__dict__.update(self.__dict__, _units=units[rank::world_size], _verified=set())
         return part
 
     def state_dict(self) -> dict:
@@ -141,7 +162,7 @@ class ShardReader:
 
     @property
     def _end(self) -> tuple[int, int]:
-        last = self._units[-1] if self._units else _Unit(0, 0, 0, 0)
+        last = self._units[-1] if self._units else _Unit(0, 0, 0, 0, 0)
         return (last.shard, last.first_row + last.rows)
 
     def _batches(self, columns: list[str] | None) -> Iterator:
@@ -161,11 +182,13 @@ class ShardReader:
                 table = opened[1].read_row_group(unit.row_group, columns=columns)
             except (OSError, pa.ArrowException) as e:
                 raise ShardError(f"{path}: row group {unit.row_group} is unreadable ({e})") from None
-            if len(table) != unit.rows:
+            group_rows = self._entries[unit.shard]["row_groups"][unit.row_group]
+            if len(table) != group_rows:
                 raise ShardError(f"{path}: row group {unit.row_group} has {len(table)} rows, manifest.json says "
-                                 f"{unit.rows}")
+                                 f"{group_rows}")
             skip = max(0, start[1] - unit.first_row) if unit.shard == start[0] else 0
-            for batch in table.slice(skip).combine_chunks().to_batches():
+            begin = unit.first_row - unit.group_first_row + skip
+            for batch in table.slice(begin, unit.rows - skip).combine_chunks().to_batches():
                 yield batch, unit.shard, unit.first_row + skip
                 skip += len(batch)
 

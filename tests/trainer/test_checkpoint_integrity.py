@@ -140,6 +140,12 @@ def test_every_single_bit_flip_in_the_small_files_is_caught(run):
     assert checkpoint.check_state(state) is None
 
 
+def test_a_file_added_to_a_save_that_resume_would_read_is_caught(run):
+    state = newest(run)
+    shutil.copyfile(state / "rank-00000.json", state / "rank-00001.json")
+    assert "rank-00001.json: not listed in digests.json" in checkpoint.check_state(state)
+
+
 def test_a_truncated_distcp_is_caught_on_resume_and_export(shard_dir, run, tmp_path, capsys):
     path = newest(run) / "__0_0.distcp"
     path.write_bytes(path.read_bytes()[:-100])
