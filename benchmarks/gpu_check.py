@@ -129,6 +129,8 @@ def run_steps(trainer: Trainer, steps: int, budget: float | None = None) -> list
         try:
             m = trainer.train_step(batches)
         except torch.cuda.OutOfMemoryError:
+            m = {"oom": True, "batch_shape": list(batches[0]["input_ids"].shape)}
+        if m.get("oom"):  # cleaned up after the handler, once the traceback no longer holds the step's tensors
             abort = getattr(trainer.recompute, "abort_step", None)
             if abort is not None:
                 abort()
@@ -136,8 +138,8 @@ def run_steps(trainer: Trainer, steps: int, budget: float | None = None) -> list
             for moe in trainer.model.moe_layers():
                 moe.router.tokens_per_expert.zero_()
                 moe.router.bias_step_sum.zero_()
-            torch.cuda.empty_cache()
-            m = {"oom": True, "batch_shape": list(batches[0]["input_ids"].shape)}
+                moe.aux_loss_sum.zero_()
+            _free(trainer.dims.device)
         history.append(m)
     return history
 
@@ -213,9 +215,9 @@ def recompute_modes(size: Size, tmp: Path, device: torch.device) -> dict:
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     result = {"budget_bytes": int(budget), "device_bytes": total, "modes": {}}
     for mode in size.modes:
-        extra = {"checkpointing.mode": mode}
+        extra = {"recompute.mode": mode}
         if mode in ("static", "mimose"):
-            extra.update({"checkpointing.budget": float(budget), "checkpointing.collect_steps": 3})
+            extra.update({"recompute.budget": float(budget), "recompute.collect_steps": 3})
         if total:
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total), device)
         try:

@@ -81,12 +81,12 @@ def run(config: str, overrides: dict, impl: str, steps: int, warmup: int, data: 
 
 def memory_plan_bytes(config: str, overrides: dict) -> int | None:
     """The `sluice train --plan` estimate of peak bytes for this run on one GPU (trainer/plan.py, layout 1 x 1,
-    at the run's [checkpointing] mode); None when the plan is unavailable, so a GPU run never fails over it."""
+    at the run's [recompute] mode); None when the plan is unavailable, so a GPU run never fails over it."""
     try:
         from trainer.plan import plan_layout
 
         cfg = load_config(config, overrides)
-        mode = {"none": "none", "full": "full"}.get(cfg.checkpointing.mode, "planned")
+        mode = {"none": "none", "full": "full"}.get(cfg.recompute.mode, "planned")
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
         estimate = plan_layout(cfg, 1, 1, 1, total, gpu=True).total(mode)
     except (ImportError, AttributeError, TypeError, ValueError) as e:

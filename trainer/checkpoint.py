@@ -129,7 +129,18 @@ def _json_bytes(data: dict) -> bytes:
 def save(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
          trainer_state: dict[str, Any], rank_state: dict[str, Any], keep_latest: int = 0) -> Path:
     """Collective: every rank calls it. `trainer_state` is rank 0's (the same on every rank); `rank_state` is
-    each rank's own. Returns the final directory."""
+    each rank's own. Returns the final directory. A save that fails (disk full, read-only, permission) leaves no
+    half-written `.tmp-step-N` behind: rank 0 removes it before the error goes on."""
+    try:
+        return _save(root, step, model, optimizer, trainer_state, rank_state, keep_latest)
+    except BaseException:
+        if _rank() == 0:
+            shutil.rmtree(Path(root) / f".tmp-{state_name(step)}", ignore_errors=True)
+        raise
+
+
+def _save(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+          trainer_state: dict[str, Any], rank_state: dict[str, Any], keep_latest: int = 0) -> Path:
     import torch.distributed.checkpoint as dcp
 
     root = Path(root)
@@ -201,6 +212,9 @@ def check_state(path: str | Path, trainer_shape: Any = None, rank_shape: Any = N
         for required in (safe_dcp.METADATA_FILE, TRAINER_FILE):
             if required not in files:
                 raise CheckpointError(f"{path / DIGESTS_FILE}: does not list {required}")
+        unlisted = sorted(p.name for p in path.glob("rank-*.json") if p.name not in files)
+        if unlisted:
+            raise CheckpointError(f"{path / unlisted[0]}: not listed in {DIGESTS_FILE} (resume would read it)")
         problem = damaged_files(path, files, sorted(files)[_rank()::_world()])
         if problem is None:
             state = read_trainer_state(path, trainer_shape)

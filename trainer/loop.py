@@ -27,11 +27,18 @@ from pipeline.config import ConfigError, to_dict
 from trainer import checkpoint
 from trainer import state as saved
 from trainer.config import JobConfig
-from trainer.data import ShardLoader, copy_tokenizer, resolve_vocabulary
+from trainer.data import ShardLoader, resolve_vocabulary, shard_tokenizer, write_tokenizer
 from trainer.model import IGNORE_INDEX, Transformer, flops_per_token
 from trainer.moe import update_expert_biases
 from trainer.optim import WSDSchedule, build_optimizer
-from trainer.parallelize import ParallelDims, agree_recompute_plan, build_model, clip_grad_norm_, init_distributed
+from trainer.parallelize import (
+    ParallelDims,
+    RankCollectives,
+    agree_recompute_plan,
+    build_model,
+    clip_grad_norm_,
+    init_distributed,
+)
 from trainer.plan import check_fits
 from trainer.recompute import build_recompute_policy
 from trainer.saved_files import CheckpointError, ListOf, MapOf, Maybe
@@ -48,6 +55,13 @@ def peak_flops(device: torch.device, configured: float) -> float | None:
         return None
     name = torch.cuda.get_device_name(device)
     return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def _padding_mask(batch: dict, device: torch.device) -> torch.Tensor | None:
+    """The loader's mask of real tokens on the device; None when the batch has no padding (checked on the host,
+    so a full batch costs the routers nothing)."""
+    mask = batch.get("attention_mask")
+    return None if mask is None or bool(mask.all()) else mask.to(device, non_blocking=True)
 
 
 def memory_bytes(device: torch.device) -> int:
@@ -99,13 +113,14 @@ class Trainer:
     def __init__(self, cfg: JobConfig, data: str | Path, out_dir: str | Path, resume: bool = False,
                  on_step_end: Callable[[int, dict], None] | None = None):
         self.cfg, self.out_dir, self.on_step_end = cfg, Path(out_dir), on_step_end
+        tokenizer = shard_tokenizer(data)  # the one the manifest records, or none; else refused here
         resolve_vocabulary(cfg.model, data)  # model.vocab_size / eos_id unset: the shards' tokenizer's
         self.dims: ParallelDims = init_distributed(cfg.train.device, cfg.parallel, cfg.model.moe.n_routed_experts)
         device = self.dims.device
         check_fits(cfg.model, device, self.dims.world_size, meta_init=cfg.parallel.meta_init)
         torch.manual_seed(cfg.train.seed)
         self.model: Transformer = build_model(cfg.model, self.dims, cfg.train.compile, cfg.train.bf16,
-                                              cfg.parallel.meta_init)
+                                              cfg.parallel.meta_init, seed=cfg.train.seed)
         self.module = self.model
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.schedule = WSDSchedule(self.optimizer, cfg.optim, cfg.train.steps)
@@ -122,7 +137,7 @@ class Trainer:
         self.streams = list(range(self.dims.rank, self.n_streams, self.dims.world_size))
         self.loaders = [ShardLoader(data, cfg.data, cfg.model.max_seq_len, s, self.n_streams, cfg.model.vocab_size,
                                     pin_memory=device.type == "cuda") for s in self.streams]
-        self.recompute = build_recompute_policy(cfg, self.model, device)
+        self.recompute = build_recompute_policy(cfg, self.model, device, RankCollectives(self.dims))
         self.autocast = device.type == "cuda" and cfg.train.bf16
         self.peak_flops = peak_flops(device, cfg.train.peak_flops)
         self.step, self.tokens_seen = 0, 0
@@ -139,7 +154,8 @@ class Trainer:
             self.metrics_path.write_text("")
         if self.dims.is_main:
             (self.out_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
-            copy_tokenizer(data, self.out_dir)  # the exported model ships the tokenizer its data was made with
+            if tokenizer is not None:  # the exported model ships the tokenizer its data was made with
+                write_tokenizer(tokenizer, self.out_dir)
 
     # --- the loop --------------------------------------------------------------------------------------------
     def train(self) -> list[dict]:
@@ -166,26 +182,30 @@ class Trainer:
         """One optimizer step over this rank's micro-batches (one per data stream it reads)."""
         t0 = time.perf_counter()
         device = self.dims.device
-        batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True))
-                   for b in micro_batches]
-        B, S = max((inp.shape for inp, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        batches = [(b["input_ids"].to(device, non_blocking=True), b["labels"].to(device, non_blocking=True),
+                    _padding_mask(b, device)) for b in micro_batches]
+        B, S = max((inp.shape for inp, _, _ in batches), key=lambda s: (s[0] * s[1], s[1]))
 
         counts = torch.stack([torch.stack([(lab != IGNORE_INDEX).sum(), torch.tensor(lab.numel(), device=device)])
-                              for _, lab in batches]).sum(dim=0)
+                              for _, lab, _ in batches]).sum(dim=0)
         n_global, padded = self._all_reduce(counts)
         for moe in self.model.moe_layers():  # each micro-batch's balance loss counts 1/len, like its main loss
             moe.aux_loss_scale = 1.0 / len(batches)
-        loss_sum = 0
-        for i, (inp, lab) in enumerate(batches):
-            # a plan per micro-batch, as the planner measures and predicts one batch shape at a time; one plan for
-            # all ranks, since a recomputed MoE block re-runs collectives in backward that every rank must join
+        loss_sum, mem_peak, plan_metrics = 0, 0, {}
+        for inp, lab, mask in batches:
+            # a plan per micro-batch, as the planner measures and predicts one batch shape at a time, so its peak
+            # is measured per micro-batch too; one plan for all ranks, since a recomputed MoE block re-runs
+            # collectives in backward that every rank must join
+            t_micro = time.perf_counter()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             plan = self.recompute.plan((inp.shape[0], inp.shape[1]))
             self.model.set_recompute_plan(agree_recompute_plan(plan, self.dims))
-            loss_sum = loss_sum + self.forward_backward(inp, lab, n_global)
-            if i < len(batches) - 1:
-                self.recompute.after_step({})  # the last micro-batch's call comes with the step's metrics
+            loss_sum = loss_sum + self.forward_backward(inp, lab, n_global, mask)
+            mem_peak = max(mem_peak, memory_bytes(device))
+            plan_metrics = {"step_time_s": time.perf_counter() - t_micro}
+            self.recompute.after_step(plan_metrics)  # before the optimizer step, whose memory no plan changes
+        plan_metrics.pop("step_time_s")
         grad_norm = clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip or math.inf, self.dims)
         lr = self.schedule.lr
         loss = float(self._all_reduce(loss_sum.detach()) / n_global)
@@ -219,19 +239,19 @@ class Trainer:
                    "pad_frac": round(1 - tokens / int(padded), 4),
                    "tokens_per_s": round(tokens / dt, 1), "tflops_per_s": round(flops / dt / 1e12, 4),
                    "mfu": round(flops / dt / (self.peak_flops * self.dims.world_size), 4) if self.peak_flops else None,
-                   "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen, "mem_bytes": memory_bytes(device),
-                   "recomputed_blocks": sum(self.model.recompute_plan), **load}
-        self.recompute.after_step(metrics)
+                   "step_time_s": round(dt, 4), "tokens_seen": self.tokens_seen,
+                   "mem_bytes": max(mem_peak, memory_bytes(device)),
+                   "recomputed_blocks": sum(self.model.recompute_plan), **load, **plan_metrics}
         return metrics
 
-    def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor,
-                         n_global: torch.Tensor) -> torch.Tensor:
+    def forward_backward(self, inputs_BS: torch.Tensor, labels_BS: torch.Tensor, n_global: torch.Tensor,
+                         mask_BS: torch.Tensor | None = None) -> torch.Tensor:
         """Backpropagates the mean loss over all ranks' real tokens; returns this rank's summed loss.
 
         DDP averages gradients over ranks, so each rank scales its token-summed loss by world_size / n_global:
         a rank with more real tokens in its batch then weighs more, as it would in one big batch."""
         with torch.autocast(device_type=inputs_BS.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss_sum = self.module(inputs_BS, labels_BS)
+            loss_sum = self.module(inputs_BS, labels_BS, mask_BS)
         (loss_sum * (self.dims.world_size / n_global)).backward()
         return loss_sum
 
@@ -290,8 +310,9 @@ class Trainer:
     def _log(self, m: dict) -> None:
         if not self.dims.is_main:
             return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(m) + "\n")
+        with open(self.metrics_path, "a") as f:  # strict JSON: a skipped step's NaN loss is written as null
+            f.write(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                for k, v in m.items()}) + "\n")
         if m["step"] % self.cfg.train.log_every == 0 or m["step"] == self.cfg.train.steps:
             total = self.cfg.train.steps
             done = m["step"] / total

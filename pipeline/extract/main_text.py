@@ -14,9 +14,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count, Range
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.record import HTML_TYPES
 
@@ -185,15 +185,15 @@ class ExtractConfig:
     favor_precision only wins on news-style articles; the web is not only articles, hence trafilatura's defaults.
     """
 
-    timeout_s: float = 2.0  # hard limit per page, decoding included
-    max_body_bytes: int = 5_000_000  # larger bodies are dropped as too_large before parsing
+    timeout_s: Annotated[float, Range(0.0, 3600.0, open_lo=True)] = 2.0  # hard limit per page, decoding included
+    max_body_bytes: Count = 5_000_000  # larger bodies are dropped as too_large before parsing
     favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False  # skip trafilatura's fallback extractors (readability, justext)
     include_tables: bool = True
     include_comments: bool = False
     deduplicate: bool = False  # within one page only; never across pages (the dedup stage does that)
-    min_chars: int = 1  # an extraction shorter than this is empty_text
+    min_chars: Count = 1  # an extraction shorter than this is empty_text
     fail_on_missing_input: bool = False  # stop the run if an input WARC is missing or unreadable (else count it)
     # "fast": lexbor blocks + trees distilled from trafilatura (pipeline/extract/fast.py), ~10x the pages/s; a page it
     # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then

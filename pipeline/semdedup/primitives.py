@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError, Count, Range, Seed
 
 
 @dataclass(kw_only=True)
@@ -28,20 +29,21 @@ class SemDedupConfig:
     # registry name of a fastText embedding model in the models directory (`sluice classifiers train embedding`),
     # or the path of a sentence-transformers model directory (e.g. BGE-M3, as dots.llm1 used)
     model: str = "embedding_v1"
-    threshold: float = 0.95  # cosine similarity at or above which two documents are duplicates
-    k: int = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
-    docs_per_cluster: int = 2000
-    max_task_vectors: int = 20000  # no pair-finding task holds more vectors than this
-    max_levels: int = 2  # k-means levels: a cluster over max_task_vectors is split again by k-means, this deep
-    max_iter: int = 20
-    seed: int = 1
+    # cosine similarity at or above which two documents are duplicates
+    threshold: Annotated[float, Range(0.0, 1.0, open_lo=True)] = 0.95
+    k: AutoCount = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
+    docs_per_cluster: Count = 2000
+    max_task_vectors: Annotated[int, Range(2, 2**31 - 1)] = 20000  # no pair-finding task holds more vectors than this
+    max_levels: Count = 2  # k-means levels: a cluster over max_task_vectors is split again by k-means, this deep
+    max_iter: Count = 20
+    seed: Seed = 1
     quality_model: str = "quality_v1"  # keeper rule's score when the input has no `quality` column; "" = ids only
-    max_chars: int = 20000  # only the start of a long document is embedded
-    batch_rows: int = 256  # documents per embedding batch
-    block_rows: int = 1024  # vectors per side of one block of the similarity matrix
-    max_cc_iterations: int = 40
-    output_files: int = 0  # 0: one per 128 MiB of input
-    shuffle_partitions: int = 0  # 0: from cores and input size, as the dedup stage
+    max_chars: Count = 20000  # only the start of a long document is embedded
+    batch_rows: Count = 256  # documents per embedding batch
+    block_rows: Count = 1024  # vectors per side of one block of the similarity matrix
+    max_cc_iterations: Count = 40
+    output_files: AutoCount = 0  # 0: one per 128 MiB of input
+    shuffle_partitions: AutoCount = 0  # 0: from cores and input size, as the dedup stage
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:

@@ -84,6 +84,12 @@ def test_a_crafted_metadata_pickle_runs_nothing_and_the_previous_save_is_used(sh
     assert len(err.splitlines()) == 1 and ".metadata" in err, err
     if redigested:
         assert "refused to build posix.system" in err or "refused to build os.system" in err, err
+    # the crafted save alone: --resume is one error line, rc 2
+    shutil.rmtree(run / "checkpoints" / "step-00000001")
+    args = ["--data", str(shard_dir), "--config", "tiny", "--out", str(run), "--resume", "--steps", "3"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("sluice train: error: no intact saved state") and ".metadata" in err[-1], err
     assert not marker.exists()
 
 
@@ -132,6 +138,12 @@ def test_every_single_bit_flip_in_the_small_files_is_caught(run):
                 assert checkpoint.check_state(state) is not None, (name, i, bit)
         path.write_bytes(original)
     assert checkpoint.check_state(state) is None
+
+
+def test_a_file_added_to_a_save_that_resume_would_read_is_caught(run):
+    state = newest(run)
+    shutil.copyfile(state / "rank-00000.json", state / "rank-00001.json")
+    assert "rank-00001.json: not listed in digests.json" in checkpoint.check_state(state)
 
 
 def test_a_truncated_distcp_is_caught_on_resume_and_export(shard_dir, run, tmp_path, capsys):

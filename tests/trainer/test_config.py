@@ -53,6 +53,7 @@ BAD_SETTINGS = [
     ("model.n_heads=0", "model.n_heads=0: must be >= 1"),
     ("model.n_kv_heads=-1", "model.n_kv_heads=-1: must be >= 0"),
     ("model.dim=-64", "model.dim=-64: must be >= 1"),
+    ("model.n_layers=1000000000", "model.n_layers=1000000000: must be in [1, 10000]"),
     ("model.moe.expert_ffn_dim=-1", "model.moe.expert_ffn_dim=-1"),
     ("data.seed=-1", "data.seed=-1"),
     ("optim.lr=inf", "optim.lr=inf: must be a finite number > 0"),
@@ -63,8 +64,8 @@ BAD_SETTINGS = [
     ("model.rope_theta=nan", "model.rope_theta=nan"),
     ("model.moe.route_scale=nan", "model.moe.route_scale=nan"),
     ("model.init_std=nan", "model.init_std=nan"),
-    ("checkpointing.budget=inf", "checkpointing.budget=inf"),
-    ("checkpointing.range_slack=nan", "checkpointing.range_slack=nan"),
+    ("recompute.budget=inf", "recompute.budget=inf"),
+    ("recompute.range_slack=nan", "recompute.range_slack=nan"),
     ("train.device=gpu", "train.device='gpu'"),
     ("model.eos_id=600", "model.eos_id=600"),
 ]
@@ -115,3 +116,15 @@ def test_a_shape_no_device_can_hold_is_refused_before_allocating(tmp_path, capsy
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GiB per rank" in err[0] and "a cpu device here has" in err[0], err
+
+
+def test_the_old_checkpointing_table_is_read_as_recompute_with_a_warning(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('[checkpointing]\nmode = "full"\n')
+    with pytest.warns(FutureWarning, match=r"\[checkpointing\] is now called \[recompute\]"):
+        assert load_config(str(path)).recompute.mode == "full"
+    with pytest.warns(FutureWarning):
+        assert load_config("tiny", {"checkpointing.mode": "mimose"}).recompute.mode == "mimose"
+    path.write_text('[checkpointing]\nmode = "full"\n[recompute]\nmode = "none"\n')
+    with pytest.raises(ConfigError, match=r"recompute.mode is set under both \[checkpointing\]"):
+        load_config(str(path))

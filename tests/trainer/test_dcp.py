@@ -5,6 +5,7 @@ streams per rank) with exactly the saved weights, and training goes on with the 
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,11 +71,26 @@ def _four_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
 
 
 def _two_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
+    import torch.distributed as dist
+
     from pipeline.config import ConfigError
 
     _resume_on_layout(rank, shard_dir, f"{out}/a", out, "two_ranks")
     with pytest.raises(ConfigError, match="3 data streams do not split evenly over 2 ranks"):
         Trainer(load_config("tiny", overrides(**{"parallel.data_streams": 3})), shard_dir, f"{out}/streams")
+    # the newest save damaged in a file only rank 1 hashes (ranks share the check): both skip it for step 2
+    run = Path(out) / "damaged"
+    if rank == 0:
+        shutil.copytree(f"{out}/a/checkpoints", run / "checkpoints")
+        state = run / "checkpoints" / "step-00000004"
+        victim = state / sorted(json.loads((state / "digests.json").read_text())["files"])[1]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        victim.write_bytes(bytes(data))
+    dist.barrier()
+    trainer = Trainer(load_config("tiny", overrides()), shard_dir, run, resume=True)
+    if rank == 0:
+        (Path(out) / "damaged.json").write_text(json.dumps({"step": trainer.step, "victim": victim.name}))
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +129,11 @@ def test_another_layout_loads_the_same_weights_and_continues_the_same_data(resul
     got = json.loads((results / f"{layout}.json").read_text())
     assert [m["tokens"] for m in got] == [m["tokens"] for m in a]  # the same batches, in the same order
     assert [m["loss"] for m in got] == pytest.approx([m["loss"] for m in a], rel=1e-5)
+
+
+def test_a_damaged_save_is_skipped_by_every_rank_alike(results):
+    damaged = json.loads((results / "damaged.json").read_text())
+    assert damaged["step"] == 2, damaged
 
 
 def test_save_state_layout_and_completeness(tmp_path):

@@ -21,12 +21,12 @@ def poison(trainer, steps: set[int], where: str) -> None:
     """The forward-backward of the given (1-based) steps gives a NaN loss, or NaN gradients."""
     original = trainer.forward_backward
 
-    def forward_backward(inputs, labels, n_global):
+    def forward_backward(inputs, labels, n_global, *rest):
         if trainer.step + 1 not in steps:
-            return original(inputs, labels, n_global)
+            return original(inputs, labels, n_global, *rest)
         if where == "loss":
-            return original(inputs, labels, n_global) * math.nan
-        return original(inputs, labels, n_global * math.nan)  # the backward pass scales by 1 / n_global
+            return original(inputs, labels, n_global, *rest) * math.nan
+        return original(inputs, labels, n_global * math.nan, *rest)  # the backward pass scales by 1 / n_global
 
     trainer.forward_backward = forward_backward
 
@@ -83,5 +83,7 @@ def test_a_diverging_run_exits_nonzero_naming_the_step(shard_dir, tmp_path, caps
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("sluice train: error: step 4: ") and "3 steps in a row" in err[-1], err
-    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(ln, parse_constant=pytest.fail) for ln in  # strict JSON: no NaN tokens
+             (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["skipped"] for m in lines] == [False, True, True, True]
+    assert [m["grad_norm"] for m in lines][1:] == [None, None, None]
