@@ -101,7 +101,7 @@ class ModeRun:
     """One mode's Trainer and its per-step records."""
 
     def __init__(self, config: str, overrides: dict, mode: str, budget: float, data: Path, out: Path):
-        o = {**overrides, **COMMON, "checkpointing.mode": mode, "checkpointing.budget": float(budget)}
+        o = {**overrides, **COMMON, "recompute.mode": mode, "recompute.budget": float(budget)}
         self.mode, self.cfg, self.budget = mode, load_config(config, o), budget
         self.trainer = Trainer(self.cfg, data, out / mode)
         for moe in self.trainer.model.moe_layers():  # random tokens teach routing nothing: keep experts balanced
@@ -231,8 +231,8 @@ def bench(device: str, args, data: Path, out: Path) -> dict:
                             "budget_frac": args.budget_frac},
             "stream": {"batches": len(stream), "batch_size": B, "lengths": source, "n_shapes": len(shapes),
                        "smallest": shapes[0], "largest": shapes[-1]},
-            "config": to_dict(load_config(config, {**overrides, **COMMON, "checkpointing.mode": "mimose",
-                                                   "checkpointing.budget": float(budget)})),
+            "config": to_dict(load_config(config, {**overrides, **COMMON, "recompute.mode": "mimose",
+                                                   "recompute.budget": float(budget)})),
             "wall_s": round(time.perf_counter() - t0, 1)}
 
 

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.machine import describe_machine  # noqa: E402
+from benchmarks.synthetic_shards import write_synthetic_shards  # noqa: E402
 from pipeline.config import to_dict  # noqa: E402
 from trainer.config import load_config  # noqa: E402
 from trainer.loop import Trainer  # noqa: E402
@@ -48,31 +49,6 @@ CPU_OVERRIDES = {
     "model.moe.expert_ffn_dim": 128, "data.tokens_per_batch": 2048,
 }
 CUDA_OVERRIDES = {"data.tokens_per_batch": 16384, "data.num_workers": 2, "train.bf16": True}
-
-
-def write_synthetic_shards(root: Path, n_docs: int, doc_len: int, vocab: int, seed: int = 0) -> Path:
-    """One shard with a manifest, written by the pipeline's own shard writer (rows of 64 documents per group)."""
-    import fsspec
-    import pyarrow as pa
-
-    from pipeline.shards.format import MANIFEST, build_manifest, manifest_json, row_bytes
-    from pipeline.shards.writer import ShardWriter
-
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    tokens = rng.integers(0, vocab, size=(n_docs, doc_len), dtype=np.uint32)
-    offsets = np.arange(0, n_docs * doc_len + 1, doc_len, dtype=np.int32)
-    batch = pa.record_batch({
-        "id": [f"d{i}" for i in range(n_docs)],
-        "tokens": pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens.ravel(), pa.uint32())),
-        "n_tokens": pa.array([doc_len] * n_docs, pa.int32()), "category": ["synthetic"] * n_docs,
-        "quality": pa.array([1.0] * n_docs, pa.float32()), "weight": pa.array([1.0] * n_docs, pa.float32()),
-        "lang": ["en"] * n_docs, "domain": ["example.com"] * n_docs})
-    writer = ShardWriter(fsspec.filesystem("file"), str(root), 0, int(row_bytes(np.array([doc_len]))[0]) * 64 - 1)
-    writer.write(batch)
-    manifest = build_manifest([writer.close()], tokenizer={}, config={"synthetic": True}, config_hash="")
-    (root / MANIFEST).write_text(manifest_json(manifest))
-    return root
 
 
 def run(config: str, overrides: dict, impl: str, steps: int, warmup: int, data: Path) -> dict:
@@ -105,12 +81,12 @@ def run(config: str, overrides: dict, impl: str, steps: int, warmup: int, data: 
 
 def memory_plan_bytes(config: str, overrides: dict) -> int | None:
     """The `sluice train --plan` estimate of peak bytes for this run on one GPU (trainer/plan.py, layout 1 x 1,
-    at the run's [checkpointing] mode); None when the plan is unavailable, so a GPU run never fails over it."""
+    at the run's [recompute] mode); None when the plan is unavailable, so a GPU run never fails over it."""
     try:
         from trainer.plan import plan_layout
 
         cfg = load_config(config, overrides)
-        mode = {"none": "none", "full": "full"}.get(cfg.checkpointing.mode, "planned")
+        mode = {"none": "none", "full": "full"}.get(cfg.recompute.mode, "planned")
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
         estimate = plan_layout(cfg, 1, 1, 1, total, gpu=True).total(mode)
     except (ImportError, AttributeError, TypeError, ValueError) as e:
@@ -127,7 +103,7 @@ def bench(device: str, steps: int, warmup: int, ref_steps: int) -> dict:
     cfg = load_config(config, overrides)
     docs = (steps + warmup + 2) * max(1, cfg.data.tokens_per_batch // seq) * max(1, cfg.data.num_workers)
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_synthetic_shards(Path(tmp) / "shards", docs, seq + 1, cfg.model.vocab_size)
+        data = write_synthetic_shards(Path(tmp) / "shards", [seq + 1] * docs, cfg.model.vocab_size)
         t0 = time.perf_counter()
         ours = run(config, overrides, "grouped", steps, warmup, data)
         reference = run(config, overrides, "loop", ref_steps, warmup, data)
@@ -197,7 +173,7 @@ def bench_ep(steps: int, warmup: int, rounds: int, world: int = 2) -> dict:
     docs = (steps + warmup + 2) * max(1, cfg.data.tokens_per_batch // seq) * world
     runs: dict[str, list[dict]] = {f"ep{world}": [], "ep1": []}
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_synthetic_shards(Path(tmp) / "shards", docs, seq + 1, cfg.model.vocab_size)
+        data = write_synthetic_shards(Path(tmp) / "shards", [seq + 1] * docs, cfg.model.vocab_size)
         for i in range(rounds):
             for ep in (world, 1) if i % 2 == 0 else (1, world):
                 out = Path(tmp) / f"ep{ep}-{i}.json"

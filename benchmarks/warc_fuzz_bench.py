@@ -1,6 +1,7 @@
-"""WARC reader under damage: share of files that lose an undamaged record, before and after the member-wise reader.
+"""WARC reader under damage: share of files that lose an undamaged record, before and after the member-wise reader
+(or, with --plain, uncompressed .warc files before and after the frame-checked reader).
 
-    .venv/bin/python benchmarks/warc_fuzz_bench.py [--files 250] [--seed 0]
+    .venv/bin/python benchmarks/warc_fuzz_bench.py [--files 250] [--seed 0] [--plain]
 
 Input: tests/pipeline/warc/warc_damage.py files (5 response records, one gzip member each, one damage per file) for
 every damage kind and position, `--files` seeds per (kind, position), written to a temp dir. Ours:
@@ -11,6 +12,12 @@ so the whole job). Also counted: records that come out changed or at a wrong off
 nor counted `malformed_record`, unbalanced stats, and files a reader is stuck on (still reading after 20 s or past 3
 GiB: the baseline can loop forever on one flipped byte; such a file counts as raised). Writes
 benchmarks/results/warc_fuzz.json.
+
+--plain: the same records uncompressed (.warc), with `mixed` (a record's body yielded under another record's id or
+URL) counted as well; reference: the reader before frame checking, pipeline/warc.py with its warc_gzip.py and
+warc_record.py of commit PLAIN_BASELINE, loaded as a temp package. A flip in a plain file's WARC header lines is
+undetectable (nothing covers them) and is not counted as changed (tests/pipeline/warc/warc_damage.py). Writes
+benchmarks/results/warc_fuzz_plain.json.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from benchmarks.machine import describe_machine  # noqa: E402
 from tests.pipeline.warc.warc_damage import KINDS, judge, make, positions  # noqa: E402
 
 BASELINE = "c1bea01"  # the last commit with the warcio-stream reader
-FIELDS = ("raised", "lost_undamaged", "changed", "uncounted", "unbalanced", "hung")
+PLAIN_BASELINE = "b672884"  # the last commit reading plain files with warcio from each record start
+FIELDS = ("raised", "lost_undamaged", "changed", "mixed", "uncounted", "unbalanced", "hung")
 FILE_LIMIT_S = 20  # a reader still busy with one 5-record file after this long is stuck (the baseline can loop)
 MEMORY_LIMIT = 3 << 30  # address space: a reader that runs away is stopped by a MemoryError, not by the OOM killer
 
@@ -80,14 +88,29 @@ def load_baseline(tmp: Path):
     return module
 
 
-def run(readers: dict, n_files: int, seed: int, tmp: Path) -> dict:
+def load_plain_baseline(tmp: Path):
+    """pipeline/warc.py of PLAIN_BASELINE and the two modules it imports, as package `warc_plain_baseline`."""
+    package = tmp / "warc_plain_baseline"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("warc", "warc_gzip", "warc_record"):
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{PLAIN_BASELINE}:pipeline/{name}.py"],
+                                check=True, capture_output=True, text=True).stdout
+        for other in ("warc_gzip", "warc_record"):
+            source = source.replace(f"pipeline.{other}", f"warc_plain_baseline.{other}")
+        (package / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("warc_plain_baseline.warc")
+
+
+def run(readers: dict, n_files: int, seed: int, tmp: Path, plain: bool = False) -> dict:
     table = {name: {} for name in readers}
     for kind in KINDS:
         for position in positions(kind):
             counts = {name: dict.fromkeys(FIELDS, 0) for name in readers}
             for s in range(seed, seed + n_files):
-                damaged = make(s, kind, position)
-                path = tmp / "f.warc.gz"
+                damaged = make(s, kind, position, plain)
+                path = tmp / ("f.warc" if plain else "f.warc.gz")
                 path.write_bytes(damaged.data)
                 for name, module in readers.items():
                     hung: list = []
@@ -115,6 +138,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=250, help="seeds per (damage kind, position)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plain", action="store_true", help="uncompressed .warc files (frame-checked reader)")
     args = ap.parse_args()
     import logging
 
@@ -125,37 +149,44 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        baseline = load_baseline(tmp)
+        baseline = load_plain_baseline(tmp) if args.plain else load_baseline(tmp)
         t0 = time.perf_counter()
-        table = run({"after": ours, "before": baseline}, args.files, args.seed, tmp)
+        table = run({"after": ours, "before": baseline}, args.files, args.seed, tmp, args.plain)
         wall = time.perf_counter() - t0
     after, before = summary(table["after"]), summary(table["before"])
     n_cells = sum(len(positions(k)) for k in KINDS)
     loss_after = sum(table["after"][c]["lost_undamaged"] for c in table["after"]) / n_cells
     loss_before = sum(table["before"][c]["lost_undamaged"] for c in table["before"]) / n_cells
     print(f"{'kind@position':24} {'lost before':>12} {'lost after':>11} {'raised b/a':>11} {'uncounted b/a':>14}"
-          f" {'changed b/a':>12} {'hung b/a':>9}")
+          f" {'changed b/a':>12} {'mixed b/a':>12} {'hung b/a':>9}")
     for cell in table["after"]:
         b, a = table["before"][cell], table["after"][cell]
         print(f"{cell:24} {b['lost_undamaged']:12.3f} {a['lost_undamaged']:11.3f} "
               f"{b['raised']:5.3f}/{a['raised']:.3f} {b['uncounted']:7.3f}/{a['uncounted']:.3f} "
-              f"{b['changed']:6.3f}/{a['changed']:.3f} {b['hung']:5.3f}/{a['hung']:.3f}")
+              f"{b['changed']:6.3f}/{a['changed']:.3f} {b['mixed']:6.3f}/{a['mixed']:.3f} "
+              f"{b['hung']:5.3f}/{a['hung']:.3f}")
     print(f"all: files losing an undamaged record {loss_before:.3f} before, {loss_after:.3f} after "
           f"({n_cells * args.files} files, {wall:.0f} s for both readers)")
+    reference = (f"pipeline/warc.py, warc_gzip.py, warc_record.py at {PLAIN_BASELINE}" if args.plain
+                 else f"pipeline/warc.py at {BASELINE}") + " (git show at run time)"
+    mixed_after = sum(table["after"][c]["mixed"] for c in table["after"]) / n_cells
+    mixed_before = sum(table["before"][c]["mixed"] for c in table["before"]) / n_cells
+    print(f"all: files with a record mixed up {mixed_before:.3f} before, {mixed_after:.3f} after")
     result = {
-        "name": "warc_fuzz",
+        "name": "warc_fuzz_plain" if args.plain else "warc_fuzz",
         "machine": describe_machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "ours": loss_after,
         "reference": loss_before,
         "ratio": loss_after / loss_before if loss_before else None,
         "unit": "share of damaged files that lose an undamaged record (or raise); lower is better",
-        "params": {"files_per_cell": args.files, "seed": args.seed, "records_per_file": 5,
-                   "kinds": list(KINDS), "reference": f"pipeline/warc.py at {BASELINE} (git show at run time)"},
+        "params": {"files_per_cell": args.files, "seed": args.seed, "records_per_file": 5, "plain": args.plain,
+                   "kinds": list(KINDS), "reference": reference},
+        "mixed": {"ours": mixed_after, "reference": mixed_before},
         "by_kind": {"before": before, "after": after},
         "by_cell": table,
     }
-    out = ROOT / "benchmarks" / "results" / "warc_fuzz.json"
+    out = ROOT / "benchmarks" / "results" / f"{result['name']}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
 

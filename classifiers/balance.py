@@ -83,6 +83,14 @@ class CategoryBalancer:
     def __init__(self, config: BalanceConfig, histogram: Mapping[str, int] | None = None):
         self.config = config
         self.factors = category_factors(config, histogram or {})
+        # the config is checked at load, but a BalanceConfig built in code or a histogram of zeros can still give
+        # NaN or inf: each would turn into 0 copies of every document of its category, i.e. silent loss
+        bad = {c: f for c, f in self.factors.items() if not (math.isfinite(f) and f >= 0)}
+        default = min(config.default, config.max_factor)
+        if bad or not (math.isfinite(default) and default >= 0):
+            name, factor = next(iter(sorted(bad.items()))) if bad else ("(default)", default)
+            raise ConfigError(f"classify.balance: the factor of {config.by} {name!r} is {factor}; "
+                              "factors must be finite numbers >= 0")
 
     def weights(self, categories: list[str]) -> np.ndarray:
         default = min(self.config.default, self.config.max_factor)

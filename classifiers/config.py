@@ -6,10 +6,11 @@ Models are named by registry name (see `classifiers.registry`), e.g. `quality_v1
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count, Fraction, NonNegative, Range
 
 
 @dataclass(kw_only=True)
@@ -25,11 +26,16 @@ class BalanceConfig:
 
     mode: Literal["factor", "share"] = "factor"
     by: Literal["category", "web_type"] = "category"  # the column whose values `targets` names
-    default: float = 1.0
-    max_factor: float = 4.0
-    targets: dict[str, float] = field(default_factory=dict)
+    default: NonNegative = 1.0
+    max_factor: Annotated[float, Range(1.0)] = 4.0
+    targets: dict[str, NonNegative] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # NaN passes every comparison below and gives every document 0 copies: a silently empty corpus
+        for key, value in (("default", self.default), ("max_factor", self.max_factor),
+                           *((f"targets.{name}", v) for name, v in self.targets.items())):
+            if not math.isfinite(value):
+                raise ConfigError(f"classify.balance.{key}: must be a finite number, got {value}")
         if self.default < 0:
             raise ConfigError(f"classify.balance.default: must be >= 0, got {self.default}")
         if self.max_factor < 1:
@@ -47,13 +53,13 @@ class ClassifyConfig:
     quality_model: str = "quality_v1"
     domain_model: str = "domain_v1"
     # lines whose P(content) is below this are removed from the text
-    clutter_threshold: float = 0.5
+    clutter_threshold: Fraction = 0.5
     # documents whose P(high quality) is below this are dropped with reason low_quality
-    min_quality: float = 0.0
+    min_quality: Fraction = 0.0
     # only the first characters of a long document are scored; whole-document models saturate long before
-    max_scored_chars: int = 20000
+    max_scored_chars: Annotated[int, Range(100, 2**31 - 1)] = 20000
     # rows per Arrow batch in the Spark job
-    batch_rows: int = 1024
+    batch_rows: Count = 1024
     # web-type model (`sluice classifiers train webtype`): adds web_type and web_type_score; "" = off
     webtype_model: str = ""
     keep_web_types: list[str] = field(default_factory=list)  # not empty: other types are dropped (web_type)
@@ -61,7 +67,7 @@ class ClassifyConfig:
     # load a fastText model that has no card (size, sha256, labels) beside it; nothing then says it is whole
     allow_uncarded_models: bool = False
     # the stage stops, naming the model, instead of writing its output when it would drop more than this share
-    max_drop_share: float = 0.9
+    max_drop_share: Fraction = 0.9
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
     def __post_init__(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from jobs.base import STATS_FILE, filesystem
 
@@ -27,10 +28,24 @@ def main(argv: list[str] | None = None) -> int:
     for out in args.outputs:
         fs, path = filesystem(out)
         try:
+            if fs.isfile(path):
+                raise NotADirectoryError
             with fs.open(f"{path}/{STATS_FILE}") as f:
                 stats = json.load(f)
+            text = format_stats(out, stats)
+        except NotADirectoryError:
+            return _user_error(f"{out} is a file; give a stage output directory")
         except FileNotFoundError:
-            print(f"sluice stats: {out} has no {STATS_FILE} (stage not run or not finished)")
-            return 1
-        print(format_stats(out, stats))
+            return _user_error(f"{out} has no {STATS_FILE} (stage not run or not finished)")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # not JSON, or not stats
+            return _user_error(f"{out}/{STATS_FILE} is damaged ({type(e).__name__}: {e})")
+        except OSError as e:
+            return _user_error(f"cannot read {out}: {e.strerror or e}")
+        print(text)
     return 0
+
+
+def _user_error(message: str) -> int:
+    """Exit 2, one line, like argparse and every other subcommand."""
+    print(f"sluice stats: {message}", file=sys.stderr)
+    return 2

@@ -9,14 +9,30 @@ path and no writable cache folder), a kernel compiles without a cache rather tha
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+
+
+def private_dir(path: str) -> bool:
+    """Whether `path` is (now) a directory only this user can write. numba's cache files are pickles that numba
+    loads, so a cache folder another local user could write to (or pre-create: a predictable name in a shared
+    /tmp) would let them run code as this user."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def prepare_cache_dir() -> None:
     """Give numba a writable cache directory before it reads its configuration (at import)."""
     if os.environ.get("NUMBA_CACHE_DIR") or os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
         return
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"sluice-numba-cache-{os.getuid()}")
+    path = os.path.join(tempfile.gettempdir(), f"sluice-numba-cache-{os.getuid()}")
+    if not private_dir(path):  # someone else's, or open to others: a fresh private one (no reuse, no planted code)
+        path = tempfile.mkdtemp(prefix="sluice-numba-cache-")
+    os.environ["NUMBA_CACHE_DIR"] = path
 
 
 prepare_cache_dir()

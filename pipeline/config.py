@@ -1,6 +1,10 @@
-"""TOML → nested dataclasses, strictly: an unknown key or a value of the wrong type is an error naming the key.
+"""TOML → nested dataclasses, strictly: an unknown key, a value of the wrong type or out of its range is an error
+naming the key.
 
-Each section's dataclass lives next to the code that consumes it; this module only knows how to load them.
+Each section's dataclass lives next to the code that consumes it; this module only knows how to load them. A numeric
+field declares its range in its annotation (`threshold: Fraction = 0.8`, `num_perm: Annotated[int, Range(16, 4096)]`):
+TOML accepts nan, inf and any 64-bit integer, and each of those passed `sluice config --check` and then silently
+switched a rule off, or crashed every task. Floats must always be finite.
 """
 
 from __future__ import annotations
@@ -8,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,8 +26,57 @@ class ConfigError(ValueError):
     """A user's configuration is wrong; the message names the key (dotted path) and the file."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric config key accepts: lo <= value <= hi (`open_lo`, `open_hi`: strictly); None: no bound."""
+
+    lo: float | None = None
+    hi: float | None = None
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.lo is not None and (value <= self.lo if self.open_lo else value < self.lo):
+            return False
+        return self.hi is None or (value < self.hi if self.open_hi else value <= self.hi)
+
+    def __str__(self) -> str:
+        lo, hi = _number(self.lo), _number(self.hi)
+        if self.hi is None:
+            return f"{'>' if self.open_lo else '>='} {lo}"
+        if self.lo is None:
+            return f"{'<' if self.open_hi else '<='} {hi}"
+        return f"{'(' if self.open_lo else '['}{lo}, {hi}{')' if self.open_hi else ']'}"
+
+
+def _number(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else f"{x:g}" if x is not None else ""
+
+
+# The common ranges, by what a key means.
+Fraction = Annotated[float, Range(0.0, 1.0)]  # a probability, share or ratio
+Count = Annotated[int, Range(1, 2**31 - 1)]  # how many of something: at least one
+AutoCount = Annotated[int, Range(0, 2**31 - 1)]  # a count where 0 means "choose for me" or "none"
+Seed = Annotated[int, Range(0, 2**32 - 1)]  # what numpy and xxhash take
+Positive = Annotated[float, Range(0.0, None, open_lo=True)]
+NonNegative = Annotated[float, Range(0.0)]
+
+
+def range_of(tp: Any) -> Range | None:
+    """The Range an annotation declares, if any."""
+    if typing.get_origin(tp) is Annotated:
+        return next((m for m in tp.__metadata__ if isinstance(m, Range)), None)
+    return None
+
+
 def _check_value(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        value = _check_value(value, typing.get_args(tp)[0], key)
+        bounds = range_of(tp)
+        if bounds is not None and value not in bounds:
+            raise ConfigError(f"{key}: must be in {bounds}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
@@ -61,6 +115,8 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -79,7 +135,7 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
 
 def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     """Build dataclass `cls` from `data`; missing keys take defaults, unknown keys are errors."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(known))
     if unknown:
@@ -176,6 +232,7 @@ def _toml_value(value: Any) -> str:
 def defaults_toml(obj: Any, table: str = "") -> str:
     """A commented TOML file with every key of `obj` (a config dataclass instance) at its current value."""
     comments = _field_comments(type(obj))
+    hints = typing.get_type_hints(type(obj), include_extras=True)
     scalars: list[str] = []
     tables: list[str] = []
     doc = (type(obj).__doc__ or "").strip().splitlines()
@@ -184,7 +241,9 @@ def defaults_toml(obj: Any, table: str = "") -> str:
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         name = f"{table}.{f.name}" if table else f.name
-        note = f"  # {comments[f.name]}" if f.name in comments else ""
+        bounds = range_of(hints[f.name]) or range_of((typing.get_args(hints[f.name]) or (None, None))[-1])
+        text = " ".join(filter(None, (comments.get(f.name), f"(range {bounds})" if bounds else None)))
+        note = f"  # {text}" if text else ""
         if dataclasses.is_dataclass(value):
             tables.append(defaults_toml(value, name))
         elif isinstance(value, dict):

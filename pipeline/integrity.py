@@ -18,18 +18,22 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Fraction
+from pipeline.stats import DropReason
 
-CORRUPT_INPUT = "corrupt_input"  # drop reason: rows of an input file left out because it is damaged
+CORRUPT_INPUT = DropReason.CORRUPT_INPUT  # drop reason: rows of an input file left out because it is damaged
 VERIFY_BATCH_ROWS = 65536
 
 
 @dataclass(kw_only=True)
 class IntegrityConfig:
-    """[integrity]: what a stage does with a damaged input Parquet file."""
+    """[integrity]: what a stage does with a damaged input Parquet file, and how much operational loss it takes."""
 
     # true: stop the stage with one line naming the file; false: leave the file out, its rows counted as dropped
     fail_on_corrupt_input: bool = True
+    # a stage stops, writing nothing, when more than this share of its input is dropped for operational reasons
+    # (timeout, decode_error, malformed_record, missing_input, corrupt_input, extraction_error): the run broke
+    max_operational_drop_share: Fraction = 0.2
 
 
 class CorruptInputError(ValueError):

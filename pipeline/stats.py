@@ -38,6 +38,13 @@ class DropReason:
     DOWNSAMPLED = "downsampled"
     MISSING_INPUT = "missing_input"
     CONTAMINATED = "contaminated"  # shares n-grams with an evaluation set (counter contaminated.<set> names it)
+    CORRUPT_INPUT = "corrupt_input"  # rows of an input Parquet file left out because it is damaged
+
+
+# Reasons that say the run failed to do its work, not that a document was judged: a stage losing more than its
+# share of input to these stops instead of writing a thin output with rc 0 (loss_guard).
+OPERATIONAL_DROPS = (DropReason.TIMEOUT, DropReason.DECODE_ERROR, DropReason.MALFORMED_RECORD,
+                     DropReason.MISSING_INPUT, DropReason.CORRUPT_INPUT, DropReason.EXTRACTION_ERROR)
 
 
 @dataclass
@@ -101,3 +108,25 @@ class Stats:
             total = total + part
         total.stage = stage or total.stage
         return total
+
+
+def loss_guard(stats: Stats, max_share: float, key: str = "integrity.max_operational_drop_share") -> str | None:
+    """Why a stage must fail instead of committing `stats`' output (one line), or None.
+
+    Operational drops (OPERATIONAL_DROPS) over `max_share` of the input: e.g. a cold numba cache made every page a
+    timeout, and extract exited 0 with 25 of 400 pages. Or an output emptied by balancing alone: a weight of 0 (or
+    NaN) for every category leaves no document, which is never what a corpus was built for."""
+    if stats.records_in <= 0:
+        return None
+    lost = sorted(((n, r) for r in OPERATIONAL_DROPS if (n := stats.dropped.get(r, 0))), reverse=True)
+    total = sum(n for n, _ in lost)
+    if total > max_share * stats.records_in:
+        reasons = ", ".join(f"{r} {n}" for n, r in lost)
+        return (f"{total} of {stats.records_in} records ({total / stats.records_in:.1%}) dropped for operational "
+                f"reasons ({reasons}), more than {key} = {max_share:g}; nothing was written")
+    downsampled = stats.dropped.get(DropReason.DOWNSAMPLED, 0)
+    if stats.records_out == 0 and downsampled:
+        return (f"balancing left no document: all {downsampled} documents that reached it drew 0 copies "
+                f"({downsampled / stats.records_in:.1%} of {stats.records_in} dropped as downsampled); "
+                "check [classify.balance] and the weight column; nothing was written")
+    return None

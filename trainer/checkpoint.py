@@ -6,11 +6,14 @@ A saved state is a directory `step-00000100/`:
                               by parameter name and global offsets, so a state saved by 4 ranks (or with ep 2)
                               loads on 2 ranks (or ep 1) with the same values
     rank-00000.json ...       each rank's data position (per data stream it reads) and RNG state
-    trainer.json              step, tokens seen, schedule, the layout and the number of data streams; written
-                              last, by rank 0
+    trainer.json              step, tokens seen, schedule, the layout and the number of data streams
+    digests.json              size and sha256 of every other file; written last, by rank 0 (trainer/saved_files.py)
 
 All ranks write into `.tmp-step-00000100/`, which rank 0 renames once every rank is done: a directory with the
-final name is always complete. Nothing saved is unpickled: DCP tensors load as tensors, the rest is JSON.
+final name is always complete. Before a state is used (resume, export) its files are checked against
+digests.json, its JSON against the shapes the loop reads and its DCP metadata is read without running code
+(trainer/safe_dcp.py); a damaged state is skipped, with a warning naming it, for the newest intact one. Nothing
+saved is unpickled beyond DCP's own metadata classes: tensors load as tensors, the rest is JSON or plain data.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,9 +31,22 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from trainer import safe_dcp
+from trainer.saved_files import (
+    DIGESTS_FILE,
+    CheckpointError,
+    check_shape,
+    damaged_files,
+    digest_bytes,
+    digest_file,
+    digests_json,
+    read_digests,
+    read_json,
+)
 from trainer.state import newest, state_name, step_of, to_purge
 
 TRAINER_FILE = "trainer.json"
+__all__ = ["CheckpointError", "save", "load", "newest_intact", "check_state", "complete_states"]
 
 
 def _barrier() -> None:
@@ -41,8 +58,22 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
 
 
+def _world() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def _gathered(obj: Any) -> list[Any]:
+    """`obj` from every rank (pickled between this job's own processes, never read from disk)."""
+    if not dist.is_initialized():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def is_complete(path: Path) -> bool:
-    return step_of(path.name) is not None and (path / TRAINER_FILE).is_file() and (path / ".metadata").is_file()
+    """Complete: its digests.json, written last, is there (whether the files still match it is check_state's)."""
+    return step_of(path.name) is not None and (path / DIGESTS_FILE).is_file()
 
 
 def complete_states(root: str | Path) -> list[str]:
@@ -51,7 +82,7 @@ def complete_states(root: str | Path) -> list[str]:
 
 
 def latest(root: str | Path) -> Path | None:
-    """The newest complete saved state under `root` (what --resume continues from), or None."""
+    """The newest complete saved state under `root`, unchecked (newest_intact is what resume and export use)."""
     name = newest(complete_states(root))
     return Path(root) / name if name else None
 
@@ -82,33 +113,57 @@ def _state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> d
     return state
 
 
-def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w") as f:
-        json.dump(data, f)
+def _write(path: Path, data: bytes) -> dict[str, Any]:
+    """Writes and syncs `data`; returns its digest (of the bytes in hand, so nothing is read back)."""
+    with open(path, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    return digest_bytes(data)
+
+
+def _json_bytes(data: dict) -> bytes:
+    return json.dumps(data).encode()
 
 
 def save(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
          trainer_state: dict[str, Any], rank_state: dict[str, Any], keep_latest: int = 0) -> Path:
     """Collective: every rank calls it. `trainer_state` is rank 0's (the same on every rank); `rank_state` is
-    each rank's own. Returns the final directory."""
+    each rank's own. Returns the final directory. A save that fails (disk full, read-only, permission) leaves no
+    half-written `.tmp-step-N` behind: rank 0 removes it before the error goes on."""
+    try:
+        return _save(root, step, model, optimizer, trainer_state, rank_state, keep_latest)
+    except BaseException:
+        if _rank() == 0:
+            shutil.rmtree(Path(root) / f".tmp-{state_name(step)}", ignore_errors=True)
+        raise
+
+
+def _save(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+          trainer_state: dict[str, Any], rank_state: dict[str, Any], keep_latest: int = 0) -> Path:
     import torch.distributed.checkpoint as dcp
 
     root = Path(root)
     name = state_name(step)
     tmp, final = root / f".tmp-{name}", root / name
-    if _rank() == 0:
+    rank = _rank()
+    if rank == 0:
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
     _barrier()
     with _single_process_quiet():
         dcp.save(_state_dicts(model, optimizer), checkpoint_id=str(tmp), no_dist=not dist.is_initialized())
-    _write_json(tmp / f"rank-{_rank():05d}.json", rank_state)
-    _barrier()
-    if _rank() == 0:
-        _write_json(tmp / TRAINER_FILE, trainer_state)
+    # each rank hashes what it wrote (DCP names a rank's files __R_*.distcp), so no rank reads the whole save
+    mine = {f"rank-{rank:05d}.json": _write(tmp / f"rank-{rank:05d}.json", _json_bytes(rank_state))}
+    mine |= {p.name: digest_file(p) for p in sorted(tmp.glob(f"__{rank}_*.distcp"))}
+    files = {k: v for part in _gathered(mine) for k, v in part.items()}  # also the barrier: every rank is done
+    if rank == 0:
+        files[TRAINER_FILE] = _write(tmp / TRAINER_FILE, _json_bytes(trainer_state))
+        for path in sorted(tmp.iterdir()):  # .metadata, and anything DCP wrote under another name
+            if path.name not in files:
+                files[path.name] = digest_file(path)
+        _write(tmp / DIGESTS_FILE, digests_json(step, files))
         if final.exists():  # saving the same step again (after a resume): move the old one out of the way first
             old = root / f".tmp-old-{name}"
             final.rename(old)
@@ -122,33 +177,111 @@ def save(root: str | Path, step: int, model: nn.Module, optimizer: torch.optim.O
     return final
 
 
-def read_trainer_state(path: str | Path) -> dict[str, Any]:
-    return json.loads((Path(path) / TRAINER_FILE).read_text())
+def read_trainer_state(path: str | Path, shape: Any = None) -> dict[str, Any]:
+    """trainer.json, its step checked against the directory name (and its keys against `shape`)."""
+    path = Path(path)
+    data = read_json(path / TRAINER_FILE)
+    check_shape(data, {"step": "nat", **(shape or {})}, str(path / TRAINER_FILE))
+    if data["step"] != step_of(path.name):
+        raise CheckpointError(f"{path / TRAINER_FILE}: says step {data['step']}, the directory is {path.name}")
+    return data
 
 
-def read_rank_states(path: str | Path) -> list[dict[str, Any]]:
+def read_rank_states(path: str | Path, shape: Any = None) -> list[dict[str, Any]]:
     """Every saving rank's own state, in rank order (any rank may read all of them: the layout may differ)."""
     files = sorted(Path(path).glob("rank-*.json"))
-    return [json.loads(f.read_text()) for f in files]
+    if [f.name for f in files] != [f"rank-{r:05d}.json" for r in range(len(files))]:
+        raise CheckpointError(f"{path}: rank files {[f.name for f in files]} are not rank-00000.json, ... in order")
+    states = [read_json(f) for f in files]
+    for r, (f, state) in enumerate(zip(files, states, strict=True)):
+        check_shape(state, {"rank": "nat", **(shape or {})}, str(f))
+        if state["rank"] != r:
+            raise CheckpointError(f"{f}: says rank {state['rank']}")
+    return states
 
 
-def load(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Collective: loads model (and optimizer) state into this layout's shards, whatever layout saved it."""
+def check_state(path: str | Path, trainer_shape: Any = None, rank_shape: Any = None) -> str | None:
+    """Collective: what makes the saved state at `path` unusable, or None (the same answer on every rank).
+
+    The files are checked against digests.json (each rank hashes its share of them), the JSON against the
+    shapes, the DCP metadata is read without running code and every non-tensor item must be plain data."""
+    path = Path(path)
+    problem = None
+    try:
+        files = read_digests(path, step_of(path.name))
+        for required in (safe_dcp.METADATA_FILE, TRAINER_FILE):
+            if required not in files:
+                raise CheckpointError(f"{path / DIGESTS_FILE}: does not list {required}")
+        unlisted = sorted(p.name for p in path.glob("rank-*.json") if p.name not in files)
+        if unlisted:
+            raise CheckpointError(f"{path / unlisted[0]}: not listed in {DIGESTS_FILE} (resume would read it)")
+        problem = damaged_files(path, files, sorted(files)[_rank()::_world()])
+        if problem is None:
+            state = read_trainer_state(path, trainer_shape)
+            ranks = read_rank_states(path, rank_shape)
+            if "world_size" in state and len(ranks) != state["world_size"]:
+                raise CheckpointError(f"{path}: {len(ranks)} rank files, {TRAINER_FILE} says world_size "
+                                      f"{state['world_size']}")
+            safe_dcp.check_byte_items(path, safe_dcp.read_metadata(path, set(files)))
+    except CheckpointError as e:
+        problem = str(e)
+    except OSError as e:  # a file another rank found missing; every rank must still reach the gather below
+        problem = f"{path}: {e}"
+    return next((p for p in _gathered(problem) if p), None)
+
+
+def newest_intact(root: str | Path, trainer_shape: Any = None, rank_shape: Any = None,
+                  warn_prefix: str = "") -> Path | None:
+    """Collective: the newest complete saved state under `root` that passes check_state; each newer damaged one
+    is skipped with a warning naming it (rank 0, stderr). None when there is none; CheckpointError when every
+    complete state is damaged, naming the newest one's problem."""
+    names = complete_states(root)
+    problems = []
+    for name in reversed(names):
+        path = Path(root) / name
+        problem = check_state(path, trainer_shape, rank_shape)
+        if problem is None:
+            return path
+        problems.append(problem)
+        if _rank() == 0:
+            print(f"{warn_prefix}warning: saved state {path} is damaged, skipped: {problem}", file=sys.stderr)
+    if problems:
+        raise CheckpointError(f"no intact saved state under {root} ({len(problems)} damaged; newest: "
+                              f"{problems[0]})")
+    return None
+
+
+def load(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+         checked: bool = False) -> None:
+    """Collective: loads model (and optimizer) state into this layout's shards, whatever layout saved it.
+    Unless `checked` (check_state already passed), the state is checked first; CheckpointError if unusable."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
+    path = Path(path)
+    if not checked and (problem := check_state(path)):
+        raise CheckpointError(problem)
+    files = set(read_digests(path, step_of(path.name)))
     state = _state_dicts(model, optimizer)
-    with _single_process_quiet():
-        dcp.load(state, checkpoint_id=str(path), no_dist=not dist.is_initialized())
+    try:
+        with _single_process_quiet():
+            dcp.load(state, storage_reader=safe_dcp.SafeFileSystemReader(path, files),
+                     planner=safe_dcp.SafeLoadPlanner(), no_dist=not dist.is_initialized())
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001  DCP wraps a failure on any rank; a damaged save is a user error
+        text = str(e).strip().splitlines()
+        raise CheckpointError(f"{path}: cannot be loaded into this model ({text[-1] if text else type(e).__name__})"
+                              ) from None
     set_model_state_dict(model, state["model"])
     if optimizer is not None:
         set_optimizer_state_dict(model, optimizer, state["optimizer"])
 
 
-def load_model_weights(path: str | Path, model: nn.Module) -> None:
+def load_model_weights(path: str | Path, model: nn.Module, checked: bool = False) -> None:
     """One process, no process group: the model weights of a saved state into a plain (unsharded) model, e.g. to
     export or evaluate a run. Optimizer state is not read."""
-    load(path, model, None)
+    load(path, model, None, checked)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -85,20 +85,33 @@ def shard_vocabulary(root: str | Path) -> tuple[int, int | None] | None:
     return tokenizer["vocab_size"], eos if isinstance(eos, int) else None
 
 
-def copy_tokenizer(root: str | Path, out_dir: str | Path) -> bool:
-    """Copies the shards' tokenizer.json into the run directory (what `sluice export-hf` ships with the model);
-    False when the shards have none."""
+def shard_tokenizer(root: str | Path) -> str | None:
+    """The text of the shards' tokenizer.json, checked as `sluice inspect` checks it (ShardReader.tokenizer_json:
+    sha256, EOS id and vocabulary size against manifest.json); None when there is no tokenizer.json and the
+    manifest records none. One the manifest does not vouch for is refused: `sluice export-hf` would ship it."""
     import fsspec
 
-    from pipeline.shards.format import TOKENIZER_FILE
+    from pipeline.shards.format import TOKENIZER_FILE, sidecar_path
 
-    fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
-    if not fs.exists(path):
-        return False
-    tmp = Path(out_dir) / f".{TOKENIZER_FILE}.tmp"
-    fs.get_file(path, str(tmp))
-    tmp.replace(Path(out_dir) / TOKENIZER_FILE)
-    return True
+    reader = open_documents(root)
+    fs, shards = fsspec.core.url_to_fs(str(root).rstrip("/"))
+    path = sidecar_path(fs, shards, TOKENIZER_FILE)  # _tokenizer.json, or tokenizer.json in older shard folders
+    if "sha256" not in (reader.manifest.get("tokenizer") or {}) and not fs.exists(path):
+        return None
+    try:
+        return reader.tokenizer_json()
+    except ShardError as e:
+        raise DataError(str(e)) from None
+
+
+def write_tokenizer(text: str, out_dir: str | Path) -> None:
+    """The checked tokenizer.json into the run directory (what `sluice export-hf` ships with the model)."""
+    from pipeline.shards.format import LEGACY_NAMES, TOKENIZER_FILE
+
+    name = LEGACY_NAMES[TOKENIZER_FILE]  # tokenizer.json in a run directory, as Hugging Face names it
+    tmp = Path(out_dir) / f".{name}.tmp"
+    tmp.write_bytes(text.encode("utf-8"))  # the bytes whose sha256 was checked
+    tmp.replace(Path(out_dir) / name)
 
 
 def resolve_vocabulary(model_cfg, root: str | Path) -> None:
@@ -138,9 +151,10 @@ def cut_sequences(tokens: np.ndarray, max_seq_len: int) -> list[np.ndarray]:
 
 
 def make_batches(seqs: list[np.ndarray], buckets: list[int], tokens_per_batch: int,
-                 rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Groups sequences by length bucket into (input_ids_BS, labels_BS) padded to the bucket length, then shuffles
-    the batch order. Labels of padding are IGNORE_INDEX."""
+                 rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Groups sequences by length bucket into (input_ids_BS, labels_BS, mask_BS) padded to the bucket length, then
+    shuffles the batch order. Labels of padding are IGNORE_INDEX; mask_BS is True at real input positions (padding
+    is id 0, which is also EOS in real shards, so no one can tell padding from the ids)."""
     by_bucket: dict[int, list[np.ndarray]] = {}
     for seq in seqs:
         by_bucket.setdefault(buckets[bisect.bisect_left(buckets, len(seq) - 1)], []).append(seq)
@@ -152,11 +166,13 @@ def make_batches(seqs: list[np.ndarray], buckets: list[int], tokens_per_batch: i
             chunk = group[i:i + per_batch]
             inputs = torch.zeros(len(chunk), length, dtype=torch.long)
             labels = torch.full((len(chunk), length), IGNORE_INDEX, dtype=torch.long)
+            mask = torch.zeros(len(chunk), length, dtype=torch.bool)
             for row, seq in enumerate(chunk):
                 t = torch.from_numpy(seq.astype(np.int64))
                 inputs[row, :len(t) - 1] = t[:-1]
                 labels[row, :len(t) - 1] = t[1:]
-            batches.append((inputs, labels))
+                mask[row, :len(t) - 1] = True
+            batches.append((inputs, labels, mask))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
 
@@ -182,7 +198,8 @@ class TokenBatches(IterableDataset):
         self.rotation = 0  # worker w plays local role (w + rotation) % n_workers, see ShardLoader.load_state_dict
 
     def consumer(self, local_role: int, docs=None):
-        """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those."""
+        """This consumer's part of the shards: row groups rank::world_size, then worker::n_workers of those (row
+        ranges of them when there are fewer row groups than parts: pipeline/shards/reader.py)."""
         docs = docs if docs is not None else open_documents(self.root, self.cfg.verify)
         return docs.shard(self.rank, self.world_size).shard(local_role, self.n_workers)
 
@@ -215,10 +232,10 @@ class TokenBatches(IterableDataset):
                 where = paths[shard] if shard is not None and shard < len(paths) else self.root
                 raise DataError(f"{where}: token id {int(tokens.max())} >= model.vocab_size={self.vocab_size}")
 
-    def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict]]:
+    def iter_role(self, local_role: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]]:
         reader = self.consumer(local_role)
         if len(reader) == 0:
-            raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer row groups "
+            raise DataError(f"{self.root}: rank {self.rank} worker {local_role} gets no documents (fewer documents "
                             f"than ranks x workers = {self.world_size} x {self.n_workers})")
         state = self.start_states.get(local_role, {"reader": reader.state_dict(), "window": 0, "batch": 0})
         reader.load_state_dict(state["reader"])
@@ -237,8 +254,8 @@ class TokenBatches(IterableDataset):
         info = get_worker_info()
         worker = info.id if info is not None else 0
         local_role = (worker + self.rotation) % self.n_workers
-        for inputs, labels, state in self.iter_role(local_role):
-            yield {"input_ids": inputs, "labels": labels, "role": local_role, "state": state}
+        for inputs, labels, mask, state in self.iter_role(local_role):
+            yield {"input_ids": inputs, "labels": labels, "attention_mask": mask, "role": local_role, "state": state}
 
 
 class ShardLoader:
@@ -257,8 +274,8 @@ class ShardLoader:
         docs = open_documents(root, cfg.verify)  # fail here, in the main process, on a bad directory
         for role in range(self.dataset.n_workers):
             if len(self.dataset.consumer(role, docs)) == 0:
-                raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer row "
-                                f"groups than ranks x workers ({world_size} x {self.dataset.n_workers})")
+                raise DataError(f"{root}: rank {rank} worker {role} gets no documents: the shards have fewer "
+                                f"documents than ranks x workers ({world_size} x {self.dataset.n_workers})")
         self.num_workers, self.pin_memory = cfg.num_workers, pin_memory
         self.rank, self.world_size = rank, world_size
         self._states: dict[int, dict] = {}

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import ConfigError, from_dict
+from pipeline.config import ConfigError
 from trainer.model import ModelConfig, Transformer
+from trainer.saved_files import DIGESTS_FILE, CheckpointError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -77,7 +78,7 @@ def dots1_config(cfg: ModelConfig, dtype: str = "bfloat16") -> dict:
         "output_router_logits": False,
         "bos_token_id": None,
         "eos_token_id": eos,
-        "pad_token_id": None,
+        "pad_token_id": eos,  # batched generation pads with EOS; training never learned from padding
         "torch_dtype": dtype,
         "dtype": dtype,
     }
@@ -128,24 +129,39 @@ def load_run(run_dir: str | Path, state: str | Path | None = None) -> tuple[Mode
     """The run's model config (its config.json, vocabulary resolved at training time) and the weights of its
     newest complete saved state (or `state`), in one process on the CPU."""
     from trainer import checkpoint
-    from trainer.config import JobConfig
+    from trainer.config import job_config_from_dict
+    from trainer.plan import check_fits
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise ExportError(f"{config_path}: missing (not a run directory of `sluice train`)")
     try:
-        cfg = from_dict(JobConfig, json.loads(config_path.read_text()))
+        data = json.loads(config_path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        cfg = job_config_from_dict(data)
     except (ValueError, ConfigError) as e:
         raise ExportError(f"{config_path}: {e}") from None
-    path = Path(state) if state else checkpoint.latest(run_dir / "checkpoints")
-    if path is None:
-        raise ExportError(f"{run_dir / 'checkpoints'}: no complete saved state to export")
-    with torch.device("meta"):
-        model = Transformer(cfg.model)
-    model.to_empty(device="cpu")
-    model.init_weights()  # buffers (RoPE tables); every parameter is overwritten by the load
-    checkpoint.load_model_weights(path, model)
+    try:
+        if state:  # the state asked for, or nothing: never another one in its place
+            path = Path(state)
+            if not checkpoint.is_complete(path):
+                raise ExportError(f"{path}: not a complete saved state (no {DIGESTS_FILE})")
+            if problem := checkpoint.check_state(path):
+                raise ExportError(problem)
+        else:
+            path = checkpoint.newest_intact(run_dir / "checkpoints", warn_prefix="sluice export-hf: ")
+        if path is None:
+            raise ExportError(f"{run_dir / 'checkpoints'}: no complete saved state to export")
+        check_fits(cfg.model, torch.device("cpu"), training=False)
+        with torch.device("meta"):
+            model = Transformer(cfg.model)
+        model.to_empty(device="cpu")
+        model.init_weights()  # buffers (RoPE tables); every parameter is overwritten by the load
+        checkpoint.load_model_weights(path, model, checked=True)
+    except (CheckpointError, ConfigError) as e:
+        raise ExportError(str(e)) from None
     return cfg.model, model
 
 
@@ -163,25 +179,52 @@ def write_hf(cfg: ModelConfig, model: Transformer, out_dir: str | Path, tokenize
     """The model directory for `cfg` and `model`'s weights, written atomically."""
     from safetensors.torch import save_file
 
+    checked = _checked_tokenizer(tokenizer, cfg) if tokenizer is not None else None
     out = Path(out_dir)
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / "config.json").write_text(json.dumps(dots1_config(cfg, dtype), indent=2) + "\n")
     (tmp / "generation_config.json").write_text(json.dumps(
-        {"eos_token_id": cfg.eos_id if cfg.eos_id >= 0 else None, "bos_token_id": None}, indent=2) + "\n")
+        {"eos_token_id": cfg.eos_id if cfg.eos_id >= 0 else None, "bos_token_id": None,
+         "pad_token_id": cfg.eos_id if cfg.eos_id >= 0 else None}, indent=2) + "\n")
     save_file(dots1_state_dict(model, DTYPES[dtype]), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    source = tokenizer
-    if source is not None:
-        shutil.copyfile(source, tmp / "tokenizer.json")
-        eos = _token(source, cfg.eos_id)
+    if checked is not None:
+        raw, eos = checked
+        (tmp / "tokenizer.json").write_bytes(raw)  # the bytes that were checked
         (tmp / "tokenizer_config.json").write_text(json.dumps(
-            {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "model_max_length": cfg.max_seq_len},
-            indent=2) + "\n")
+            {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos, "pad_token": eos,
+             "model_max_length": cfg.max_seq_len}, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(cfg, model, dtype, checked is not None))
+    for f in tmp.iterdir():  # safetensors writes 0600; a model directory is meant to be shared
+        f.chmod(0o644)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def model_card(cfg: ModelConfig, model: Transformer, dtype: str, has_tokenizer: bool) -> str:
+    from trainer.model import count_params
+
+    total, active = count_params(model)
+    m = cfg.moe
+    return "\n".join([
+        "---", "library_name: transformers", "pipeline_tag: text-generation", "---", "",
+        "# A dots.llm1-style MoE model trained with Sluice", "",
+        "Exported by `sluice export-hf` from a `sluice train` run: Hugging Face `Dots1ForCausalLM`, weights in "
+        f"{dtype}.", "",
+        f"- parameters: {total / 1e9:.3f}B total, {active / 1e9:.3f}B active per token",
+        f"- {cfg.n_layers} layers ({cfg.n_dense_layers} dense), hidden {cfg.dim}, {cfg.n_heads} heads of "
+        f"{cfg.head_dim} with QK-norm, context {cfg.max_seq_len}",
+        f"- {m.n_routed_experts} routed experts (top-{m.top_k}, {m.score_func} scores) of FFN {m.expert_ffn_dim}, "
+        f"{m.n_shared_experts} shared",
+        f"- vocabulary {cfg.vocab_size}; EOS id {cfg.eos_id}, also the pad id; "
+        + ("tokenizer included" if has_tokenizer else "no tokenizer included"), "",
+        "```python",
+        "from transformers import AutoModelForCausalLM",
+        "model = AutoModelForCausalLM.from_pretrained(PATH)",
+        "```", ""])
 
 
 def _shards_tokenizer(run_dir: str | Path) -> Path | None:
@@ -190,12 +233,31 @@ def _shards_tokenizer(run_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _token(tokenizer_json: Path, token_id: int) -> str | None:
-    if token_id < 0:
-        return None
-    vocab = json.loads(tokenizer_json.read_text()).get("model", {}).get("vocab", {})
-    added = {t["id"]: t["content"] for t in json.loads(tokenizer_json.read_text()).get("added_tokens", [])}
-    return added.get(token_id) or next((tok for tok, i in vocab.items() if i == token_id), None)
+def _checked_tokenizer(path: Path, cfg: ModelConfig) -> tuple[bytes, str | None]:
+    """The tokenizer.json's bytes and its EOS token's text, after checking it fits the model (valid JSON, as many
+    ids as model.vocab_size, a token at model.eos_id): a model shipped with another vocabulary is useless."""
+    from pipeline.shards.format import tokenizer_vocab_size
+
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+        size = tokenizer_vocab_size(text)
+        vocab = (data.get("model") or {}).get("vocab") or {}
+        added = {t["id"]: t["content"] for t in data.get("added_tokens") or []}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError) as e:
+        raise ExportError(f"{path}: not a tokenizer.json ({e})") from None
+    if size is not None and size != cfg.vocab_size:
+        raise ExportError(f"{path}: a vocabulary of {size} ids, the model's is {cfg.vocab_size}")
+    if cfg.eos_id < 0:
+        return raw, None
+    if isinstance(vocab, dict):
+        eos = added.get(cfg.eos_id) or next((t for t, i in vocab.items() if i == cfg.eos_id), None)
+    else:  # Unigram: [[piece, score], ...]
+        eos = added.get(cfg.eos_id) or (vocab[cfg.eos_id][0] if cfg.eos_id < len(vocab) else None)
+    if eos is None:
+        raise ExportError(f"{path}: no token has the model's EOS id {cfg.eos_id}")
+    return raw, eos
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,12 @@ class ModelConfig:
     moe: MoEConfig = field(default_factory=MoEConfig)
 
     def __post_init__(self) -> None:
+        for name in ("dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):  # first: the checks below divide
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_kv_heads < 0 or self.head_dim < 0:
+            raise ValueError(f"model.n_kv_heads and model.head_dim must be >= 0 (0: derived), got "
+                             f"{self.n_kv_heads}, {self.head_dim}")
         if self.n_kv_heads == 0:
             self.n_kv_heads = self.n_heads
         if self.head_dim == 0:
@@ -54,9 +60,6 @@ class ModelConfig:
             raise ValueError(f"model.n_dense_layers={self.n_dense_layers} must be in [0, n_layers={self.n_layers}]")
         if self.vocab_size < 0:
             raise ValueError(f"model.vocab_size must be >= 0 (0: from the shards), got {self.vocab_size}")
-        for name in ("dim", "n_layers", "n_heads", "ffn_dim", "max_seq_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
 
     def build(self, device: torch.device | str | None = None) -> Transformer:
         if self.vocab_size < 1:
@@ -149,9 +152,11 @@ class Block(nn.Module):
         else:
             self.ffn = FeedForward(cfg.dim, cfg.ffn_dim)
 
-    def forward(self, x_BSD: torch.Tensor, cos_SK: torch.Tensor, sin_SK: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BSD: torch.Tensor, cos_SK: torch.Tensor, sin_SK: torch.Tensor,
+                mask_BS: torch.Tensor | None = None) -> torch.Tensor:
         h_BSD = x_BSD + self.attention(self.attention_norm(x_BSD), cos_SK, sin_SK)
-        return h_BSD + self.ffn(self.ffn_norm(h_BSD))
+        ffn_in_BSD = self.ffn_norm(h_BSD)
+        return h_BSD + (self.ffn(ffn_in_BSD, mask_BS) if self.is_moe else self.ffn(ffn_in_BSD))
 
 
 class Transformer(nn.Module):
@@ -179,8 +184,12 @@ class Transformer(nn.Module):
     def recompute_plan(self) -> list[bool]:
         return list(self._recompute_plan)
 
-    def forward(self, tokens_BS: torch.Tensor, labels_BS: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, S, vocab); or, given labels, the cross-entropy summed over non-padding labels."""
+    def forward(self, tokens_BS: torch.Tensor, labels_BS: torch.Tensor | None = None,
+                mask_BS: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, S, vocab); or, given labels, the cross-entropy summed over non-padding labels.
+
+        `mask_BS` (True at real tokens, from the loader) keeps padding out of the routers' load statistics and the
+        balance loss; the attention needs none (right padding under a causal mask)."""
         S = tokens_BS.shape[1]
         if S > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {S} exceeds model.max_seq_len={self.cfg.max_seq_len}")
@@ -188,9 +197,9 @@ class Transformer(nn.Module):
         h_BSD = self.tok_embeddings(tokens_BS)
         for block, recompute in zip(self.layers, self._recompute_plan, strict=True):
             if recompute and torch.is_grad_enabled():
-                h_BSD = checkpoint(block, h_BSD, cos_SK, sin_SK, use_reentrant=False)
+                h_BSD = checkpoint(block, h_BSD, cos_SK, sin_SK, mask_BS, use_reentrant=False)
             else:
-                h_BSD = block(h_BSD, cos_SK, sin_SK)
+                h_BSD = block(h_BSD, cos_SK, sin_SK, mask_BS)
         if labels_BS is None:
             return self.output(self.norm(h_BSD))
         return self.loss_sum(h_BSD, labels_BS)
@@ -212,15 +221,20 @@ class Transformer(nn.Module):
         return (b.ffn for b in self.layers if isinstance(b.ffn, MoE))
 
     @torch.no_grad()
-    def init_weights(self) -> None:
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
         """Normal(0, init_std) for every matrix (dots.llm1 uses 0.006), ones for norms, zero routing bias.
-        Separate from __init__ so a model built on the meta device can be materialised with to_empty()."""
+        Separate from __init__ so a model built on the meta device can be materialised with to_empty().
+
+        With `generator` (a sharded model: trainer/parallelize.py seeds one per rank) each parameter's local shard
+        is drawn from it, so every rank draws only what it holds and no two ranks draw the same values."""
         std = self.cfg.init_std
         for name, p in self.named_parameters():
             if name.endswith("norm.weight"):
                 p.fill_(1.0)
-            else:
+            elif generator is None:
                 nn.init.normal_(p, mean=0.0, std=std)
+            else:
+                (p.to_local() if hasattr(p, "to_local") else p).normal_(0.0, std, generator=generator)
         for moe in self.moe_layers():
             moe.router.expert_bias.zero_()
             moe.router.tokens_per_expert.zero_()

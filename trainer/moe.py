@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+DEFAULT_BIAS_SPEED = {"quantile": 0.5, "sign": 0.001}
+
 
 @dataclass(kw_only=True, slots=True)
 class MoEConfig:
@@ -37,9 +39,13 @@ class MoEConfig:
     # the value that would have given it exactly its share of the step's token slots (a step in score units, as
     # large as the score gaps it has to close); "sign": DeepSeek-V3's fixed step of `speed` toward uniform load
     bias_update: Literal["quantile", "sign"] = "quantile"
-    bias_update_speed: float = 0.5  # 0 disables balancing
+    # -1: the rule's own default (quantile 0.5 of the gap; sign 0.001, DeepSeek-V3's); 0 disables balancing
+    bias_update_speed: float = -1.0
     # complementary sequence-level balance loss weight (DeepSeek-V3: 1e-4); 0 disables it
     seq_balance_coef: float = 0.0
+    # the gate in fp32 under bf16 autocast and FSDP's bf16 parameters (near-ties between experts decide routing);
+    # false: the gate runs in the compute dtype like every other linear
+    router_fp32: bool = True
     # "grouped": one grouped GEMM over expert-sorted tokens; "loop": one matmul per expert (the reference)
     experts_impl: Literal["grouped", "loop"] = "grouped"
     # pad every expert's token group to a multiple of this many rows on CUDA (grouped-GEMM kernel tiles)
@@ -50,9 +56,12 @@ class MoEConfig:
             raise ValueError("moe.n_routed_experts and moe.top_k must be >= 1")
         if self.top_k > self.n_routed_experts:
             raise ValueError(f"moe.top_k={self.top_k} exceeds moe.n_routed_experts={self.n_routed_experts}")
-        if self.bias_update not in ("quantile", "sign") or self.bias_update_speed < 0:
-            raise ValueError(f"moe.bias_update must be 'quantile' or 'sign' and bias_update_speed >= 0, got "
-                             f"{self.bias_update!r}, {self.bias_update_speed}")
+        if self.bias_update not in ("quantile", "sign") or (self.bias_update_speed < 0
+                                                            and self.bias_update_speed != -1):
+            raise ValueError(f"moe.bias_update must be 'quantile' or 'sign' and bias_update_speed >= 0 (or -1: the "
+                             f"rule's default), got {self.bias_update!r}, {self.bias_update_speed}")
+        if self.bias_update_speed == -1:
+            self.bias_update_speed = DEFAULT_BIAS_SPEED[self.bias_update]
         if self.score_func not in ("sigmoid", "softmax"):
             raise ValueError(f"moe.score_func must be 'sigmoid' or 'softmax', got {self.score_func!r}")
         if self.experts_impl not in ("grouped", "loop"):
@@ -92,12 +101,16 @@ class Router(nn.Module):
         self.overloaded_steps = 0  # consecutive bias updates with the busiest expert above 2x uniform
         self._debug_force_load_balance = False
 
-    def forward(self, x_TD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (topk_weights_TK fp32, topk_ids_TK int64, scores_TE fp32)."""
+    def forward(self, x_TD: torch.Tensor, mask_T: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (topk_weights_TK fp32, topk_ids_TK int64, scores_TE fp32). Tokens where `mask_T` is False
+        (padding) are routed like any other but left out of the load statistics."""
         E, K = self.cfg.n_routed_experts, self.cfg.top_k
-        # the gate runs in fp32 even under bf16 autocast: near-ties between experts decide routing
-        with torch.autocast(device_type=x_TD.device.type, enabled=False):
-            logits_TE = F.linear(x_TD.float(), self.gate.weight.float())
+        if self.cfg.router_fp32:  # near-ties between experts decide routing: the gate runs in fp32 under autocast
+            with torch.autocast(device_type=x_TD.device.type, enabled=False):
+                logits_TE = F.linear(x_TD.float(), self.gate.weight.float())
+        else:
+            logits_TE = self.gate(x_TD).float()
         scores_TE = self.scores(logits_TE)
 
         if self._debug_force_load_balance:
@@ -113,9 +126,12 @@ class Router(nn.Module):
 
         if self.training and not in_recompute():
             with torch.no_grad():
-                self.tokens_per_expert += torch.bincount(topk_ids_TK.flatten(), minlength=E).float()
-                if self.cfg.bias_update == "quantile" and self.cfg.bias_update_speed > 0:
-                    self.bias_step_sum[:E] += balance_step(scores_TE + self.expert_bias, topk_ids_TK)
+                ids_TK, biased_TE = topk_ids_TK, scores_TE + self.expert_bias
+                if mask_T is not None:  # boolean indexing waits for the device once; the loop passes no mask
+                    ids_TK, biased_TE = ids_TK[mask_T], biased_TE[mask_T]  # for a batch without padding
+                self.tokens_per_expert += torch.bincount(ids_TK.flatten(), minlength=E).float()
+                if self.cfg.bias_update == "quantile" and self.cfg.bias_update_speed > 0 and len(ids_TK):
+                    self.bias_step_sum[:E] += balance_step(biased_TE, ids_TK)
                     self.bias_step_sum[E] += 1
         return topk_weights_TK, topk_ids_TK, scores_TE
 
@@ -170,19 +186,28 @@ def balance_step(biased_TE: torch.Tensor, topk_ids_TK: torch.Tensor) -> torch.Te
     return -ranked_RE[share - 1:share + 1].mean(dim=0)
 
 
-def sequence_balance_loss(scores_BSE: torch.Tensor, topk_ids_BSK: torch.Tensor) -> torch.Tensor:
+def sequence_balance_loss(scores_BSE: torch.Tensor, topk_ids_BSK: torch.Tensor,
+                          mask_BS: torch.Tensor | None = None) -> torch.Tensor:
     """DeepSeek-V3's complementary sequence-wise balance loss: sum_e f_e * P_e averaged over sequences.
 
     f_e: fraction of the sequence's slots routed to e (scaled so uniform load gives 1); P_e: the mean
-    normalised score of e over the sequence.
+    normalised score of e over the sequence. With `mask_BS`, a sequence is its real tokens only, and sequences
+    without any are left out of the mean.
     """
     B, S, E = scores_BSE.shape
     K = topk_ids_BSK.shape[-1]
+    p_BSE = scores_BSE / scores_BSE.sum(dim=-1, keepdim=True)
     counts_BE = torch.zeros(B, E, device=scores_BSE.device, dtype=scores_BSE.dtype)
-    counts_BE.scatter_add_(1, topk_ids_BSK.reshape(B, S * K), torch.ones_like(counts_BE[:, :1]).expand(B, S * K))
-    f_BE = counts_BE * (E / (K * S))
-    p_BE = (scores_BSE / scores_BSE.sum(dim=-1, keepdim=True)).mean(dim=1)
-    return (f_BE * p_BE).sum(dim=-1).mean()
+    if mask_BS is None:
+        counts_BE.scatter_add_(1, topk_ids_BSK.reshape(B, S * K), torch.ones_like(counts_BE[:, :1]).expand(B, S * K))
+        return (counts_BE * (E / (K * S)) * p_BSE.mean(dim=1)).sum(dim=-1).mean()
+    w_BS = mask_BS.to(scores_BSE.dtype)
+    n_B = w_BS.sum(dim=1)
+    counts_BE.scatter_add_(1, topk_ids_BSK.reshape(B, S * K), w_BS.repeat_interleave(K, dim=1))
+    f_BE = counts_BE * E / (K * n_B.clamp_min(1)).unsqueeze(1)
+    p_BE = (p_BSE * w_BS.unsqueeze(-1)).sum(dim=1) / n_B.clamp_min(1).unsqueeze(1)
+    has_B = (n_B > 0).to(scores_BSE.dtype)
+    return ((f_BE * p_BE).sum(dim=-1) * has_B).sum() / has_B.sum().clamp_min(1)
 
 
 class _AddAuxLoss(torch.autograd.Function):
@@ -237,6 +262,16 @@ class _ContiguousGrad(torch.autograd.Function):
 
 def _grouped_mm(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
     """x_ND @ w_E.T per group, for weights stored (E, out, in) like nn.Linear."""
+    if x_ND.dtype != torch.bfloat16 and torch.compiler.is_compiling():
+        return _grouped_mm_eager(x_ND, w_EXY, offs_E)
+    gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
+    return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
+
+
+@torch.compiler.disable
+def _grouped_mm_eager(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
+    """The grouped GEMM outside the compiled graph: its shape checks under tracing accept bf16 only, while eager
+    runs fp32 on the CPU (the fp32 path is for CPU runs and tests, where the graph break costs little)."""
     gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
     return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
 
@@ -263,11 +298,13 @@ class GroupedExperts(nn.Module):
         return tuple(w.to_local() if hasattr(w, "to_local") else w for w in (self.w1, self.w2, self.w3))
 
     def forward(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
-        if self.impl == "loop" or not has_grouped_mm():
+        """Runs in the autocast dtype when autocast is on (train.bf16 on CUDA), else in the input's dtype."""
+        device = x_ND.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x_ND.dtype
+        # the CUDA grouped GEMM kernel is bf16-only: an fp32 run on CUDA takes the loop rather than rounding
+        if self.impl == "loop" or not has_grouped_mm() or (x_ND.is_cuda and dtype != torch.bfloat16):
             return self._forward_loop(x_ND, counts_E)
-        if x_ND.is_cuda:  # the fast CUDA grouped GEMM kernel is bf16-only and tiles rows by 16
-            return self._forward_grouped(x_ND, counts_E, torch.bfloat16, self.cuda_group_align)
-        return self._forward_grouped(x_ND, counts_E, x_ND.dtype, 1)
+        return self._forward_grouped(x_ND, counts_E, dtype, self.cuda_group_align if x_ND.is_cuda else 1)
 
     def _forward_loop(self, x_ND: torch.Tensor, counts_E: torch.Tensor) -> torch.Tensor:
         """Reference: one SwiGLU per expert over its contiguous slice. Simple, slow (E small matmuls)."""
@@ -317,15 +354,18 @@ class MoE(nn.Module):
         self.router = Router(dim, cfg)
         self.experts = GroupedExperts(dim, cfg)
         self.shared_experts = shared
-        self.register_buffer("last_aux_loss", torch.zeros(()), persistent=False)
+        # this step's balance loss so far (each forward's scaled by aux_loss_scale, so a mean over micro-batches);
+        # read and reset by update_expert_biases
+        self.register_buffer("aux_loss_sum", torch.zeros(()), persistent=False)
         # weight of this forward's balance loss: 1 / micro-batches per step, as the main loss is a mean over them
         # (set by the loop; ranks need nothing, FSDP already averages their gradients)
         self.aux_loss_scale = 1.0
 
-    def forward(self, x_BSD: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BSD: torch.Tensor, mask_BS: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask_BS`: True at real tokens; padding is left out of the routing statistics and the balance loss."""
         B, S, D = x_BSD.shape
         x_TD = x_BSD.reshape(B * S, D)
-        topk_weights_TK, topk_ids_TK, scores_TE = self.router(x_TD)
+        topk_weights_TK, topk_ids_TK, scores_TE = self.router(x_TD, None if mask_BS is None else mask_BS.reshape(-1))
         x_in_TD = x_TD
         if torch.is_autocast_enabled(x_TD.device.type):  # dispatch K copies of each token in bf16, not fp32
             x_in_TD = x_TD.to(torch.get_autocast_dtype(x_TD.device.type))
@@ -337,10 +377,10 @@ class MoE(nn.Module):
         out_BSD = out_TD.view(B, S, D)
         if self.cfg.seq_balance_coef > 0 and self.training and torch.is_grad_enabled():
             K = self.cfg.top_k
-            aux = self.aux_loss_scale * self.cfg.seq_balance_coef * sequence_balance_loss(scores_TE.view(B, S, -1),
-                                                                    topk_ids_TK.view(B, S, K))
+            aux = self.aux_loss_scale * self.cfg.seq_balance_coef * sequence_balance_loss(
+                scores_TE.view(B, S, -1), topk_ids_TK.view(B, S, K), mask_BS)
             if not in_recompute():
-                self.last_aux_loss.copy_(aux.detach())
+                self.aux_loss_sum += aux.detach()
             out_BSD = _AddAuxLoss.apply(out_BSD, aux)
         return out_BSD
 
@@ -359,12 +399,16 @@ def update_expert_biases(moe_layers: Iterable[MoE], all_reduce: bool = False, gr
     layers = list(moe_layers)
     if not layers:
         return {}
-    # one all-reduce for every layer's counts and score spreads: all ranks then apply the same update
-    stats_LX = torch.stack([torch.cat([m.router.tokens_per_expert, m.router.bias_step_sum]) for m in layers])
+    # one all-reduce for every layer's counts, score spreads and balance loss: all ranks apply the same update
+    stats_LX = torch.stack([torch.cat([m.router.tokens_per_expert, m.router.bias_step_sum, m.aux_loss_sum[None]])
+                            for m in layers])
+    ranks = 1
     if all_reduce:
         import torch.distributed as dist
 
         dist.all_reduce(stats_LX, group=group)
+        ranks = dist.get_world_size(group)
+    aux_L, stats_LX = stats_LX[:, -1] / ranks, stats_LX[:, :-1]
     E = layers[0].cfg.n_routed_experts
     load_LE = stats_LX[:, :E]
     for moe, load_E, stats_X in zip(layers, load_LE, stats_LX, strict=True):
@@ -377,6 +421,8 @@ def update_expert_biases(moe_layers: Iterable[MoE], all_reduce: bool = False, gr
                           stacklevel=2)
     mean_L = load_LE.mean(dim=1).clamp_min(1e-9)
     imbalance_L = load_LE.max(dim=1).values / mean_L
-    aux = sum(float(m.last_aux_loss) for m in layers)
+    for m in layers:
+        m.aux_loss_sum.zero_()
+    aux = float(aux_L.sum())  # summed over layers, the mean over micro-batches and ranks
     return {"load_imbalance": float(imbalance_L.mean()), "load_imbalance_max": float(imbalance_L.max()),
             "layer_load_imbalance": [round(float(x), 4) for x in imbalance_L], "seq_balance_loss": aux}

@@ -45,7 +45,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("train.device is 'cuda' but no CUDA device is available")
+            raise ConfigError("train.device is 'cuda' but no CUDA device is available")
         return torch.device("cuda", local_rank)
     return torch.device(name)
 

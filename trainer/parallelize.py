@@ -17,13 +17,15 @@ from torch import nn
 from trainer.parallel_dims import ParallelDims, init_distributed, pick_device, shutdown
 
 __all__ = ["ParallelDims", "init_distributed", "pick_device", "shutdown", "build_model", "parallelize",
-           "clip_grad_norm_", "agree_recompute_plan"]
+           "clip_grad_norm_", "agree_recompute_plan", "RankCollectives"]
 
 
-def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False):
+def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: bool = True, meta_init: bool = False,
+                seed: int = 0):
     """The model for this rank, parallelized. With `meta_init` (and several ranks) it is built on the meta device,
-    sharded, then materialised shard by shard: parameters are drawn with DTensor's random ops (the same
-    distribution, other values than a single-device run) and buffers are zeroed before `init_weights` sets them."""
+    sharded, then materialised shard by shard: each rank draws its own shards from a generator seeded by (seed,
+    rank), the same distribution as a single-device run with other values (DTensor's random ops would give every
+    rank the same values on a CPU mesh), and buffers are zeroed before `init_weights` sets them."""
     if not (meta_init and dims.distributed):
         return parallelize(cfg.build(dims.device), dims, compile_blocks, bf16)
     model = parallelize(cfg.build("meta"), dims, compile_blocks, bf16)
@@ -31,7 +33,8 @@ def build_model(cfg, dims: ParallelDims, compile_blocks: bool = False, bf16: boo
     with torch.no_grad():
         for buffer in model.buffers():
             buffer.zero_()
-        model.init_weights()
+        generator = torch.Generator(device=dims.device).manual_seed(seed * 65536 + dims.rank)
+        model.init_weights(generator)
     return model
 
 
@@ -74,6 +77,11 @@ def apply_fsdp(model: nn.Module, dims: ParallelDims, bf16: bool) -> None:
         for moe in moe_layers:
             fully_shard(moe.experts, mesh=dims.submesh("dp_shard"), mp_policy=mp,
                         shard_placement_fn=lambda p: Shard(1))
+    if bf16:  # the gate's own group keeps its weight (and input) in fp32 where moe.router_fp32 asks for it
+        router_mp = MixedPrecisionPolicy(param_dtype=torch.float32, reduce_dtype=torch.float32)
+        for moe in moe_layers:
+            if moe.cfg.router_fp32:
+                fully_shard(moe.router, mesh=dp_mesh, mp_policy=router_mp)
     for block in model.layers:
         fully_shard(block, mesh=dp_mesh, mp_policy=mp)
     fully_shard(model, mesh=dp_mesh, mp_policy=mp)
@@ -120,3 +128,28 @@ def agree_recompute_plan(plan: list[bool], dims: ParallelDims) -> list[bool]:
     t = torch.tensor([int(p) for p in plan], dtype=torch.int32, device=dims.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+
+class RankCollectives:
+    """The recompute planner's collectives over all ranks (trainer/recompute/policy.py's RankGroup)."""
+
+    def __init__(self, dims: ParallelDims):
+        self.dims = dims
+
+    def all(self, flag: bool) -> bool:
+        """True when `flag` is true on every rank."""
+        if not self.dims.distributed:
+            return bool(flag)
+        t = torch.tensor([int(bool(flag))], dtype=torch.int32, device=self.dims.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item())
+
+    def gather(self, values: list[float]) -> list[list[float]]:
+        """Every rank's `values` (the same length on all), in rank order."""
+        if not self.dims.distributed:
+            return [list(values)]
+        t = torch.tensor(values, dtype=torch.float64, device=self.dims.device)
+        out = [torch.empty_like(t) for _ in range(self.dims.world_size)]
+        dist.all_gather(out, t)
+        return [o.tolist() for o in out]

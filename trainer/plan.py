@@ -10,7 +10,7 @@ For every layout of G ranks (dp_shard x ep = G, ep dividing the routed experts) 
                   over dp_shard only, so 1/ep of them) and one block's unsharded fp32 gradient before its
                   reduce-scatter; with ep > 1 the all-to-all buffers of one MoE layer's token slots
     activations   what autograd keeps for backward at the largest batch the loader forms (tokens_per_batch
-                  tokens of max length), under each [checkpointing] mode: none, full, and planned (static and
+                  tokens of max length), under each [recompute] mode: none, full, and planned (static and
                   mimose plan the same way for the largest shape: the fewest blocks recomputed that fit)
 
 Activation bytes are counted tensor by tensor from what trainer/model.py and trainer/moe.py save (on CPU in
@@ -34,11 +34,14 @@ HEADROOM = 0.10  # of device memory kept free for the allocator and kernels
 
 
 def parse_bytes(text: str) -> int:
-    """'80GiB', '80GB', '141e9', '512MiB' -> bytes."""
+    """'80GiB', '80GB', '141e9B', '512MiB' -> bytes. The unit is required: a bare 80 could mean 80 bytes or 80 GiB,
+    and reading it either way silently gives a plan for another machine."""
     m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([KMGT]i?B?|B)?\s*", text)
     if not m:
-        raise ValueError(f"cannot read {text!r} as a size (e.g. 80GiB, 141GB, 8e10)")
-    unit = (m.group(2) or "B").upper().rstrip("B") or "B"
+        raise ValueError(f"cannot read {text!r} as a size (e.g. 80GiB, 141GB, 8e10B)")
+    if not m.group(2):
+        raise ValueError(f"{text!r} has no unit: write e.g. {m.group(1)}GiB, {m.group(1)}GB or {m.group(1)}B")
+    unit = m.group(2).upper().rstrip("B") or "B"
     scale = {"B": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
     return int(float(m.group(1)) * scale[unit])
 
@@ -249,9 +252,21 @@ def format_plan(name: str, cfg, gpus: int, gpu_mem: int, plans: list[LayoutPlan]
     fitting = [f"{lp.dp_shard}x{lp.ep}" for lp in plans if lp.fits]
     lines.append(f"layouts that fit: {', '.join(fitting) or 'none'}; "
                  f"do not fit: {', '.join(f'{lp.dp_shard}x{lp.ep}' for lp in plans if not lp.fits) or 'none'}")
-    lines.append("(act plan: [checkpointing] static / mimose at the largest shape; run with "
+    lines.append("(act plan: [recompute] static / mimose at the largest shape; run with "
                  "--set parallel.dp_shard=D --set parallel.ep=E under torchrun)")
+    lines.append(meta_init_line(cfg, gpus))
     return "\n".join(lines)
+
+
+def meta_init_line(cfg, gpus: int) -> str:
+    """Whether several ranks build the model shard by shard (parallel.meta_init) or each builds it whole first."""
+    whole = 4 * param_counts(cfg.model).total
+    if cfg.parallel.meta_init:
+        return "meta_init: on (each rank materialises only its own shards)"
+    if gpus == 1:
+        return "meta_init: off (one GPU builds the whole model anyway)"
+    return (f"meta_init: off: every rank first builds the whole model in fp32 ({whole / GIB:,.1f} GiB) before "
+            "sharding it; set parallel.meta_init = true when that does not fit")
 
 
 def print_plan(name: str, cfg, gpus: int, gpu_mem: str) -> int:
@@ -267,3 +282,40 @@ def print_plan(name: str, cfg, gpus: int, gpu_mem: str) -> int:
     plans = memory_plan(cfg, gpus, mem)
     print(format_plan(name, cfg, gpus, mem, plans))
     return 0 if any(lp.fits for lp in plans) else 1
+
+
+# --- before anything is allocated ------------------------------------------------------------------------------
+
+def device_capacity(device) -> int:
+    """Bytes of one device: a GPU's memory, or the host's physical memory for the CPU."""
+    import os
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def fixed_bytes(cfg: ModelConfig, world_size: int, training: bool = True, meta_init: bool = False) -> int:
+    """What a rank holds whatever the batch: fp32 weights (the whole model while it is built, unless it is built
+    on the meta device), gradients and AdamW's two moments sharded over the ranks, and the RoPE tables."""
+    total = param_counts(cfg).total
+    sharded = (16 if training else 4) * total // world_size
+    built = 0 if meta_init or world_size == 1 else 4 * total
+    return max(sharded, built) + 2 * 4 * cfg.max_seq_len * cfg.head_dim
+
+
+def check_fits(cfg: ModelConfig, device, world_size: int = 1, training: bool = True,
+               meta_init: bool = False) -> None:
+    """ConfigError, before any allocation, for a shape no device of this kind can hold (a vocabulary of 2^40, a
+    max_seq_len of 1e9): the size would otherwise surface as a crash deep in an allocation, or swap the host."""
+    from pipeline.config import ConfigError
+
+    need, have = fixed_bytes(cfg, world_size, training, meta_init), device_capacity(device)
+    if need > have:
+        what = "weights, gradients and AdamW state" if training else "weights"
+        raise ConfigError(f"the model needs {need / GIB:,.1f} GiB per rank for its {what} and RoPE tables "
+                          f"({param_counts(cfg).total / 1e9:,.2f}B parameters: vocab_size {cfg.vocab_size}, dim "
+                          f"{cfg.dim}, max_seq_len {cfg.max_seq_len}); a {device.type} device here has "
+                          f"{have / GIB:,.1f} GiB (see `sluice train --plan`)")

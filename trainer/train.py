@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from pipeline.config import ConfigError
@@ -18,10 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest complete saved state in --out")
     p.add_argument("--count-params", action="store_true", help="build the model on the meta device, print its size")
     p.add_argument("--plan", action="store_true",
-                   help="print the bytes per GPU (parameters, gradients, optimizer, activations per [checkpointing] "
+                   help="print the bytes per GPU (parameters, gradients, optimizer, activations per [recompute] "
                         "mode) of every dp_shard x ep layout of --gpus GPUs, and which fit --gpu-mem")
     p.add_argument("--gpus", type=int, default=1, help="with --plan: number of GPUs (default 1)")
-    p.add_argument("--gpu-mem", default="80GiB", help="with --plan: memory per GPU, e.g. 80GiB, 141GB (default 80GiB)")
+    p.add_argument("--gpu-mem", default="80GiB",
+                   help="with --plan: memory per GPU with its unit, e.g. 80GiB, 141GB (default 80GiB)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set optim.lr=1e-3 (repeatable)")
     return p
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from trainer.config import load_config, parse_override
     from trainer.data import DataError
+    from trainer.loop import NonFiniteError
+    from trainer.saved_files import CheckpointError
 
     try:
         overrides = dict(parse_override(s) for s in args.set)
@@ -64,10 +68,39 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, args.data, args.out, resume=args.resume)
         finally:
             shutdown()
-    except (ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError, FileExistsError) as e:
         print(f"sluice train: error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:  # the run itself went wrong, not its inputs
+        print(f"sluice train: error: {e}", file=sys.stderr)
+        return 1
+    except BaseException as e:  # noqa: BLE001 - DCP wraps each rank's error in a BaseException
+        cause = io_error(e)
+        if cause is None:
+            raise
+        print(f"sluice train: error: cannot write {cause.filename or args.out}: {cause.strerror}", file=sys.stderr)
+        return 2
     return 0
+
+
+# Errors of the place written to, not of the run: the user frees space or fixes permissions and resumes.
+IO_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def io_error(e: BaseException) -> OSError | None:
+    """The disk-full, read-only or permission OSError behind `e`, if any (torch.distributed.checkpoint raises a
+    CheckpointException holding each rank's exception)."""
+    pending, seen = [e], set()
+    while pending:
+        x = pending.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, OSError) and x.errno in IO_ERRNOS:
+            return x
+        pending += [c for c in (x.__cause__, x.__context__) if c is not None]
+        pending += [f[0] for f in getattr(x, "failures", {}).values() if isinstance(f, tuple) and f]
+    return None
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ it is shorter than `min_chars_after_cut` (GPT-3's procedure, which also used a 2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 
+from pipeline.config import AutoCount, Count, Range
 from pipeline.dedup.minhash import astral_char_values, char_value_table, fmix64, word_hash_powers
 
 
@@ -45,18 +46,18 @@ class DecontaminateConfig:
 
     enabled: bool = False  # off by default: the demo's outputs stay byte-identical
     eval_sets: list[EvalSetConfig] = field(default_factory=list)
-    ngram: int = 13  # words per n-gram; an evaluation item with fewer words gives none (is never matched)
-    min_overlap: int = 1  # distinct n-grams a document must share with one evaluation item to count as contaminated
+    ngram: Count = 13  # words per n-gram; an evaluation item with fewer words gives none (is never matched)
+    min_overlap: Count = 1  # distinct n-grams a document must share with one evaluation item to count as contaminated
     mode: Literal["drop", "cut"] = "drop"
     # exact: sorted hashes + item numbers, 12 MB per million n-grams; bloom: one Bloom filter per set, 4.2 MB per
     # million n-grams at bloom_error 1e-7, for sets too big to broadcast; min_overlap then counts per set
     index: Literal["exact", "bloom"] = "exact"
     # per n-gram lookup in bloom mode; a document of w words is wrongly matched with probability about w times this
     # (at 1e-4, a tenth of 1000-word pages were dropped for nothing: measured in benchmarks/decontam_bench.py)
-    bloom_error: float = 1e-7
-    margin_chars: int = 200  # cut mode: also removed on each side of a matched span
-    min_chars_after_cut: int = 200  # cut mode: a document left shorter than this is dropped as contaminated
-    batch_rows: int = 1024
+    bloom_error: Annotated[float, Range(0.0, 1.0, open_lo=True, open_hi=True)] = 1e-7
+    margin_chars: AutoCount = 200  # cut mode: also removed on each side of a matched span
+    min_chars_after_cut: AutoCount = 200  # cut mode: a document left shorter than this is dropped as contaminated
+    batch_rows: Count = 1024
 
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.min_overlap < 1 or self.margin_chars < 0 or self.min_chars_after_cut < 0:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError, Count, Range, Seed
 from pipeline.dedup.minhash import fmix64, tokenize, word_hash_powers
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -28,25 +29,26 @@ class DedupConfig:
     preset: str = ""  # "" or a name in PRESETS; sets ngram, num_perm, bands and rows
     exact: bool = True  # drop copies with the same normalised text
     near: bool = True  # drop MinHash-LSH near duplicates
-    ngram: int = 5  # words per shingle
-    num_perm: int = 128  # MinHash signature length
-    threshold: float = 0.8  # Jaccard similarity of near duplicates: bands x rows aim at it, verification checks it
+    ngram: Count = 5  # words per shingle
+    num_perm: Annotated[int, Range(1, 4096)] = 128  # MinHash signature length
+    # Jaccard similarity of near duplicates: bands x rows aim at it, verification checks it
+    threshold: Annotated[float, Range(0.0, 1.0, open_lo=True, open_hi=True)] = 0.8
     verify: bool = True  # count a shared bucket as an edge only if the full signatures estimate >= threshold
-    verify_rounds: int = 4  # representatives per bucket tried (see near_duplicate_clusters)
-    bands: int = 0  # 0: chosen from threshold (with rows)
-    rows: int = 0
+    verify_rounds: Count = 4  # representatives per bucket tried (see near_duplicate_clusters)
+    bands: AutoCount = 0  # 0: chosen from threshold (with rows)
+    rows: AutoCount = 0
     # weight of false positives against false negatives when choosing bands x rows; -1: 0.1 with verify (a false
     # candidate then costs one signature comparison, a missed one leaves a duplicate), 0.5 without
-    fp_weight: float = -1.0
-    seed: int = 1
+    fp_weight: Annotated[float, Range(-1.0, 1.0)] = -1.0
+    seed: Seed = 1
     lines: bool = True  # dots.llm1 line-level dedup of the first and last lines
-    line_first: int = 5  # look at this many first non-blank lines of every document...
-    line_last: int = 5  # ...and this many last ones
-    line_max_occurrences: int = 200  # a line seen more often keeps this many occurrences (by document id)
-    max_cc_iterations: int = 40  # connected-components rounds before the job gives up
-    batch_rows: int = 1000  # documents per signature batch: bounds the Python worker's memory
-    output_files: int = 0  # 0: one per 128 MiB of input
-    shuffle_partitions: int = 0  # 0: spark.sql.shuffle.partitions if submitted, else from cores and input size
+    line_first: AutoCount = 5  # look at this many first non-blank lines of every document...
+    line_last: AutoCount = 5  # ...and this many last ones
+    line_max_occurrences: Count = 200  # a line seen more often keeps this many occurrences (by document id)
+    max_cc_iterations: Count = 40  # connected-components rounds before the job gives up
+    batch_rows: Count = 1000  # documents per signature batch: bounds the Python worker's memory
+    output_files: AutoCount = 0  # 0: one per 128 MiB of input
+    shuffle_partitions: AutoCount = 0  # 0: spark.sql.shuffle.partitions if submitted, else from cores and input size
 
     def __post_init__(self) -> None:
         if self.preset:

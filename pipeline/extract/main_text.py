@@ -14,9 +14,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count, Range
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.record import HTML_TYPES
 
@@ -178,27 +178,28 @@ def looks_like_html(body: bytes) -> bool:
 class ExtractConfig:
     """The [extract] table of run.toml.
 
-    The trafilatura switches were chosen on ../shared/data/extraction-dev (250 pages, share of "with" snippets
-    kept / "without" snippets dropped): favor_precision 0.927 / 0.935 (F1 0.931, the best), default 0.946 / 0.906,
-    favor_recall 0.946 / 0.892, fast 0.930 / 0.914 at ~25% less time, fast + precision 0.886 / 0.938, per-page
-    deduplicate 0.922 / 0.935, no tables 0.903 / 0.939. Pretraining data wants boilerplate out, hence precision.
+    The trafilatura switches were chosen by measurement on both dev sets (benchmarks/extract_bench.py --wcxb
+    --variants; word F1 on WCXB dev, 15 pages per type / extraction-dev "with" found, "without" absent):
+    trafilatura's own defaults 0.774 / 0.945 / 0.906; favor_precision 0.674 / 0.927 / 0.935 (forums -0.15, listings
+    -0.22, products -0.10); no tables 0.760; comments on 0.770; no fallbacks (fast) 0.742; favor_recall 0.739.
+    favor_precision only wins on news-style articles; the web is not only articles, hence trafilatura's defaults.
     """
 
-    timeout_s: float = 2.0  # hard limit per page, decoding included
-    max_body_bytes: int = 5_000_000  # larger bodies are dropped as too_large before parsing
-    favor_precision: bool = True
+    timeout_s: Annotated[float, Range(0.0, 3600.0, open_lo=True)] = 2.0  # hard limit per page, decoding included
+    max_body_bytes: Count = 5_000_000  # larger bodies are dropped as too_large before parsing
+    favor_precision: bool = False
     favor_recall: bool = False
     fast: bool = False  # skip trafilatura's fallback extractors (readability, justext)
     include_tables: bool = True
     include_comments: bool = False
     deduplicate: bool = False  # within one page only; never across pages (the dedup stage does that)
-    min_chars: int = 1  # an extraction shorter than this is empty_text
+    min_chars: Count = 1  # an extraction shorter than this is empty_text
     fail_on_missing_input: bool = False  # stop the run if an input WARC is missing or unreadable (else count it)
     # "fast": lexbor blocks + trees distilled from trafilatura (pipeline/extract/fast.py), ~10x the pages/s; a page it
     # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
-    fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v2
+    fast_model: str = ""  # a model path (.npz + .json card) or a shipped one: "extractor_v3" (= ""), "extractor_v2"
     # keep the page_* structure columns the web-type classifier reads (pipeline.extract.page_features), computed
     # from the tree trafilatura extracts from (no second parse); the fast extractor's pages get none
     page_features: bool = False
@@ -282,7 +283,7 @@ class TextExtractor:
         c = self.config
         if self._fast is not None:
             try:
-                text = self._fast.extract(html)
+                text = self._fast.extract(html, url)
             except Exception as e:  # noqa: BLE001 - unparseable for lexbor (FastParseError) or a bug: trafilatura tries
                 log.debug("fast extractor failed on %s, trafilatura takes it: %s", url, e)
                 self.fast_fallbacks += 1

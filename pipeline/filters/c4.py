@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
+from pipeline.config import AutoCount
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least
@@ -45,14 +46,14 @@ _SENTENCE_END = re.compile(r"[。！？．｡।؟។៕။།]+|[.!?]+[\"'”�
 class C4Config:
     enabled: bool = True
     remove_citations: bool = True
-    max_word_length: int = 1000  # 0 = no limit
+    max_word_length: AutoCount = 1000  # 0 = no limit
     filter_no_terminal_punct: bool = True
-    min_words_per_line: int = 3
+    min_words_per_line: AutoCount = 3
     filter_lorem_ipsum: bool = True
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
     filter_policy: bool = True
-    min_num_sentences: int = 5
+    min_num_sentences: AutoCount = 5
 
     def __post_init__(self) -> None:
         for name in ("max_word_length", "min_words_per_line", "min_num_sentences"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from pipeline.config import AutoCount, Fraction, NonNegative
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction
@@ -25,13 +26,13 @@ _SECTION = "filters.fineweb"
 @dataclass(kw_only=True)
 class FineWebConfig:
     enabled: bool = True
-    min_line_punct_ratio: float = 0.12  # lines ending in terminal punctuation
+    min_line_punct_ratio: Fraction = 0.12  # lines ending in terminal punctuation
     line_punct_exclude_zero: bool = False  # true: a document with no such line at all is kept
-    max_short_line_ratio: float = 0.67
-    short_line_length: int = 30  # characters
-    short_line_length_dense: int = 10  # characters, in Chinese and Japanese (text_view.DENSE_LANGS)
-    max_dup_line_char_ratio: float = 0.01
-    max_newline_word_ratio: float = 0.3
+    max_short_line_ratio: Fraction = 0.67
+    short_line_length: AutoCount = 30  # characters
+    short_line_length_dense: AutoCount = 10  # characters, in Chinese and Japanese (text_view.DENSE_LANGS)
+    max_dup_line_char_ratio: Fraction = 0.01
+    max_newline_word_ratio: NonNegative = 0.3
 
     def __post_init__(self) -> None:
         for name in ("min_line_punct_ratio", "max_short_line_ratio", "max_dup_line_char_ratio"):

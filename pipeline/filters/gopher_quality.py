@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import compress, islice
 from typing import ClassVar
 
+from pipeline.config import AutoCount, Fraction, NonNegative
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction, check_order
@@ -30,15 +31,15 @@ _ELLIPSES = ("...", "…")
 @dataclass(kw_only=True)
 class GopherQualityConfig:
     enabled: bool = True
-    min_doc_words: int = 50
-    max_doc_words: int = 100_000
-    min_avg_word_length: float = 3.0
-    max_avg_word_length: float = 10.0
-    max_symbol_word_ratio: float = 0.1  # for "#" and for ellipses, each on its own
-    max_bullet_lines_ratio: float = 0.9
-    max_ellipsis_lines_ratio: float = 0.3
-    min_alpha_words_ratio: float = 0.8  # words with at least one letter
-    min_stop_words: int = 2
+    min_doc_words: AutoCount = 50
+    max_doc_words: AutoCount = 100_000
+    min_avg_word_length: NonNegative = 3.0
+    max_avg_word_length: NonNegative = 10.0
+    max_symbol_word_ratio: Fraction = 0.1  # for "#" and for ellipses, each on its own
+    max_bullet_lines_ratio: Fraction = 0.9
+    max_ellipsis_lines_ratio: Fraction = 0.3
+    min_alpha_words_ratio: Fraction = 0.8  # words with at least one letter
+    min_stop_words: AutoCount = 2
     stop_words: list[str] = field(default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"])
     stop_words_langs: list[str] = field(default_factory=lambda: ["en"])
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Fraction
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_fraction
@@ -35,14 +35,14 @@ _HIGH_48_BITS = ~_LOW_16_BITS
 @dataclass(kw_only=True)
 class GopherRepetitionConfig:
     enabled: bool = True
-    max_dup_para_frac: float = 0.3
-    max_dup_para_char_frac: float = 0.2
-    max_dup_line_frac: float = 0.3
-    max_dup_line_char_frac: float = 0.2
+    max_dup_para_frac: Fraction = 0.3
+    max_dup_para_char_frac: Fraction = 0.2
+    max_dup_line_frac: Fraction = 0.3
+    max_dup_line_char_frac: Fraction = 0.2
     # n (as a TOML key) -> max fraction of characters in the most frequent n-gram
-    max_top_ngram_char_frac: dict[str, float] = field(default_factory=lambda: {"2": 0.20, "3": 0.18, "4": 0.16})
+    max_top_ngram_char_frac: dict[str, Fraction] = field(default_factory=lambda: {"2": 0.20, "3": 0.18, "4": 0.16})
     # n -> max fraction of characters in duplicated n-grams
-    max_dup_ngram_char_frac: dict[str, float] = field(
+    max_dup_ngram_char_frac: dict[str, Fraction] = field(
         default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
     )
 

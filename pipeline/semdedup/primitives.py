@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError, Count, Fraction, Range, Seed
 
 
 @dataclass(kw_only=True)
@@ -31,25 +32,25 @@ class SemDedupConfig:
     model: str = "all-MiniLM-L6-v2"
     # cosine at or above which two documents are candidates; calibrated for MiniLM with the second check on real
     # web text (README, "Semantic dedup"): alone, a cosine this low pairs different articles on one subject
-    threshold: float = 0.65
+    threshold: Annotated[float, Range(0.0, 1.0, open_lo=True)] = 0.65
     # the second check (pipeline.semdedup.pair_check): a candidate pair is a duplicate only if its length ratio and
     # the share of the smaller document's rare content words found in the other reach these bounds
     check: bool = True
-    min_length_ratio: float = 0.5
-    min_containment: float = 0.7
-    k: int = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
-    docs_per_cluster: int = 2000
-    max_task_vectors: int = 20000  # no pair-finding task holds more vectors than this
-    max_levels: int = 2  # k-means levels: a cluster over max_task_vectors is split again by k-means, this deep
-    max_iter: int = 20
-    seed: int = 1
+    min_length_ratio: Fraction = 0.5
+    min_containment: Fraction = 0.7
+    k: AutoCount = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
+    docs_per_cluster: Count = 2000
+    max_task_vectors: Annotated[int, Range(2, 2**31 - 1)] = 20000  # no pair-finding task holds more vectors than this
+    max_levels: Count = 2  # k-means levels: a cluster over max_task_vectors is split again by k-means, this deep
+    max_iter: Count = 20
+    seed: Seed = 1
     quality_model: str = "quality_v1"  # keeper rule's score when the input has no `quality` column; "" = ids only
-    max_chars: int = 20000  # only the start of a long document is embedded
-    batch_rows: int = 256  # documents per embedding batch
-    block_rows: int = 1024  # vectors per side of one block of the similarity matrix
-    max_cc_iterations: int = 40
-    output_files: int = 0  # 0: one per 128 MiB of input
-    shuffle_partitions: int = 0  # 0: from cores and input size, as the dedup stage
+    max_chars: Count = 20000  # only the start of a long document is embedded
+    batch_rows: Count = 256  # documents per embedding batch
+    block_rows: Count = 1024  # vectors per side of one block of the similarity matrix
+    max_cc_iterations: Count = 40
+    output_files: AutoCount = 0  # 0: one per 128 MiB of input
+    shuffle_partitions: AutoCount = 0  # 0: from cores and input size, as the dedup stage
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:

@@ -8,7 +8,8 @@ Reading (needs only pyarrow, numpy and fsspec)::
         ...                                           #   category, quality, weight, shard, row
     for batch in reader.iter_batches(["tokens"]):     # pyarrow RecordBatches, one row group at a time at most
         ...
-    part = reader.shard(rank, world_size)             # disjoint row groups; chain .shard(worker, n_workers)
+    part = reader.shard(rank, world_size)             # disjoint row groups (row ranges when there are fewer
+                                                      #   row groups than parts); chain .shard(worker, n_workers)
     state = part.state_dict()                         # {"epoch", "shard", "row"}: the next row to hand out
     part.load_state_dict(state)                       # resume there; a finished pass rolls over to epoch + 1
 
@@ -33,7 +34,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.shards.format import MANIFEST, TOKENIZER_FILE, ShardError, file_sha256, read_manifest, tokenizer_eos_id
+from pipeline.shards.format import (
+    MANIFEST,
+    TOKENIZER_FILE,
+    ShardError,
+    file_sha256,
+    read_manifest,
+    sidecar_path,
+    tokenizer_eos_id,
+    tokenizer_vocab_size,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +60,26 @@ class ShardDocument:
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """One row group: the smallest piece a reader hands to a rank or worker."""
+    """A row group, or a range of its rows: the smallest piece a reader hands to a rank or worker."""
 
     shard: int
     row_group: int
-    first_row: int
+    first_row: int  # in the shard
     rows: int
+    group_first_row: int  # of the row group: a range starts first_row - group_first_row rows into it
+
+
+def _row_ranges(units: list[_Unit], pieces: int) -> list[_Unit]:
+    """Each unit cut into `pieces` contiguous row ranges of near-equal size (empty ones dropped), in order."""
+    out = []
+    for u in units:
+        start = u.first_row
+        for j in range(pieces):
+            n = u.rows // pieces + (j < u.rows % pieces)
+            if n:
+                out.append(_Unit(u.shard, u.row_group, start, n, u.group_first_row))
+            start += n
+    return out
 
 
 class ShardReader:
@@ -69,9 +93,10 @@ class ShardReader:
         self._fs, self._root = fsspec.core.url_to_fs(self.url)
         self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
         self.manifest = read_manifest(self._fs, self._root)
+        self._manifest_name = sidecar_path(self._fs, self._root, MANIFEST).rsplit("/", 1)[-1]  # in messages
         self._entries = self.manifest["shards"]
         self._check_listing()
-        self._units = [_Unit(s, g, sum(e["row_groups"][:g]), n)
+        self._units = [_Unit(s, g, sum(e["row_groups"][:g]), n, sum(e["row_groups"][:g]))
                        for s, e in enumerate(self._entries) for g, n in enumerate(e["row_groups"]) if n]
         self._verified: set[int] = set()
         self.epoch, self.position = 0, (0, 0)
@@ -87,11 +112,17 @@ class ShardReader:
         return sum(u.rows for u in self._units)
 
     def shard(self, rank: int, world_size: int) -> ShardReader:
-        """The part of this reader that `rank` of `world_size` reads: every world_size-th row group."""
+        """The part of this reader that `rank` of `world_size` reads: every world_size-th row group. With fewer row
+        groups than parts, each is first cut into the same number of row ranges, enough for every part (a small
+        corpus still trains on many ranks); the cut depends only on the units and world_size, so a resumed run
+        that reads the same parts reads the same rows in the same order."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        units = self._units
+        if 0 < len(units) < world_size:
+            units = _row_ranges(units, -(-world_size // len(units)))
         part = object.__new__(ShardReader)
-        part.__dict__.update(self.__dict__, _units=self._units[rank::world_size], _verified=set())
+        part.__dict__.update(self.__dict__, _units=units[rank::world_size], _verified=set())
         return part
 
     def state_dict(self) -> dict:
@@ -131,7 +162,7 @@ class ShardReader:
 
     @property
     def _end(self) -> tuple[int, int]:
-        last = self._units[-1] if self._units else _Unit(0, 0, 0, 0)
+        last = self._units[-1] if self._units else _Unit(0, 0, 0, 0, 0)
         return (last.shard, last.first_row + last.rows)
 
     def _batches(self, columns: list[str] | None) -> Iterator:
@@ -151,11 +182,13 @@ class ShardReader:
                 table = opened[1].read_row_group(unit.row_group, columns=columns)
             except (OSError, pa.ArrowException) as e:
                 raise ShardError(f"{path}: row group {unit.row_group} is unreadable ({e})") from None
-            if len(table) != unit.rows:
+            group_rows = self._entries[unit.shard]["row_groups"][unit.row_group]
+            if len(table) != group_rows:
                 raise ShardError(f"{path}: row group {unit.row_group} has {len(table)} rows, manifest.json says "
-                                 f"{unit.rows}")
+                                 f"{group_rows}")
             skip = max(0, start[1] - unit.first_row) if unit.shard == start[0] else 0
-            for batch in table.slice(skip).combine_chunks().to_batches():
+            begin = unit.first_row - unit.group_first_row + skip
+            for batch in table.slice(begin, unit.rows - skip).combine_chunks().to_batches():
                 yield batch, unit.shard, unit.first_row + skip
                 skip += len(batch)
 
@@ -165,23 +198,27 @@ class ShardReader:
     def tokenizer_json(self) -> str:
         """The text of the shards' tokenizer.json, after checking it is the one the manifest records (its sha256)
         and that its EOS token has the id every document ends with: the tokens mean nothing with another one."""
-        info, path = self.manifest.get("tokenizer") or {}, f"{self._root}/{TOKENIZER_FILE}"
+        info, path = self.manifest.get("tokenizer") or {}, sidecar_path(self._fs, self._root, TOKENIZER_FILE)
         try:
             with self._fs.open(path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
             raise ShardError(f"{path}: missing (the manifest's tokenizer travels with the shards)") from None
         if hashlib.sha256(raw).hexdigest() != info.get("sha256"):
-            raise ShardError(f"{path}: sha256 differs from {MANIFEST}'s tokenizer.sha256 (another tokenizer, or "
-                             "damaged): the shards' token ids would be read with the wrong vocabulary")
+            raise ShardError(f"{path}: sha256 differs from {self._manifest_name}'s tokenizer.sha256 (another "
+                             "tokenizer, or damaged): the shards' token ids would be read with the wrong vocabulary")
         try:
             text = raw.decode("utf-8")
             eos = tokenizer_eos_id(text, info.get("eos_token", ""))
-        except (UnicodeDecodeError, ValueError, AttributeError) as e:
+            size = tokenizer_vocab_size(text)
+        except (UnicodeDecodeError, ValueError, AttributeError, TypeError) as e:
             raise ShardError(f"{path}: not a tokenizer.json ({e})") from None
         if eos is None or eos != info.get("eos_id"):
-            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {MANIFEST} says "
-                             f"{info.get('eos_id')}")
+            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {self._manifest_name} "
+                             f"says {info.get('eos_id')}")
+        if size is not None and size != info.get("vocab_size"):
+            raise ShardError(f"{path}: a vocabulary of {size} ids, {self._manifest_name} says tokenizer.vocab_size = "
+                             f"{info.get('vocab_size')!r}")
         return text
 
     def _check_listing(self) -> None:
@@ -190,14 +227,14 @@ class ShardReader:
         for entry in self._entries:
             path = f"{self._root}/{entry['file']}"
             if entry["file"] not in sizes:
-                raise ShardError(f"{path}: listed in {MANIFEST} but missing")
+                raise ShardError(f"{path}: listed in {self._manifest_name} but missing")
             if sizes[entry["file"]] != entry["bytes"]:
-                raise ShardError(f"{path}: {sizes[entry['file']]} bytes, {MANIFEST} says {entry['bytes']} "
+                raise ShardError(f"{path}: {sizes[entry['file']]} bytes, {self._manifest_name} says {entry['bytes']} "
                                  f"(truncated or rewritten)")
         listed = {e["file"] for e in self._entries}
         for name in sorted(sizes):
             if name.startswith("shard-") and name.endswith(".parquet") and name not in listed:
-                raise ShardError(f"{self._root}/{name}: a shard file that {MANIFEST} does not list")
+                raise ShardError(f"{self._root}/{name}: a shard file that {self._manifest_name} does not list")
 
     def open_shard(self, shard: int, read_dictionary: list[str] | None = None):
         """The pyarrow ParquetFile of shard `shard` (index in the manifest), checked against the manifest."""
@@ -207,16 +244,18 @@ class ShardReader:
         entry, path = self._entries[shard], self._path(shard)
         if self.verify and shard not in self._verified:
             if file_sha256(path, self._fs) != entry["sha256"]:
-                raise ShardError(f"{path}: sha256 differs from {MANIFEST} (the file is corrupt or was replaced)")
+                raise ShardError(f"{path}: sha256 differs from {self._manifest_name} (the file is corrupt or was "
+                                 "replaced)")
             self._verified.add(shard)
         try:
             pf = pq.ParquetFile(path if self._local else self._fs.open(path, "rb"), read_dictionary=read_dictionary,
                                 page_checksum_verification=True)
         except FileNotFoundError:
-            raise ShardError(f"{path}: listed in {MANIFEST} but missing") from None
+            raise ShardError(f"{path}: listed in {self._manifest_name} but missing") from None
         except (OSError, pa.ArrowException) as e:
             raise ShardError(f"{path}: not a readable Parquet file ({e})") from None
         groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
         if groups != entry["row_groups"]:
-            raise ShardError(f"{path}: row groups {groups} disagree with {MANIFEST} ({entry['row_groups']})")
+            raise ShardError(f"{path}: row groups {groups} disagree with {self._manifest_name} "
+                             f"({entry['row_groups']})")
         return pf

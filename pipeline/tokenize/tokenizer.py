@@ -16,10 +16,11 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count, Range, Seed
 from pipeline.stats import DropReason, Stats
 
 # Documents whose fractional weight rounds them to zero copies. Ask: DropReason.DOWNSAMPLED in pipeline/stats.py.
@@ -31,13 +32,13 @@ COPY_SEPARATOR = "#"  # copy k > 0 of document X is written with id "X#k"
 class TokenizeConfig:
     tokenizer: str = ""  # tokenizer.json (path or fsspec URL); the job's --tokenizer flag
     eos_token: str = "<|endoftext|>"  # must be in the tokenizer's vocabulary; appended to every document
-    target_shard_mb: int = 256  # shard size, counted as uncompressed token bytes (4 per token); files are smaller
-    row_group_mb: int = 8  # Parquet row group size (same measure): the unit a streaming reader loads at once
-    seed: int = 0  # shuffle order and the fractional part of weights
-    max_copies: int = 16  # upper bound on copies of one document, whatever its weight
-    vocab_size: int = 32000  # `sluice tokenizer train` defaults
-    train_sample_mb: int = 256
-    min_frequency: int = 2
+    target_shard_mb: Count = 256  # shard size, counted as uncompressed token bytes (4 per token); files are smaller
+    row_group_mb: Count = 8  # Parquet row group size (same measure): the unit a streaming reader loads at once
+    seed: Seed = 0  # shuffle order and the fractional part of weights
+    max_copies: Count = 16  # upper bound on copies of one document, whatever its weight
+    vocab_size: Annotated[int, Range(1, 1 << 24)] = 32000  # `sluice tokenizer train` defaults
+    train_sample_mb: Count = 256
+    min_frequency: Count = 2
 
     def __post_init__(self) -> None:
         for key in ("target_shard_mb", "row_group_mb", "max_copies", "vocab_size", "train_sample_mb", "min_frequency"):

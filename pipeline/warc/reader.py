@@ -4,8 +4,10 @@ warcio parses the records; this module and its two helpers add what a crawl-scal
 is cut short, damaged, has a wrong Content-Length or cannot be parsed is counted as `malformed_record:<kind>`, and
 reading resumes at the next readable record instead of giving up on the rest of the file, so no undamaged record is
 lost. Gzipped files are read member by member (warc/gzip_members.py: resync at the next gzip member, even after
-garbage before the first one); uncompressed files by warcio from a known record start (here: resync at the next
-`WARC/1.x` or ARC header line). Turning a record into a document is shared (pipeline/warc/record.py).
+garbage before the first one); uncompressed WARC files record by record, each record's frame (version line, header
+block, Content-Length, the blank line behind it) checked before warcio parses it (warc/plain.py: resync at the next
+`WARC/1.x` line). Turning a record into a document is shared (warc/record.py), and so is reading its body under a
+cap (warc/body.py: chunked and content-encoded bodies are never inflated past it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import fsspec
 
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.gzip_members import GZIP_MAGIC, GzipMemberReader, first_member_start
-from pipeline.warc.record import HTML_TYPES, LenientArchiveIterator, RecordDamaged, RecordReader, WarcResponse
+from pipeline.warc.plain import PLAIN_RECORD_START, PlainSegmentReader, PlainWarcReader
+from pipeline.warc.record import HTML_TYPES, RecordReader, WarcResponse
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "HTML_TYPES", "WarcResponse", "expand_inputs", "iter_responses"]
 
@@ -26,11 +29,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 5_000_000
 _GLOB_CHARS = re.compile(r"[*?\[]")
-# A record start in an uncompressed file: a WARC version line, or an ARC v1 header line (URL IP 14-digit-date).
-# The WARC line need not follow a newline: the record before it may have been cut mid-line.
-_PLAIN_RECORD_START = re.compile(
-    rb"(WARC/(?:1\.[01]|0\.1[78])\r?\n)|(?:^|\n)([a-z]+:\S* \d{1,3}(?:\.\d{1,3}){3} \d{14} )"
-)
 _SCAN_BLOCK = 1 << 20
 
 
@@ -61,8 +59,8 @@ def iter_responses(url: str, stats: Stats, max_body_bytes: int = DEFAULT_MAX_BOD
     `malformed_record`, one per damage, with the counter `malformed_record:<kind>` saying which (`truncated`: the
     file ends inside it; `gzip_corrupt`: its gzip member fails to decompress or its CRC/length check; `garbage`:
     bytes that are no gzip member; `not_a_record`; `wrong_length`; `block_digest_mismatch`; `no_http_message`; or
-    the parser's exception name), or `decode_error` (a Content-Encoding warcio cannot undo, e.g. br without the
-    brotli package). The caller accounts for the yielded ones. Other record types (request, warcinfo, revisit,
+    the parser's exception name), or `decode_error` (a Content-Encoding that is not gzip, deflate or br, or one
+    that breaks midway). The caller accounts for the yielded ones. Other record types (request, warcinfo, revisit,
     metadata, non-HTML resource) are not documents: they only go into counters `skipped_record_type:<type>`.
     A body longer than `max_body_bytes` is cut there and flagged `truncated` (memory stays bounded; the extractor
     drops it as too_large). A file that cannot be opened is listed in `failed_inputs` and counted as one
@@ -83,88 +81,19 @@ def _open_reader(f, url: str, stats: Stats, max_body_bytes: int) -> RecordReader
     """Gzip or plain, by the first bytes; a file that starts with junk is gzip if a member holding a record comes
     before any plain record start (the walker then counts the junk and resyncs past it)."""
     head = f.read(4096)
-    if not head.startswith(GZIP_MAGIC) and not _PLAIN_RECORD_START.match(head.lstrip(b"\r\n\t \x00")):
+    if not head.startswith(GZIP_MAGIC) and not PLAIN_RECORD_START.match(head.lstrip(b"\r\n\t \x00")):
         head += f.read(_SCAN_BLOCK - len(head))
         member = first_member_start(head)
-        plain = _PLAIN_RECORD_START.search(head)
+        plain = PLAIN_RECORD_START.search(head)
         if member is not None and (plain is None or member < plain.start()):
             head = GZIP_MAGIC
     f.seek(0)
     if head.startswith(GZIP_MAGIC):
         return GzipMemberReader(f, url, stats, max_body_bytes)
-    reader = _PlainReader(f, url, stats, max_body_bytes)
+    first = PLAIN_RECORD_START.search(head)
+    is_arc = first is not None and first.group(1) is None  # an ARC header line before any WARC version line
+    if not is_arc and f.seekable():
+        return PlainWarcReader(f, url, stats, max_body_bytes)
+    reader = PlainSegmentReader(f, url, stats, max_body_bytes)
     reader.is_arc = head.startswith(b"filedesc://")
     return reader
-
-
-class _Resync(Exception):
-    """Reading must restart at the next record start after `after`."""
-
-    def __init__(self, after: int):
-        self.after = after
-
-
-class _PlainReader(RecordReader):
-    """An uncompressed file, read in segments: each segment is an ArchiveIterator from a known record start."""
-
-    def __init__(self, f, url: str, stats: Stats, max_body_bytes: int):
-        super().__init__(url, stats, max_body_bytes)
-        self.f = f
-
-    def responses(self) -> Iterator[WarcResponse]:
-        start: int | None = 0
-        resyncing = False  # after a failure, a candidate start that does not parse is not counted again
-        while start is not None:
-            self.f.seek(start)
-            it = LenientArchiveIterator(self.f, arc2warc=True, check_digests=True)
-            try:
-                for record in it:
-                    try:
-                        response = self.read_record(it, record)
-                    except RecordDamaged as e:
-                        if self.f.seekable():
-                            # a bad length may have hidden the next records: restart at the next record start
-                            raise _Resync(e.record_start) from None
-                        response = None
-                    resyncing = False
-                    if response is not None:
-                        yield response
-                start = None
-                self.f.seek(it.offset)
-                if self.f.read(1 << 16).strip(b"\r\n\t \x00"):
-                    # warcio stops quietly at a record cut off inside its headers: count it once, then look for a
-                    # readable record behind it
-                    if not resyncing:
-                        self.drop(DropReason.MALFORMED_RECORD, "truncated")
-                    start = self._find_next_start(it.offset + 1) if self.f.seekable() else None
-                    resyncing = True
-            except _Resync as e:
-                start = self._find_next_start(e.after + 1)
-                resyncing = True
-            except Exception as e:  # noqa: BLE001 - header parse errors, short reads: same recovery
-                start = self._after_failure(e, it.offset, resyncing)
-                resyncing = True
-
-    def _after_failure(self, error: Exception, failed_at: int, resyncing: bool) -> int | None:
-        if not resyncing:
-            log.warning("%s: malformed record at offset %d: %s", self.url, failed_at, str(error).strip()[:200])
-            self.drop(DropReason.MALFORMED_RECORD, type(error).__name__)
-        if not self.f.seekable():
-            self.stats.count("warc_unrecoverable")
-            return None
-        return self._find_next_start(failed_at + 1)
-
-    def _find_next_start(self, pos: int) -> int | None:
-        """Offset of the next plausible record start at or after `pos`, scanning the raw file in blocks."""
-        overlap = 64
-        while True:
-            self.f.seek(pos)
-            block = self.f.read(_SCAN_BLOCK)
-            if not block:
-                return None
-            m = _PLAIN_RECORD_START.search(block)
-            if m:
-                return pos + m.start(1 if m.group(1) else 2)
-            if len(block) < _SCAN_BLOCK:
-                return None
-            pos += len(block) - overlap

@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader
 
 from pipeline.stats import DropReason, Stats
+from pipeline.warc.body import UnsupportedEncoding, read_body
 
 # Media types HTML is served and stored under (text/html, and XHTML as RFC 3236 registers it): the reader keeps
 # resource records of these types, the extractor keeps responses of these types.
@@ -145,27 +145,28 @@ class RecordReader:
         )
 
     def _read_body(self, record) -> tuple[bytes, bool, str | None]:
-        """Up to `cap` bytes of the decoded body; whether more followed; why it could not be read, if it could not."""
-        encoding = record.http_headers.get_header("Content-Encoding") if record.http_headers else None
-        if encoding and encoding.strip().lower() not in (*BufferedReader.get_supported_decompressors(), "identity"):
-            return b"", False, f"unsupported_content_encoding:{encoding.strip().lower()}"
-        stream = record.content_stream()
-        chunks, size = [], 0
+        """Up to `cap` bytes of the decoded body; whether more followed; why it could not be read, if it could not.
+
+        Decoded by pipeline/warc/body.py, not warcio's content_stream(): that inflates a whole transfer chunk at once,
+        so a small chunked gzip bomb grew a worker by GBs before any cap applied."""
+        http = record.http_headers
+        if http is None:
+            chunked, encoding = False, None
+        else:
+            transfer = (http.get_header("Transfer-Encoding") or "").lower()
+            chunked = transfer.rsplit(",", 1)[-1].strip() == "chunked"
+            encoding = http.get_header("Content-Encoding")
         try:
-            while size <= self.cap:
-                chunk = stream.read(min(1 << 16, self.cap + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
+            body, truncated, not_applied = read_body(record.raw_stream, chunked, encoding, self.cap)
         except StreamDamaged:
             raise  # the file is damaged here, not the body's encoding: the file reader recovers
+        except UnsupportedEncoding as e:
+            return b"", False, f"unsupported_content_encoding:{e}"
         except Exception as e:  # noqa: BLE001 - bad chunking or content-encoding; record framing is intact
             return b"", False, f"bad_body:{type(e).__name__}"
-        body = b"".join(chunks)
-        if size > self.cap:
-            return body[: self.cap], True, None
-        return body, False, None
+        for coding in not_applied:
+            self.stats.count(f"content_encoding_not_applied:{coding}")
+        return body, truncated, None
 
     def _record_id(self, headers, target: str, fetch_time: str, offset: int) -> str:
         if not self.is_arc:

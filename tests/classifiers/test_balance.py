@@ -58,3 +58,23 @@ def test_config_from_toml_table_validates():
         BalanceConfig(mode="share", targets={"a": 0.7, "b": 0.6})
     with pytest.raises(ConfigError, match="unknown key 'classify.balance.cap'"):
         from_dict(ClassifyConfig, {"balance": {"cap": 2}}, prefix="classify")
+
+
+@pytest.mark.parametrize("key, value", [("default", math.nan), ("default", math.inf), ("max_factor", math.nan),
+                                        ("max_factor", math.inf), ("targets", {"news": math.nan}),
+                                        ("targets", {"news": math.inf})])
+def test_non_finite_weights_are_refused_at_load(key, value):
+    """A NaN factor passed every `< 0` check and gave every document 0 copies: the whole corpus silently gone."""
+    with pytest.raises(ConfigError, match=f"classify.balance.{key}.*finite"):
+        from_dict(ClassifyConfig, {"balance": {key: value}}, prefix="classify")
+
+
+def test_the_balancer_refuses_a_non_finite_factor_however_it_was_built():
+    config = BalanceConfig(targets={"news": 1.0})
+    config.targets["news"] = math.nan  # past __post_init__, as code may do
+    with pytest.raises(ConfigError, match="'news' is nan"):
+        CategoryBalancer(config)
+    config = BalanceConfig()
+    config.default = math.nan
+    with pytest.raises(ConfigError, match="finite"):
+        CategoryBalancer(config)

@@ -118,6 +118,26 @@ def test_spark_submit_stage_script_with_unknown_key(files):
     assert "bad.toml: unknown key 'classify.no_such_key'" in ours[0]
 
 
+# -- sluice inspect / sluice stats ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["inspect", "stats"])
+@pytest.mark.parametrize(("case", "expected"), [
+    ("a_file", r"a_file:? is a file"),  # inspect raised NotADirectoryError with a traceback
+    ("missing", r"nope(/_manifest\.json: missing| has no _stats\.json)"),
+    ("damaged", r"bad/(_manifest\.json: missing|_stats\.json is damaged)"),
+])
+def test_inspect_and_stats_user_errors_are_one_line_exit_2(command, case, expected, files, capsys):
+    """Like every other subcommand: exit 2, one line on stderr (they exited 1, inspect with a traceback)."""
+    from jobs.cli import main as sluice
+
+    (files / "bad").mkdir()
+    (files / "bad" / "_stats.json").write_text("{not json")
+    target = {"a_file": files / "a_file", "missing": files / "nope", "damaged": files / "bad"}[case]
+    assert sluice([command, str(target)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"sluice {command}: ") and re.search(expected, line), line
+
+
 # -- errors found with the data or models in hand (shared local Spark) ----------------------------------------------
 
 def flip_text_page(path) -> None:

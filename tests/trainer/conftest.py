@@ -62,3 +62,19 @@ def pattern_docs(n: int, vocab: int = 512, seed: int = 0, max_len: int = 300) ->
 @pytest.fixture(scope="session")
 def shard_dir(tmp_path_factory) -> Path:
     return write_shards(tmp_path_factory.mktemp("shards"), pattern_docs(400))
+
+
+def add_tokenizer(root: Path, vocab_size: int = 512, eos_token: str = "<|endoftext|>") -> str:
+    """A WordLevel tokenizer.json beside the shards (EOS id 0), recorded in the manifest as the tokenize job
+    records it (file, sha256, eos_token, eos_id, vocab_size); returns its text."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    vocab = {eos_token: 0, **{f"t{i}": i for i in range(1, vocab_size)}}
+    text = Tokenizer(WordLevel(vocab, unk_token="t1")).to_str()
+    (root / "tokenizer.json").write_text(text, encoding="utf-8")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["tokenizer"] = {"file": "tokenizer.json", "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                             "eos_token": eos_token, "eos_id": 0, "vocab_size": vocab_size}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return text

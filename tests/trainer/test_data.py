@@ -41,6 +41,7 @@ def test_batches_respect_the_budget_and_vary_in_shape(shard_dir):
         B, S = b["input_ids"].shape
         assert S <= 128 and (B * S <= 512 or B == 1)
         real = b["labels"] != IGNORE_INDEX
+        assert torch.equal(b["attention_mask"], real)  # every real input position has a target, padding none
         # right padding only, and targets are the inputs shifted by one
         assert torch.all(real[:, :-1] | ~real[:, 1:])
         assert torch.all((b["input_ids"][:, 1:] == b["labels"][:, :-1])[real[:, 1:]])
@@ -60,7 +61,7 @@ def test_one_epoch_reads_each_document_once_across_ranks_and_workers(tmp_path, n
         loader = ShardLoader(root, cfg, 128, rank=rank, world_size=world_size)
         for role in range(max(1, num_workers)):  # a window larger than the data is one epoch
             got += loader.dataset.read_window(loader.dataset.consumer(role), role, window=0)
-    targets = sorted(int(x) for _, labels in got for x in labels[labels != IGNORE_INDEX])
+    targets = sorted(int(x) for _, labels, _ in got for x in labels[labels != IGNORE_INDEX])
     assert targets == sorted(t for d in docs for t in d[1:])
 
 
@@ -117,9 +118,33 @@ def test_manifest_problems_are_named(tmp_path):
 
 
 def test_too_many_consumers_for_the_data_is_explained(tmp_path):
-    root = write_shards(tmp_path / "s", pattern_docs(10), n_shards=1)
-    with pytest.raises(DataError, match="gets no documents"):
-        ShardLoader(root, DataConfig(), 128, rank=1, world_size=2)
+    root = write_shards(tmp_path / "s", pattern_docs(3), n_shards=1)
+    with pytest.raises(DataError, match="gets no documents: the shards have fewer documents than ranks x workers"):
+        ShardLoader(root, DataConfig(), 128, rank=3, world_size=4)
+
+
+def test_one_row_group_splits_into_row_ranges_for_four_ranks(tmp_path):
+    """Fewer row groups than ranks: each rank reads its own range of rows, all of them once, in shard order."""
+    docs = pattern_docs(41, seed=5, max_len=60)
+    root = write_shards(tmp_path / "s", docs, n_shards=1, row_group_size=1000)
+    reader = open_documents(root)
+    assert reader.manifest["shards"][0]["row_groups"] == [41]
+    seen = []
+    for rank in range(4):
+        for worker in range(2):
+            part = reader.shard(rank, 4).shard(worker, 2)
+            rows = [d.row for d in part]
+            assert rows == sorted(rows) and len(rows) in (5, 6)
+            seen += rows
+    assert sorted(seen) == list(range(41))
+    cfg = DataConfig(tokens_per_batch=256, shuffle_buffer=1000, num_workers=2)
+    got = []
+    for rank in range(4):
+        loader = ShardLoader(root, cfg, 128, rank=rank, world_size=4)
+        for role in range(2):
+            got += loader.dataset.read_window(loader.dataset.consumer(role), role, window=0)
+    targets = sorted(int(x) for _, labels, _ in got for x in labels[labels != IGNORE_INDEX])
+    assert targets == sorted(t for d in docs for t in d[1:])
 
 
 def test_token_ids_beyond_the_vocabulary_are_named(shard_dir):

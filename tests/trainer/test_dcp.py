@@ -5,6 +5,7 @@ streams per rank) with exactly the saved weights, and training goes on with the 
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,11 +71,26 @@ def _four_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
 
 
 def _two_ranks(rank: int, world: int, shard_dir: str, out: str) -> None:
+    import torch.distributed as dist
+
     from pipeline.config import ConfigError
 
     _resume_on_layout(rank, shard_dir, f"{out}/a", out, "two_ranks")
     with pytest.raises(ConfigError, match="3 data streams do not split evenly over 2 ranks"):
         Trainer(load_config("tiny", overrides(**{"parallel.data_streams": 3})), shard_dir, f"{out}/streams")
+    # the newest save damaged in a file only rank 1 hashes (ranks share the check): both skip it for step 2
+    run = Path(out) / "damaged"
+    if rank == 0:
+        shutil.copytree(f"{out}/a/checkpoints", run / "checkpoints")
+        state = run / "checkpoints" / "step-00000004"
+        victim = state / sorted(json.loads((state / "digests.json").read_text())["files"])[1]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        victim.write_bytes(bytes(data))
+    dist.barrier()
+    trainer = Trainer(load_config("tiny", overrides()), shard_dir, run, resume=True)
+    if rank == 0:
+        (Path(out) / "damaged.json").write_text(json.dumps({"step": trainer.step, "victim": victim.name}))
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +131,11 @@ def test_another_layout_loads_the_same_weights_and_continues_the_same_data(resul
     assert [m["loss"] for m in got] == pytest.approx([m["loss"] for m in a], rel=1e-5)
 
 
+def test_a_damaged_save_is_skipped_by_every_rank_alike(results):
+    damaged = json.loads((results / "damaged.json").read_text())
+    assert damaged["step"] == 2, damaged
+
+
 def test_save_state_layout_and_completeness(tmp_path):
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.AdamW(model.parameters())
@@ -124,12 +145,16 @@ def test_save_state_layout_and_completeness(tmp_path):
         checkpoint.save(tmp_path, step, model, opt, {"step": step}, {"rank": 0}, keep_latest=2)
     assert checkpoint.complete_states(tmp_path) == ["step-00000002", "step-00000003"]
     assert checkpoint.latest(tmp_path).name == "step-00000003"
-    # a save killed half-way leaves a temporary directory (never listed, removed on the next start) and a
-    # directory without trainer.json is not complete
+    # a save killed half-way leaves a temporary directory (never listed, removed on the next start); a directory
+    # without digests.json (written last) is not complete; one that lost a file is damaged, and skipped
     (tmp_path / ".tmp-step-00000009").mkdir()
+    shutil.copytree(tmp_path / "step-00000003", tmp_path / "step-00000005")
+    (tmp_path / "step-00000005" / "digests.json").unlink()
+    assert checkpoint.latest(tmp_path).name == "step-00000003"
     shutil.copytree(tmp_path / "step-00000003", tmp_path / "step-00000004")
     (tmp_path / "step-00000004" / "trainer.json").unlink()
-    assert checkpoint.latest(tmp_path).name == "step-00000003"
+    assert checkpoint.latest(tmp_path).name == "step-00000004"
+    assert checkpoint.newest_intact(tmp_path).name == "step-00000003"  # test_checkpoint_integrity.py: the rest
     checkpoint.clean_stale(tmp_path)
     assert not list(tmp_path.glob(".tmp-*"))
     other = torch.nn.Linear(3, 2)

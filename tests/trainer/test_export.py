@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tests.trainer.conftest import pattern_docs, write_shards
+from tests.trainer.conftest import add_tokenizer, pattern_docs, write_shards
 from trainer.config import load_config
 from trainer.export import ExportError, dots1_config, load_run, main, write_hf
 from trainer.loop import train
@@ -74,12 +74,8 @@ def test_a_softmax_router_cannot_be_exported():
 
 
 def test_export_hf_command_on_a_trained_run(tmp_path, capsys):
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-
     shards = write_shards(tmp_path / "shards", pattern_docs(120), vocab_size=512, eos_id=0)
-    vocab = {"<|endoftext|>": 0, **{f"t{i}": i for i in range(1, 512)}}
-    Tokenizer(WordLevel(vocab, unk_token="t1")).save(str(shards / "tokenizer.json"))
+    add_tokenizer(shards)
     cfg = load_config("tiny", {"train.steps": 2, "train.log_every": 100})
     train(cfg, shards, tmp_path / "run")
 
@@ -93,7 +89,20 @@ def test_export_hf_command_on_a_trained_run(tmp_path, capsys):
     with torch.no_grad():
         assert (model.eval()(tokens) - theirs).abs().max() <= 1e-4
     tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
-    assert tok.eos_token == "<|endoftext|>"
+    assert tok.eos_token == "<|endoftext|>" and tok.pad_token == tok.eos_token
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["pad_token_id"] == 0
+    assert "Dots1ForCausalLM" in (tmp_path / "hf" / "README.md").read_text()  # the model card
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "hf").iterdir())
 
     assert main([str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
     assert "config.json: missing" in capsys.readouterr().err
+
+    # the run's tokenizer.json must fit the model: damaged or of another vocabulary, it is one line and rc 2
+    (tmp_path / "run" / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0, "b": 1}}}')
+    assert main([str(tmp_path / "run"), str(tmp_path / "hf2")]) == 2
+    assert "a vocabulary of 2 ids, the model's is 512" in capsys.readouterr().err
+    (tmp_path / "run" / "tokenizer.json").write_text('{"model": ')
+    assert main([str(tmp_path / "run"), str(tmp_path / "hf2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tokenizer.json: not a tokenizer.json" in err[0], err
+    assert not (tmp_path / "hf2").exists()

@@ -1,6 +1,6 @@
 """FSDP2 on 2 CPU processes (gloo), one process group for the file: one step's loss and gradients equal the
 single-device model's on the same global batch; a few `tiny` training steps equal a single-process run reading the
-same two data streams, under every [checkpointing] mode; the activation meter counts per-rank bytes as a single
+same two data streams, under every [recompute] mode; the activation meter counts per-rank bytes as a single
 device would, also with expert parallelism."""
 
 import copy
@@ -14,14 +14,14 @@ from trainer.config import load_config
 from trainer.loop import train
 
 WORLD = 2
-PLANNED = {"checkpointing.budget": 20_000_000, "checkpointing.collect_steps": 2, "checkpointing.collect_max_steps": 2}
+PLANNED = {"recompute.budget": 20_000_000, "recompute.collect_steps": 2, "recompute.collect_max_steps": 2}
 MODES = {"none": {}, "full": {}, "static": PLANNED, "mimose": PLANNED}
 STEPS = 5
 
 
 def run_overrides(mode: str) -> dict:
     return {"train.steps": STEPS, "train.log_every": 100, "save.every": 0, "save.at_end": False,
-            "checkpointing.mode": mode, **MODES[mode]}
+            "recompute.mode": mode, **MODES[mode]}
 
 
 def _one_step(rank: int, world: int, out_dir: str) -> None:

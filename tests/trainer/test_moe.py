@@ -201,9 +201,15 @@ def test_sequence_balance_loss_reaches_the_gate():
         moe(x).sum().backward()
         grads[coef] = moe.router.gate.weight.grad.clone()
         if coef:
-            assert moe.last_aux_loss > 0
+            assert moe.aux_loss_sum > 0
     # sigmoid routing weights are normalised, so only the balance loss sends gradient through raw scores
     assert not torch.allclose(grads[0.0], grads[0.1])
+
+
+def test_each_bias_rule_has_its_own_default_speed():
+    assert MoEConfig(bias_update="sign").bias_update_speed == 0.001  # DeepSeek-V3's
+    assert MoEConfig().bias_update_speed == 0.5
+    assert MoEConfig(bias_update="sign", bias_update_speed=0.01).bias_update_speed == 0.01
 
 
 def test_update_expert_biases_reports_imbalance():

@@ -50,9 +50,11 @@ def test_plan_matches_measured_bytes_on_cpu(name, overrides, shape):
 def test_layouts_split_the_gpus_and_the_experts():
     assert layouts(8, 48) == [(8, 1), (4, 2), (2, 4), (1, 8)]
     assert layouts(6, 8) == [(6, 1), (3, 2)]  # ep 3 and 6 do not divide 8 experts
-    assert parse_bytes("80GiB") == 80 * 2**30 and parse_bytes("141GB") == 141e9 and parse_bytes("1e9") == 10**9
+    assert parse_bytes("80GiB") == 80 * 2**30 and parse_bytes("141GB") == 141e9 and parse_bytes("1e9B") == 10**9
     with pytest.raises(ValueError, match="as a size"):
         parse_bytes("lots")
+    with pytest.raises(ValueError, match="'80' has no unit: write e.g. 80GiB"):
+        parse_bytes("80")  # not 80 bytes, not 80 GiB: one rule, the unit is required
 
 
 def test_sharding_divides_the_fixed_bytes_and_recompute_the_activations():
@@ -70,7 +72,12 @@ def test_sharding_divides_the_fixed_bytes_and_recompute_the_activations():
 def test_plan_command(capsys, shard_dir):
     assert main(["--config", "dots_llm1", "--plan", "--gpus", "64", "--gpu-mem", "80GiB"]) == 0
     out = capsys.readouterr().out
-    assert "64 x 1" in out and "8 x 8" in out and "layouts that fit:" in out
+    assert "64 x 1" in out and "8 x 8" in out and "do not fit: none" in out  # every layout of 64 fits
+    assert "meta_init: on" in out  # the shipped config never builds the whole 571 GB model on a rank
+    assert main(["--config", "dots_llm1", "--plan", "--gpus", "32", "--gpu-mem", "80GiB"]) == 1
+    assert "layouts that fit: none" in capsys.readouterr().out
+    assert main(["--config", "dots_llm1", "--plan", "--gpu-mem", "80"]) == 2
+    assert "--gpu-mem: '80' has no unit" in capsys.readouterr().err
     assert main(["--config", "dots_llm1", "--plan", "--gpus", "1", "--gpu-mem", "80GiB"]) == 1
     assert "does not fit" in capsys.readouterr().out
     # tiny takes its vocabulary from the shards

@@ -110,8 +110,10 @@ class ActivationMeter:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        if read_times and self._events:
+            torch.cuda.synchronize()  # a micro-batch's events may still be queued behind its backward
         for i, (start, end) in self._events.items() if read_times else ():
-            self._m.block_seconds[i] = start.elapsed_time(end) / 1e3  # the loop synchronised before after_step
+            self._m.block_seconds[i] = start.elapsed_time(end) / 1e3
         self._active.clear()
         return self._m
 

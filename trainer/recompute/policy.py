@@ -32,6 +32,22 @@ class RecomputePolicy(Protocol):
     def after_step(self, metrics: dict) -> None: ...
 
 
+class RankGroup(Protocol):
+    """The two collectives planning needs: is a flag true on every rank; every rank's list of floats."""
+
+    def all(self, flag: bool) -> bool: ...
+
+    def gather(self, values: list[float]) -> list[list[float]]: ...
+
+
+class OneRank:
+    def all(self, flag: bool) -> bool:
+        return bool(flag)
+
+    def gather(self, values: list[float]) -> list[list[float]]:
+        return [list(values)]
+
+
 class FixedRecompute:
     def __init__(self, n_blocks: int, recompute: bool):
         self._plan = [recompute] * n_blocks
@@ -44,15 +60,15 @@ class FixedRecompute:
 
 
 def resolve_budget(rc, device: torch.device) -> tuple[float, str]:
-    """(budget in bytes, scope) from [checkpointing] budget / budget_scope; math.inf means no limit."""
+    """(budget in bytes, scope) from [recompute] budget / budget_scope; math.inf means no limit."""
     scope = rc.budget_scope if rc.budget_scope != "auto" else ("device" if device.type == "cuda" else "activations")
     if scope == "device" and device.type != "cuda":
-        raise ValueError("checkpointing.budget_scope='device' needs a CUDA device (on CPU use 'activations')")
+        raise ValueError("recompute.budget_scope='device' needs a CUDA device (on CPU use 'activations')")
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     if rc.budget > 1:
         return float(rc.budget), scope
     if rc.budget > 0 and total is None:
-        raise ValueError(f"checkpointing.budget={rc.budget} is a fraction of device memory, which a CPU run "
+        raise ValueError(f"recompute.budget={rc.budget} is a fraction of device memory, which a CPU run "
                          "does not have: give the budget in bytes")
     if total is None:
         return math.inf, scope
@@ -88,13 +104,18 @@ def _local(t: torch.Tensor) -> torch.Tensor:
 class InputAwareRecompute:
     """The recompute policy of modes `mimose` (a plan per shape) and `static` (one plan, for `largest_shape`)."""
 
-    def __init__(self, rc, model: Transformer, device: torch.device, largest_shape: Shape, static: bool = False):
+    def __init__(self, rc, model: Transformer, device: torch.device, largest_shape: Shape, static: bool = False,
+                 ranks: RankGroup | None = None):
         self.rc, self.model, self.device, self.static = rc, model, torch.device(device), static
+        # the ranks plan together: they collect on the same micro-batches (any rank meeting an unmeasured shape
+        # makes all of them collect, as that forces full recompute on all anyway) and share every measurement,
+        # so each holds the same laws, ranges and plans, and none keeps the others in full recompute
+        self.ranks = ranks or OneRank()
         self.largest_shape = largest_shape
         self.budget, self.scope = resolve_budget(rc, self.device)
         if math.isinf(self.budget):
-            warnings.warn("checkpointing: no budget (a CPU run with budget = 0): every plan keeps every block; "
-                          "give [checkpointing] budget in bytes", stacklevel=2)
+            warnings.warn("recompute: no budget (a CPU run with budget = 0): every plan keeps every block; "
+                          "give [recompute] budget in bytes", stacklevel=2)
         self.n_blocks = len(model.layers)
         self.meter = ActivationMeter(model)
         features = poly_features(rc.poly_degree)
@@ -114,9 +135,12 @@ class InputAwareRecompute:
     def plan(self, batch_shape: tuple[int, int]) -> list[bool]:
         t0 = time.perf_counter_ns()
         shape = (int(batch_shape[0]), int(batch_shape[1]))
-        if self.scope == "device":  # params, optimizer state and the batch; grads come during backward
-            self.fixed_bytes = max(self.fixed_bytes, torch.cuda.memory_allocated(self.device) + self.grad_bytes)
-        if not self.fitted or (not self.static and not self._covers(shape)):
+        if self.scope == "device":  # params, optimizer state and the batch; grads come during backward, unless
+            # an earlier micro-batch of this step has already accumulated them
+            grads = 0 if any(p.grad is not None for p in self.model.parameters()) else self.grad_bytes
+            self.fixed_bytes = max(self.fixed_bytes, torch.cuda.memory_allocated(self.device) + grads)
+        need = not self.fitted or (not self.static and not self._covers(shape))
+        if not self.ranks.all(not need):
             plan, kind, predicted = (True,) * self.n_blocks, "collect", None
         else:
             key = self.largest_shape if self.static else self._bucket(shape)
@@ -143,6 +167,7 @@ class InputAwareRecompute:
         step, self._step = self._step, None
         if step is None:
             return
+        step.plan = tuple(self.model.recompute_plan)  # what ran: under torchrun, the plan all ranks agreed on
         m = self.meter.stop()
         measured = None
         if self.scope == "device":
@@ -172,23 +197,27 @@ class InputAwareRecompute:
         self._step = None
 
     def _record(self, step: _Step, m: StepMeasurement, measured: float | None) -> None:
-        shape = step.shape
-        for i in range(self.n_blocks):
-            self.kept_laws[i].add(shape, m.block_bytes[i])
-            self.input_laws[i].add(shape, m.input_bytes[i])
-            self.time_laws[i].add(shape, m.block_seconds[i])
+        residual = math.nan
         if measured is not None:
             blocks = sum(i if r else a for a, i, r in zip(m.block_bytes, m.input_bytes, step.plan, strict=True))
-            self.residual_law.add(shape, measured - step.fixed - blocks - (m.peak_bytes(step.plan) - m.kept_bytes))
-        T, S = shape[0] * shape[1], shape[1]
-        t_lo, t_hi, s_lo, s_hi = self._range
-        self._range = (min(t_lo, T), max(t_hi, T), min(s_lo, S), max(s_hi, S))
+            residual = measured - step.fixed - blocks - (m.peak_bytes(step.plan) - m.kept_bytes)
+        n = self.n_blocks
+        for row in self.ranks.gather([*step.shape, residual, *m.block_bytes, *m.input_bytes, *m.block_seconds]):
+            shape = (int(row[0]), int(row[1]))
+            for i in range(n):
+                self.kept_laws[i].add(shape, row[3 + i])
+                self.input_laws[i].add(shape, row[3 + n + i])
+                self.time_laws[i].add(shape, row[3 + 2 * n + i])
+            if not math.isnan(row[2]):
+                self.residual_law.add(shape, row[2])
+            T, S = shape[0] * shape[1], shape[1]
+            t_lo, t_hi, s_lo, s_hi = self._range
+            self._range = (min(t_lo, T), max(t_hi, T), min(s_lo, S), max(s_hi, S))
         self.stats.collect_steps += 1
         n_shapes = len(self.kept_laws[0].shapes)
         enough = self.stats.collect_steps >= self.rc.collect_steps and n_shapes >= self.rc.poly_degree + 1
-        if enough or self.stats.collect_steps >= self.rc.collect_max_steps or self.fitted:
-            self.fitted = True
-            self.cache.clear()  # the laws changed: plans made from the old ones are stale
+        self.fitted = self.fitted or enough or self.stats.collect_steps >= self.rc.collect_max_steps
+        self.cache.clear()  # the laws changed: plans made from the old ones are stale
 
     def _covers(self, shape: Shape) -> bool:
         B, S = self._bucket(shape)
@@ -240,9 +269,12 @@ def largest_shape(cfg) -> Shape:
     S = cfg.seq_len
     return (max(1, cfg.data.tokens_per_batch // S), S)
 
-def build_recompute_policy(cfg, model: Transformer, device: torch.device) -> RecomputePolicy:
-    """The policy of [checkpointing] mode for this model: the training loop's one entry point."""
-    mode = cfg.checkpointing.mode
+def build_recompute_policy(cfg, model: Transformer, device: torch.device,
+                           ranks: RankGroup | None = None) -> RecomputePolicy:
+    """The policy of [recompute] mode for this model: the training loop's one entry point. `ranks`: the
+    collectives the ranks plan together with (trainer/parallelize.py's RankCollectives); None on one process."""
+    mode = cfg.recompute.mode
     if mode in ("none", "full"):
         return FixedRecompute(len(model.layers), mode == "full")
-    return InputAwareRecompute(cfg.checkpointing, model, device, largest_shape(cfg), static=mode == "static")
+    return InputAwareRecompute(cfg.recompute, model, device, largest_shape(cfg), static=mode == "static",
+                               ranks=ranks)

@@ -37,7 +37,7 @@ def test_band_choice_puts_the_midpoint_at_the_threshold(threshold, num_perm):
 ])
 def test_bad_config_names_the_key(data, key):
     with pytest.raises(ConfigError, match=key):
-        from_dict(DedupConfig, data)
+        from_dict(DedupConfig, data, prefix="dedup")  # as RunConfig loads the [dedup] table
 
 
 def test_exact_fingerprints_follow_normalised_words():

@@ -47,7 +47,8 @@ def normalise(text: str) -> str:
 
 
 def test_extraction_dev_snippet_rates():
-    """Upstream's scoring over all 250 pages with the project defaults (measured: with 0.927, without 0.935)."""
+    """Upstream's scoring over all 250 pages with the project defaults, trafilatura's own (measured: with 0.945,
+    without 0.906; favor_precision's 0.927 / 0.935 lost 0.10 word F1 on WCXB's non-article pages)."""
     root = shared_data("extraction-dev")
     annotations = json.loads((root / "evaldata-dev.json").read_text())
     found_with = total_with = absent_without = total_without = 0
@@ -60,8 +61,8 @@ def test_extraction_dev_snippet_rates():
         total_without += len(entry["without"])
     with_rate, without_rate = found_with / total_with, absent_without / total_without
     assert (total_with, total_without) == (752, 752)
-    assert with_rate >= 0.92, with_rate
-    assert without_rate >= 0.93, without_rate
+    assert with_rate >= 0.94, with_rate
+    assert without_rate >= 0.90, without_rate
 
 
 def test_article_is_extracted(extractor):

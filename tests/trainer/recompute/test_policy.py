@@ -24,7 +24,7 @@ def test_budget_resolution_and_its_errors():
     with pytest.raises(ValueError, match="needs a CUDA device"):
         resolve_budget(RecomputeConfig(budget=1e6, budget_scope="device"), cpu)
     with pytest.raises(Exception, match="poly_degree"):
-        load_config("tiny", {"checkpointing.poly_degree": 7})
+        load_config("tiny", {"recompute.poly_degree": 7})
 
 
 
@@ -96,8 +96,8 @@ def test_plan_switches_mid_training_give_the_gradients_of_no_recompute():
 @pytest.mark.parametrize("mode", ["none", "full", "static", "mimose"])
 def test_every_mode_trains_the_tiny_config(mode, shard_dir, tmp_path):
     overrides = {"train.steps": 6, "train.log_every": 100, "save.every": 0, "save.at_end": False,
-                 "checkpointing.mode": mode, "checkpointing.budget": 15e6, "checkpointing.collect_steps": 2,
-                 "checkpointing.poly_degree": 1}
+                 "recompute.mode": mode, "recompute.budget": 15e6, "recompute.collect_steps": 2,
+                 "recompute.poly_degree": 1}
     history = train(load_config("tiny", overrides), shard_dir, tmp_path / mode)
     assert len(history) == 6 and all(np.isfinite(m["loss"]) for m in history)
     recomputed = [m["recomputed_blocks"] for m in history]
@@ -114,8 +114,8 @@ def test_one_entry_point_builds_every_mode():
     model = tiny_model()
     for mode, kind in [("none", FixedRecompute), ("full", FixedRecompute), ("static", InputAwareRecompute),
                        ("mimose", InputAwareRecompute)]:
-        cfg = load_config("tiny", {"checkpointing.mode": mode, "checkpointing.budget": 15e6})
+        cfg = load_config("tiny", {"recompute.mode": mode, "recompute.budget": 15e6})
         policy = build_recompute_policy(cfg, model, torch.device("cpu"))
         assert isinstance(policy, kind)
-    assert build_recompute_policy(load_config("tiny", {"checkpointing.mode": "full"}), model, "cpu").plan((1, 8)) \
+    assert build_recompute_policy(load_config("tiny", {"recompute.mode": "full"}), model, "cpu").plan((1, 8)) \
         == [True] * 3
