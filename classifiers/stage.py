@@ -45,8 +45,9 @@ class ModelStage:
     def categories(self) -> list[str]:
         return list(self.domain.categories) if self.domain is not None else []
 
-    def score_batch(self, batch, stats: Stats):
-        """Documents in, cleaned and scored documents out (weight still unset); drops are counted in `stats`."""
+    def score_batch(self, batch, stats: Stats, dropped=None):
+        """Documents in, cleaned and scored documents out (weight still unset); drops are counted in `stats`, and
+        the first of each reason kept in `dropped` (a pipeline.audit.DroppedSample; value: the quality score)."""
         import pyarrow as pa
 
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
@@ -63,15 +64,18 @@ class ModelStage:
                 cleaned.append(text)
             texts = cleaned
         keep = keep_nonempty(texts)
+        reasons = np.where(keep, None, DropReason.EMPTY_TEXT).astype(object)
         _drop(stats, DropReason.EMPTY_TEXT, int((~keep).sum()))
         quality = self.quality.predict(texts) if self.quality is not None else np.ones(len(texts), np.float32)
         passed = keep_quality(quality, self.config.min_quality)
         _drop(stats, DropReason.LOW_QUALITY, int((keep & ~passed).sum()))
+        reasons[keep & ~passed] = DropReason.LOW_QUALITY
         keep &= passed
         if self.webtype is not None:
             web_type, web_type_score = self._web_types(table, page_texts, keep)
             allowed = keep_web_types(web_type, self.config.keep_web_types, self.config.drop_web_types)
             _drop(stats, DropReason.WEB_TYPE, int((keep & ~allowed).sum()))
+            reasons[keep & ~allowed] = DropReason.WEB_TYPE
             keep &= allowed
         if self.domain is not None:
             kept_idx = np.flatnonzero(keep)
@@ -94,6 +98,8 @@ class ModelStage:
         if self.webtype is not None:
             out = out.append_column("web_type", pa.array(web_type, pa.string()))
             out = out.append_column("web_type_score", pa.array(web_type_score, pa.float32()))
+        if dropped is not None and not keep.all():
+            _keep_dropped(dropped, table, page_texts, quality, reasons)
         out = out.filter(pa.array(keep))
         stats.records_out += out.num_rows
         return out
@@ -114,6 +120,13 @@ class ModelStage:
         for j, i in enumerate(idx):
             web_type[i], web_type_score[i] = types[j], scores[j]
         return web_type, web_type_score
+
+
+def _keep_dropped(dropped, table, texts: list[str], quality: np.ndarray, reasons: np.ndarray) -> None:
+    ids = table.column("id").to_pylist() if "id" in table.column_names else [""] * table.num_rows
+    urls = table.column("url").to_pylist() if "url" in table.column_names else [""] * table.num_rows
+    for i in np.flatnonzero(reasons != None):  # noqa: E711 (element-wise on an object array)
+        dropped.add(reasons[i], reasons[i], str(ids[i] or ""), urls[i] or "", texts[i], float(quality[i]))
 
 
 def output_columns(config: ClassifyConfig) -> dict[str, str]:

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def spark_session(app_name: str, master: str | None = None):
     builder = (
         builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
+        # Spark's progress bar on a terminal only: in CI and log files its carriage-return redraws are noise
+        .config("spark.ui.showConsoleProgress", "true" if _stderr_is_terminal() else "false")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # a CRC-32 per page, written (parquet-mr's default, asked for here) and checked whenever Spark reads a page
         .config("spark.hadoop.parquet.page.write-checksum.enabled", "true")
@@ -49,6 +51,13 @@ def spark_session(app_name: str, master: str | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 # What executors need: document processing, models and the stage jobs. demo/ and trainer/ stay on the driver.
@@ -307,6 +316,8 @@ class SparkJob:
         if output_is_complete(args.output) and not args.force:
             print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
             return 0
+        started = time.monotonic()
+        print(f"{self.name}: started: {' '.join(args.input)} → {args.output}", flush=True)
         spark = spark_session(f"sluice-{self.name}", args.master)
         remove_stale_temp_outputs(args.output)
         tmp_output = temp_output(args.output)
@@ -324,7 +335,8 @@ class SparkJob:
             if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
                 return self._user_error(e)
             raise
-        print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)}")
+        print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)} "
+              f"({time.monotonic() - started:.1f} s)", flush=True)
         return 0
 
     def _user_error(self, e: BaseException) -> int:

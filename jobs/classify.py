@@ -32,7 +32,10 @@ class ClassifyJob(SparkJob):
     description = "documents → clutter-cleaned text, quality, category, category_score, weight"
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--models", required=True, help="directory (local or fsspec URL) with the models")
+        parser.add_argument("--models", default=None,
+                            help="directory (local or fsspec URL) with the models (needed unless every model is off)")
+        parser.add_argument("--without-models", action="store_true",
+                            help="switch every model off (sluice run does this when it was given no models)")
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark import SparkFiles
@@ -53,7 +56,15 @@ class ClassifyJob(SparkJob):
 
         run_config = RunConfig.load(args.config)
         config = run_config.classify
-        models_dir = _local_models(args.models)
+        if args.without_models:
+            from dataclasses import replace
+
+            config = replace(config, clutter_model="", quality_model="", domain_model="", webtype_model="")
+        if args.models is None and any((config.clutter_model, config.quality_model, config.domain_model,
+                                        config.webtype_model)):
+            raise SystemExit("classify: --models DIR is needed for the models classify names (or switch them off "
+                             "with classify.clutter_model = quality_model = domain_model = \"\")")
+        models_dir = _local_models(args.models) if args.models else tempfile.mkdtemp(prefix="sluice-no-models-")
         try:  # a missing or corrupt model, or a balance table that names no category of it, fails here, once
             driver_stage = ModelStage(models_dir, config)
             if config.balance.by == "web_type":
@@ -69,20 +80,27 @@ class ClassifyJob(SparkJob):
         frame, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
         added = output_columns(config)
         fields = [f for f in frame.schema.fields if f.name not in added]
+        if "n_chars" not in frame.columns:  # score_batch appends it after the input's columns (any foreign corpus)
+            fields.append(StructField("n_chars", _spark_type("int64"), True))
         fields += [StructField(n, _spark_type(t), True) for n, t in added.items() if n != "weight"]
         scored_schema = StructType(fields)
         weighted_schema = StructType(fields + [StructField("weight", _spark_type("float32"), True)])
         batch_rows = config.batch_rows
 
+        audit = run_config.audit
+
         def score(batches):
             from pyspark import TaskContext
 
+            from pipeline.audit import DroppedSample
+
             stage = cached_stage(SparkFiles.get(shipped), config)
-            stats = Stats(stage="classify")
+            stats, dropped = Stats(stage="classify"), DroppedSample(audit)
             for batch in batches:
                 for start in range(0, batch.num_rows, batch_rows):
-                    yield from stage.score_batch(batch.slice(start, batch_rows), stats).to_batches()
+                    yield from stage.score_batch(batch.slice(start, batch_rows), stats, dropped).to_batches()
             write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+            dropped.write(tmp_output, TaskContext.get().partitionId())
 
         scored = frame.mapInArrow(score, scored_schema)
         histogram = None
@@ -102,6 +120,9 @@ class ClassifyJob(SparkJob):
             check_drop_share(stats, config)
         except DropShareError as e:
             raise UserError(str(e)) from None
+        from pipeline.audit import merge_dropped
+
+        merge_dropped(tmp_output, audit)
         stats = with_skipped(stats, skipped)
         stats.counters.update({f"category_factor.{c}": round(f, 4) for c, f in sorted(balancer.factors.items())})
         return stats

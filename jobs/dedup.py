@@ -81,20 +81,28 @@ def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
             )
 
 
-def apply_verdicts(batches, columns: list[str], tmp_output: str):
-    """mapInArrow: drop duplicates, remove repeated lines, count everything; one stats file per task."""
+def apply_verdicts(batches, columns: list[str], tmp_output: str, audit=None):
+    """mapInArrow: drop duplicates, remove repeated lines, count everything; one stats file per task, and the first
+    dropped documents of each reason in _dropped/ (rule: the id of the document kept instead; value: cluster size)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyspark import TaskContext
 
+    from pipeline.audit import DroppedSample
     from pipeline.dedup.primitives import remove_lines
 
-    stats = Stats(stage="dedup")
+    stats, dropped = Stats(stage="dedup"), DroppedSample(audit)
     for batch in batches:
         stats.records_in += batch.num_rows
         status = batch.column("status").to_numpy(zero_copy_only=False)
         for code, reason in _REASONS.items():
             stats.drop(reason, int((status == code).sum()))
+        if audit is not None and audit.keep_dropped and (status != KEEP).any():
+            names = ["id", "url", "text", "dup_cluster", "dup_cluster_size"]
+            rows = batch.filter(pa.array(status != KEEP)).select([c for c in names if c in batch.schema.names])
+            for row, code in zip(rows.to_pylist(), status[status != KEEP], strict=True):
+                dropped.add(_REASONS[int(code)], f"{_REASONS[int(code)]}:of {row['dup_cluster']}", row["id"],
+                            row.get("url") or "", row["text"] or "", row["dup_cluster_size"])
         kept = batch.filter(pa.array(status == KEEP))
         removals = kept.column("remove_lines").to_pylist()
         if any(removals):
@@ -116,6 +124,7 @@ def apply_verdicts(batches, columns: list[str], tmp_output: str):
         stats.records_out += kept.num_rows
         yield kept.select(columns)
     write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
+    dropped.write(tmp_output, TaskContext.get().partitionId())
 
 
 class DedupJob(SparkJob):
@@ -125,11 +134,13 @@ class DedupJob(SparkJob):
     def run(self, spark, args, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
+        from pipeline.audit import AuditConfig
         from pipeline.integrity import IntegrityConfig
 
         cfg = load_toml(DedupConfig, args.config, section="dedup")
         bands, rows = cfg.lsh_params()
         integrity = load_toml(IntegrityConfig, args.config, section="integrity")
+        self._audit = load_toml(AuditConfig, args.config, section="audit")
         try:
             docs, skipped = read_verified_parquet(spark, args.input, integrity, self.name)
         except AnalysisException as e:
@@ -146,6 +157,10 @@ class DedupJob(SparkJob):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        from pipeline.audit import merge_dropped
+
+        audit = self._audit
 
         first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
@@ -205,13 +220,14 @@ class DedupJob(SparkJob):
                                  StructField("dup_cluster_size", LongType())])
         describe_phase(spark, "keepers, line dedup, join with documents and write")
         write_partitions(joined.sortWithinPartitions("id"), tmp_output,
-                         lambda it: apply_verdicts(it, columns, tmp_output), out_schema)
+                         lambda it: apply_verdicts(it, columns, tmp_output, audit), out_schema)
         spark.sparkContext.setJobDescription(None)
         if cfg.near:
             members.unpersist()
         keys.unpersist()
         first_keys.unpersist()
         stats = merge_task_stats(tmp_output, self.name)
+        merge_dropped(tmp_output, audit)
         for key, value in counters.items():
             stats.count(key, value)
         return stats

@@ -28,9 +28,10 @@ class ExtractJob(SparkJob):
 
     def run(self, spark, args, tmp_output: str) -> Stats:
         from jobs.run_config import RunConfig
+        from pipeline.audit import DroppedSample, merge_dropped
         from pipeline.document import write_documents
         from pipeline.extract.stage import extract_documents
-        from pipeline.filters import build_chain
+        from pipeline.filters import RuleShareError, build_chain, check_rule_shares
         from pipeline.warc.reader import expand_inputs
 
         config = RunConfig.load(args.config)
@@ -45,10 +46,11 @@ class ExtractJob(SparkJob):
 
         def process(items):
             for index, path in items:
-                stats = Stats(stage="extract")
-                docs = extract_documents(path, config.extract, config.filters, stats, config.pii)
+                stats, dropped = Stats(stage="extract"), DroppedSample(config.audit)
+                docs = extract_documents(path, config.extract, config.filters, stats, config.pii, dropped)
                 write_documents(docs, f"{target}/part-{index:05d}.parquet",
                                 page_features=config.extract.page_features)
+                dropped.write(target, index)
                 yield stats.to_dict()
 
         tasks = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths))
@@ -57,6 +59,11 @@ class ExtractJob(SparkJob):
         if stats.failed_inputs and config.extract.fail_on_missing_input:
             raise SystemExit(f"extract: unreadable input(s): {', '.join(stats.failed_inputs)} "
                              "(set extract.fail_on_missing_input = false to count and go on)")
+        try:  # before anything is committed: a rule that drops nearly every page stops the run here
+            check_rule_shares(stats, config.filters, self.name)
+        except RuleShareError as e:
+            raise UserError(str(e)) from None
+        merge_dropped(tmp_output, config.audit)
         return stats
 
 

@@ -1,5 +1,5 @@
-"""`sluice inspect SHARDS [--plots DIR] [--json FILE] [--stages DIR ...]`: statistics and plots of a shard
-directory (pipeline/inspect/report.py computes them)."""
+"""`sluice inspect SHARDS [--plots DIR] [--json FILE] [--html FILE] [--stages DIR ...]`: statistics, plots and an
+HTML report of a shard directory (pipeline/inspect/report.py computes them, pipeline/inspect/html.py renders)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     parser.add_argument("--json", default=None, help="write every number to this JSON file")
     parser.add_argument("--stages", nargs="+", default=None, help="stage outputs for the funnel, in order")
+    parser.add_argument("--html", default=None,
+                        help="write a self-contained HTML report (funnel, distributions, samples, dropped documents)")
     parser.add_argument("--verify", action="store_true", help="also check every shard's sha256 (reads all bytes)")
     args = parser.parse_args(argv)
     try:
@@ -32,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
             f.write("\n")
+    if args.html:
+        from pipeline.inspect.html import write_html
+
+        print(f"report: {write_html(report, args.html)}")
     if args.plots:
         for png in write_plots(report, args.plots):
             print(f"plot: {png}")

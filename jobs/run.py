@@ -1,5 +1,8 @@
 """`sluice run` (or `spark-submit jobs/run.py`): extract → dedup → classify → tokenize, one Spark session.
 
+The input's kind is read from its bytes: WARC/ARC files start with extract; a document corpus (Parquet, JSON
+lines, Arrow, a Hugging Face dataset folder) starts with filter, which applies extract's rule filters to it.
+
 Each stage writes OUTPUT/<dir>/ and records the hash of everything that decided its output (its config
 tables, the hash of the stage before it, its inputs, models or tokenizer) in `_stage.json`. A rerun skips a
 stage whose output is complete with the same hash and redoes a stage whose hash changed — and so every stage
@@ -30,6 +33,8 @@ from jobs.base import (
 )
 from jobs.run_config import RunConfig
 from pipeline.config import ConfigError, config_hash, defaults_toml
+from pipeline.corpus.detect import expand_corpus, input_kind
+from pipeline.shards.format import ShardError
 from pipeline.warc.reader import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
@@ -92,8 +97,20 @@ class ExtractStage(Stage):
         return [], extra
 
 
+class FilterStage(Stage):
+    def inputs(self, run: RunContext, previous: str) -> list[str]:
+        return list(run.args.input)
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
+        from pipeline.corpus.detect import expand_corpus
+
+        return [], json.dumps(expand_corpus(run.args.input))  # the files the patterns match now, as extract's
+
+
 class ClassifyStage(Stage):
     def check(self, run: RunContext) -> None:
+        if not _needs_models(run.config.classify) or _without_models(run):
+            return
         models_fs, models_path = filesystem(run.models)
         if not models_fs.isdir(models_path):
             raise RunError(f"no classifier models at {run.models}: pass --models DIR (train them with "
@@ -101,7 +118,27 @@ class ClassifyStage(Stage):
 
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
         self.check(run)
+        if not _needs_models(run.config.classify):
+            return [], ""
+        if _without_models(run):
+            print(f"classify: no --models and nothing at {run.models}: classify runs without models (no clutter "
+                  "removal, quality 1.0, no category); train them with `sluice classifiers train`, see README")
+            return ["--without-models"], "without-models"
         return ["--models", run.models], content_digest(run.models)
+
+
+def _needs_models(config) -> bool:
+    return any((config.clutter_model, config.quality_model, config.domain_model, config.webtype_model))
+
+
+def _without_models(run: RunContext) -> bool:
+    """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
+    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
+    c = run.config.classify
+    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
+        return False
+    models_fs, models_path = filesystem(run.models)
+    return not models_fs.isdir(models_path)
 
 
 class SemDedupStage(Stage):
@@ -157,7 +194,7 @@ class DecontaminateStage(Stage):
 
 
 STAGES: tuple[Stage, ...] = (
-    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii")),
+    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii", "audit")),
     Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup", "integrity")),
     SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity")),
     ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify", "integrity")),
@@ -165,6 +202,13 @@ STAGES: tuple[Stage, ...] = (
                        ("decontaminate", "integrity")),
     TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize", "integrity")),
 )
+# The first stage for a document corpus, in extract's place (same output folder: both write documents).
+FILTER_STAGE = FilterStage("filter", "documents", "jobs.filter:FilterJob", ("input", "filters", "pii", "audit"))
+
+
+def stages_for(kind: str) -> tuple[Stage, ...]:
+    """The stages of a run over `kind` ("warc" or "documents") input."""
+    return (FILTER_STAGE, *STAGES[1:]) if kind == "documents" else STAGES
 
 
 def _job(stage: Stage):
@@ -182,15 +226,18 @@ def recorded_hash(output: str) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sluice run", description="WARC files → tokenized shards, every stage")
-    p.add_argument("--input", required=True, nargs="+", help="WARC/ARC files, globs or URLs")
+    p = argparse.ArgumentParser(prog="sluice run", description="WARC files or a document corpus → tokenized shards")
+    p.add_argument("--input", required=True, nargs="+",
+                   help="WARC/ARC files, or a document corpus (Parquet, JSON lines, Arrow files or a Hugging Face "
+                        "dataset folder): files, globs, directories or URLs; the kind is read from the bytes")
     p.add_argument("--output", required=True, help="run directory: documents/ deduped/ classified/ shards/ go here")
     p.add_argument("--config", default=None, help="run.toml (see `sluice config --defaults`)")
     p.add_argument("--models", default=None, help="classifier models directory (default: OUTPUT/models)")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: trained on the corpus into OUTPUT)")
     p.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077 (default local[*])")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--until", choices=[s.name for s in STAGES], default="tokenize", help="last stage to run")
+    p.add_argument("--until", choices=[s.name for s in (FILTER_STAGE, *STAGES)], default="tokenize",
+                   help="last stage to run (extract and filter both mean the first)")
     return p
 
 
@@ -200,16 +247,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = RunConfig.load(args.config)  # every table checked before any Spark work starts
         check_output(args.output)
-        expand_inputs(args.input)  # a pattern that matches nothing is named before Spark starts
+        kind = input_kind(expand_corpus(args.input), config.input.format)  # read from the files' first bytes
+        if kind == "warc":
+            expand_inputs(args.input)  # a pattern that matches nothing is named before Spark starts
     except (ConfigError, UserError, FileNotFoundError) as e:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
+    stages = stages_for(kind)
+    until = stages[0].name if args.until in ("extract", "filter") else args.until
     out = args.output.rstrip("/")
     run = RunContext(args=args, config=config, out=out, models=args.models or f"{out}/models",
                      tokenizer=args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json",
                      auto_tokenizer=not args.tokenizer and not config.tokenize.tokenizer)
     try:  # what the stages to run need, named before Spark starts
-        for stage in STAGES[:[s.name for s in STAGES].index(args.until) + 1]:
+        for stage in stages[:[s.name for s in stages].index(until) + 1]:
             if stage.enabled(config):
                 stage.check(run)
     except RunError as e:
@@ -219,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ship_packages(spark)
     common = ["--config", args.config] if args.config else []
     upstream = previous = ""
-    for stage in STAGES:
+    for stage in stages:
         if not stage.enabled(config):
             continue
         output = f"{out}/{stage.directory}"
@@ -241,10 +292,33 @@ def main(argv: list[str] | None = None) -> int:
                 return rc
             run.ran_upstream = True
         upstream, previous = stage_hash, output
-        if stage.name == args.until:
+        if stage.name == until:
             break
-    print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards)")
+    if until == "tokenize":
+        try:
+            _write_report(out)
+        except (ShardError, OSError) as e:
+            print(f"sluice run: shards written, but not the report: {e}", file=sys.stderr)
+            return 1
+        print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards); report {out}/report.html")
+    else:
+        last = next(s for s in stages if s.name == until)
+        print(f"sluice run: done through {until}; its output is {out}/{last.directory}")
     return 0
+
+
+def _write_report(out: str) -> None:
+    """OUTPUT/report.html (pipeline/inspect/html.py) and the dataset card OUTPUT/README.md (inspect/card.py)."""
+    import fsspec
+
+    from pipeline.inspect.card import dataset_card
+    from pipeline.inspect.html import write_html
+    from pipeline.inspect.report import inspect_shards
+
+    report = inspect_shards(f"{out}/shards")
+    write_html(report, f"{out}/report.html")
+    with fsspec.open(f"{out}/README.md", "w", encoding="utf-8") as f:
+        f.write(dataset_card(report))
 
 
 def _train_tokenizer(corpus: str, output: str, config) -> None:

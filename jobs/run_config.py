@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifiers.config import ClassifyConfig
+from pipeline.audit import AuditConfig
 from pipeline.config import load_toml
+from pipeline.corpus.config import InputConfig
 from pipeline.decontaminate.ngrams import DecontaminateConfig
 from pipeline.dedup.primitives import DedupConfig
 from pipeline.extract.main_text import ExtractConfig
@@ -19,6 +21,7 @@ from pipeline.tokenize.tokenizer import TokenizeConfig
 
 @dataclass(kw_only=True)
 class RunConfig:
+    input: InputConfig = field(default_factory=InputConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
@@ -28,6 +31,7 @@ class RunConfig:
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
     @classmethod
     def load(cls, path: str | Path | None) -> RunConfig:

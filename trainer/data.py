@@ -91,10 +91,11 @@ def shard_tokenizer(root: str | Path) -> str | None:
     manifest records none. One the manifest does not vouch for is refused: `sluice export-hf` would ship it."""
     import fsspec
 
-    from pipeline.shards.format import TOKENIZER_FILE
+    from pipeline.shards.format import TOKENIZER_FILE, sidecar_path
 
     reader = open_documents(root)
-    fs, path = fsspec.core.url_to_fs(f"{str(root).rstrip('/')}/{TOKENIZER_FILE}")
+    fs, shards = fsspec.core.url_to_fs(str(root).rstrip("/"))
+    path = sidecar_path(fs, shards, TOKENIZER_FILE)  # _tokenizer.json, or tokenizer.json in older shard folders
     if "sha256" not in (reader.manifest.get("tokenizer") or {}) and not fs.exists(path):
         return None
     try:
@@ -105,11 +106,12 @@ def shard_tokenizer(root: str | Path) -> str | None:
 
 def write_tokenizer(text: str, out_dir: str | Path) -> None:
     """The checked tokenizer.json into the run directory (what `sluice export-hf` ships with the model)."""
-    from pipeline.shards.format import TOKENIZER_FILE
+    from pipeline.shards.format import LEGACY_NAMES, TOKENIZER_FILE
 
-    tmp = Path(out_dir) / f".{TOKENIZER_FILE}.tmp"
+    name = LEGACY_NAMES[TOKENIZER_FILE]  # tokenizer.json in a run directory, as Hugging Face names it
+    tmp = Path(out_dir) / f".{name}.tmp"
     tmp.write_bytes(text.encode("utf-8"))  # the bytes whose sha256 was checked
-    tmp.replace(Path(out_dir) / TOKENIZER_FILE)
+    tmp.replace(Path(out_dir) / name)
 
 
 def resolve_vocabulary(model_cfg, root: str | Path) -> None:

@@ -199,7 +199,7 @@ class ExtractConfig:
     # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
-    fast_model: str = ""  # the fast extractor's model (.npz + .json card); empty = the shipped extractor_v2
+    fast_model: str = ""  # a model path (.npz + .json card) or a shipped one: "extractor_v3" (= ""), "extractor_v2"
     # keep the page_* structure columns the web-type classifier reads (pipeline.extract.page_features), computed
     # from the tree trafilatura extracts from (no second parse); the fast extractor's pages get none
     page_features: bool = False
@@ -283,7 +283,7 @@ class TextExtractor:
         c = self.config
         if self._fast is not None:
             try:
-                text = self._fast.extract(html)
+                text = self._fast.extract(html, url)
             except Exception as e:  # noqa: BLE001 - unparseable for lexbor (FastParseError) or a bug: trafilatura tries
                 log.debug("fast extractor failed on %s, trafilatura takes it: %s", url, e)
                 self.fast_fallbacks += 1

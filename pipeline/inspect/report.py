@@ -17,7 +17,7 @@ from pipeline.shards.reader import ShardReader
 from pipeline.stats import STATS_FILE
 
 SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain", "web_type"]
-STAGE_ORDER = {"extract": 0, "dedup": 1, "semdedup": 2, "classify": 3, "decontaminate": 4, "tokenize": 5}
+STAGE_ORDER = {"extract": 0, "filter": 0, "dedup": 1, "semdedup": 2, "classify": 3, "decontaminate": 4, "tokenize": 5}
 PERCENTILES = (1, 10, 25, 50, 75, 90, 99)
 TOP_DOMAINS = 20
 

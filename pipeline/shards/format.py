@@ -17,8 +17,11 @@ import numpy as np
 
 FORMAT = "sluice.shards"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-TOKENIZER_FILE = "tokenizer.json"
+# Sidecars start with "_": Parquet readers (pyarrow.dataset, pandas, Spark, HF datasets) skip such files, so a shard
+# folder reads as a dataset as it is. Folders written before keep the old names, which are still read.
+MANIFEST = "_manifest.json"
+TOKENIZER_FILE = "_tokenizer.json"
+LEGACY_NAMES = {MANIFEST: "manifest.json", TOKENIZER_FILE: "tokenizer.json"}
 DICTIONARY_COLUMNS = ["category", "lang", "domain", "web_type"]
 
 
@@ -74,9 +77,17 @@ def manifest_json(manifest: dict) -> str:
     return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
 
 
+def sidecar_path(fs, root: str, name: str) -> str:
+    """ROOT/name, or ROOT/<its old name> when only that exists (a shard folder written before the rename)."""
+    path = f"{root}/{name}"
+    legacy = f"{root}/{LEGACY_NAMES.get(name, name)}"
+    return legacy if legacy != path and not fs.exists(path) and fs.exists(legacy) else path
+
+
 def read_manifest(fs, root: str) -> dict:
-    """manifest.json of a shard directory, checked for shape; ShardError naming it otherwise."""
-    path = f"{root}/{MANIFEST}"
+    """_manifest.json (or the old manifest.json) of a shard directory, checked for shape; ShardError naming it
+    otherwise."""
+    path = sidecar_path(fs, root, MANIFEST)
     try:
         with fs.open(path, "r", encoding="utf-8") as f:
             manifest = json.load(f)

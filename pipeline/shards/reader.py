@@ -40,6 +40,7 @@ from pipeline.shards.format import (
     ShardError,
     file_sha256,
     read_manifest,
+    sidecar_path,
     tokenizer_eos_id,
     tokenizer_vocab_size,
 )
@@ -92,6 +93,7 @@ class ShardReader:
         self._fs, self._root = fsspec.core.url_to_fs(self.url)
         self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
         self.manifest = read_manifest(self._fs, self._root)
+        self._manifest_name = sidecar_path(self._fs, self._root, MANIFEST).rsplit("/", 1)[-1]  # in messages
         self._entries = self.manifest["shards"]
         self._check_listing()
         self._units = [_Unit(s, g, sum(e["row_groups"][:g]), n, sum(e["row_groups"][:g]))
@@ -196,15 +198,15 @@ class ShardReader:
     def tokenizer_json(self) -> str:
         """The text of the shards' tokenizer.json, after checking it is the one the manifest records (its sha256)
         and that its EOS token has the id every document ends with: the tokens mean nothing with another one."""
-        info, path = self.manifest.get("tokenizer") or {}, f"{self._root}/{TOKENIZER_FILE}"
+        info, path = self.manifest.get("tokenizer") or {}, sidecar_path(self._fs, self._root, TOKENIZER_FILE)
         try:
             with self._fs.open(path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
             raise ShardError(f"{path}: missing (the manifest's tokenizer travels with the shards)") from None
         if hashlib.sha256(raw).hexdigest() != info.get("sha256"):
-            raise ShardError(f"{path}: sha256 differs from {MANIFEST}'s tokenizer.sha256 (another tokenizer, or "
-                             "damaged): the shards' token ids would be read with the wrong vocabulary")
+            raise ShardError(f"{path}: sha256 differs from {self._manifest_name}'s tokenizer.sha256 (another "
+                             "tokenizer, or damaged): the shards' token ids would be read with the wrong vocabulary")
         try:
             text = raw.decode("utf-8")
             eos = tokenizer_eos_id(text, info.get("eos_token", ""))
@@ -212,10 +214,10 @@ class ShardReader:
         except (UnicodeDecodeError, ValueError, AttributeError, TypeError) as e:
             raise ShardError(f"{path}: not a tokenizer.json ({e})") from None
         if eos is None or eos != info.get("eos_id"):
-            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {MANIFEST} says "
-                             f"{info.get('eos_id')}")
+            raise ShardError(f"{path}: EOS token {info.get('eos_token')!r} has id {eos}, {self._manifest_name} "
+                             f"says {info.get('eos_id')}")
         if size is not None and size != info.get("vocab_size"):
-            raise ShardError(f"{path}: a vocabulary of {size} ids, {MANIFEST} says tokenizer.vocab_size = "
+            raise ShardError(f"{path}: a vocabulary of {size} ids, {self._manifest_name} says tokenizer.vocab_size = "
                              f"{info.get('vocab_size')!r}")
         return text
 
@@ -225,14 +227,14 @@ class ShardReader:
         for entry in self._entries:
             path = f"{self._root}/{entry['file']}"
             if entry["file"] not in sizes:
-                raise ShardError(f"{path}: listed in {MANIFEST} but missing")
+                raise ShardError(f"{path}: listed in {self._manifest_name} but missing")
             if sizes[entry["file"]] != entry["bytes"]:
-                raise ShardError(f"{path}: {sizes[entry['file']]} bytes, {MANIFEST} says {entry['bytes']} "
+                raise ShardError(f"{path}: {sizes[entry['file']]} bytes, {self._manifest_name} says {entry['bytes']} "
                                  f"(truncated or rewritten)")
         listed = {e["file"] for e in self._entries}
         for name in sorted(sizes):
             if name.startswith("shard-") and name.endswith(".parquet") and name not in listed:
-                raise ShardError(f"{self._root}/{name}: a shard file that {MANIFEST} does not list")
+                raise ShardError(f"{self._root}/{name}: a shard file that {self._manifest_name} does not list")
 
     def open_shard(self, shard: int, read_dictionary: list[str] | None = None):
         """The pyarrow ParquetFile of shard `shard` (index in the manifest), checked against the manifest."""
@@ -242,16 +244,18 @@ class ShardReader:
         entry, path = self._entries[shard], self._path(shard)
         if self.verify and shard not in self._verified:
             if file_sha256(path, self._fs) != entry["sha256"]:
-                raise ShardError(f"{path}: sha256 differs from {MANIFEST} (the file is corrupt or was replaced)")
+                raise ShardError(f"{path}: sha256 differs from {self._manifest_name} (the file is corrupt or was "
+                                 "replaced)")
             self._verified.add(shard)
         try:
             pf = pq.ParquetFile(path if self._local else self._fs.open(path, "rb"), read_dictionary=read_dictionary,
                                 page_checksum_verification=True)
         except FileNotFoundError:
-            raise ShardError(f"{path}: listed in {MANIFEST} but missing") from None
+            raise ShardError(f"{path}: listed in {self._manifest_name} but missing") from None
         except (OSError, pa.ArrowException) as e:
             raise ShardError(f"{path}: not a readable Parquet file ({e})") from None
         groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
         if groups != entry["row_groups"]:
-            raise ShardError(f"{path}: row groups {groups} disagree with {MANIFEST} ({entry['row_groups']})")
+            raise ShardError(f"{path}: row groups {groups} disagree with {self._manifest_name} "
+                             f"({entry['row_groups']})")
         return pf

@@ -76,3 +76,19 @@ def test_drop_share_names_the_clutter_model_when_it_empties_documents():
     stats.count(EMPTY_INPUT, 1)  # one arrived empty: not the model's doing
     with pytest.raises(DropShareError, match=r"model clutter_v1 would drop 9 of 10 documents \(every line removed"):
         check_drop_share(stats, ClassifyConfig())
+
+
+def test_dropped_documents_are_kept_for_the_audit(tmp_path):
+    import pyarrow as pa
+
+    from classifiers.config import ClassifyConfig
+    from classifiers.stage import ModelStage
+    from pipeline.audit import AuditConfig, DroppedSample
+    from pipeline.stats import Stats
+
+    stage = ModelStage(tmp_path, ClassifyConfig(clutter_model="", quality_model="", domain_model=""))
+    dropped = DroppedSample(AuditConfig(keep_dropped=1))
+    batch = pa.table({"id": ["a", "b", "c"], "url": ["u1", "u2", "u3"], "text": ["words", "  ", ""]})
+    out = stage.score_batch(batch, Stats(), dropped)
+    assert out.column("id").to_pylist() == ["a"]
+    assert [(r["id"], r["reason"], r["url"]) for r in dropped.rows] == [("b", "empty_text", "u2")]  # keep_dropped 1

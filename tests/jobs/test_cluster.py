@@ -178,7 +178,7 @@ def test_pipeline_on_standalone_cluster_matches_local_run(reference, tmp_path, r
 
     # every stage writes its Parquet with pyarrow inside the tasks, so another cluster layout in another JVM gives
     # every file byte for byte: shards, manifest and tokenizer, and each intermediate output
-    assert (run / "shards" / "manifest.json").exists() and list((run / "shards").glob("shard-*.parquet"))
+    assert (run / "shards" / "_manifest.json").exists() and list((run / "shards").glob("shard-*.parquet"))
     for stage in ("documents", "deduped", "classified", "shards"):
         assert_same_files(run / stage, reference.run / stage)
     assert not temp_dirs(run)

@@ -225,9 +225,9 @@ def test_changed_config_redoes_that_stage_and_those_after_it(reference, tmp_path
     after = json.loads((run / "classified" / "_stats.json").read_text())
     assert after["records_in"] == before["records_in"]
     assert after["dropped"].get("low_quality", 0) > before["dropped"].get("low_quality", 0)
-    manifest = json.loads((run / "shards" / "manifest.json").read_text())
+    manifest = json.loads((run / "shards" / "_manifest.json").read_text())
     assert sum(s["rows"] for s in manifest["shards"]) < sum(
-        s["rows"] for s in json.loads((reference.run / "shards" / "manifest.json").read_text())["shards"])
+        s["rows"] for s in json.loads((reference.run / "shards" / "_manifest.json").read_text())["shards"])
 
 
 # -- (d) a worker daemon of a standalone cluster dies in the middle of a stage ------------------------------------

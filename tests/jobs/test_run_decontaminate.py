@@ -220,7 +220,7 @@ def test_tokenize_read_the_decontaminated_output_and_the_manifest_lists_the_sets
     tokenize = stats_of(run / "shards")
     assert tokenize["records_in"] == stats_of(run / "decontaminated")["records_out"]
 
-    manifest = json.loads((run / "shards" / "manifest.json").read_text())
+    manifest = json.loads((run / "shards" / "_manifest.json").read_text())
     listed = {s["name"]: s for s in manifest["eval_sets"]}
     assert sorted(listed) == ["bench", "other"]
     for name, digest in decontaminated.digests.items():
@@ -327,7 +327,7 @@ def test_rerun_skips_every_stage_and_a_changed_eval_set_redoes_decontaminate_and
     decontam_ids = set(read_rows(run / "decontaminated", ["id"]))
     assert released in decontam_ids and not decontam_ids & (set(decontaminated.planted) - {released})
     assert shard_ids(run / "shards") == decontam_ids
-    listed = {s["name"]: s for s in json.loads((run / "shards" / "manifest.json").read_text())["eval_sets"]}
+    listed = {s["name"]: s for s in json.loads((run / "shards" / "_manifest.json").read_text())["eval_sets"]}
     assert listed["bench"]["sha256"] == set_digest(decontaminated.bench) != decontaminated.digests["bench"]
     assert listed["bench"]["items"] == 2 and listed["other"]["sha256"] == decontaminated.digests["other"]
     assert not temp_dirs(run)

@@ -60,7 +60,7 @@ def job(tmp_path_factory, spark):
 
 def test_shards_round_trip_to_the_text_plus_eos(job):
     out = job["outputs"][0]
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "_manifest.json").read_text())
     stats = json.loads((out / "_stats.json").read_text())
     assert stats["records_in"] == N_DOCS == stats["records_out"] + sum(stats["dropped"].values())
     assert stats["dropped"].get("downsampled", 0) > 0 and stats["counters"]["copies_added"] > 0
@@ -88,17 +88,17 @@ def test_two_runs_give_the_same_bytes(job):
     """Two output folders, the tokenizer read from two paths: the same bytes, manifest included (it names the
     tokenizer by its copy beside the shards and its sha256)."""
     a, b = job["outputs"]
-    assert json.loads((a / "manifest.json").read_text())["config"]["tokenize"]["tokenizer"] == "tokenizer.json"
-    names = sorted(p for p in os.listdir(a) if not p.startswith("_"))
-    assert names == sorted(p for p in os.listdir(b) if not p.startswith("_"))
-    assert "manifest.json" in names and "tokenizer.json" in names
-    for name in names + ["_stats.json"]:
+    assert json.loads((a / "_manifest.json").read_text())["config"]["tokenize"]["tokenizer"] == "_tokenizer.json"
+    names = sorted(p for p in os.listdir(a) if p != "_stage.json")
+    assert names == sorted(p for p in os.listdir(b) if p != "_stage.json")
+    assert "_manifest.json" in names and "_tokenizer.json" in names
+    for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 def test_shards_open_in_other_readers(job):
     out = job["outputs"][0]
-    total = json.loads((out / "manifest.json").read_text())["documents"]
+    total = json.loads((out / "_manifest.json").read_text())["documents"]
     files = sorted(str(p) for p in out.glob("shard-*.parquet"))
     pd = pytest.importorskip("pandas")
     assert sum(len(pd.read_parquet(f, columns=["id", "n_tokens"])) for f in files) == total
@@ -115,7 +115,7 @@ def test_hf_datasets_reads_shards(job):
     datasets = pytest.importorskip("datasets", reason="HF datasets is not installed in the dev extra")
     out = job["outputs"][0]
     ds = datasets.load_dataset("parquet", data_files=sorted(str(p) for p in out.glob("shard-*.parquet")))
-    assert ds["train"].num_rows == json.loads((out / "manifest.json").read_text())["documents"]
+    assert ds["train"].num_rows == json.loads((out / "_manifest.json").read_text())["documents"]
 
 
 def test_complete_output_is_not_redone(job, capsys):

@@ -123,8 +123,8 @@ def test_spark_submit_stage_script_with_unknown_key(files):
 @pytest.mark.parametrize("command", ["inspect", "stats"])
 @pytest.mark.parametrize(("case", "expected"), [
     ("a_file", r"a_file:? is a file"),  # inspect raised NotADirectoryError with a traceback
-    ("missing", r"nope(/manifest\.json: missing| has no _stats\.json)"),
-    ("damaged", r"bad/(manifest\.json: missing|_stats\.json is damaged)"),
+    ("missing", r"nope(/_manifest\.json: missing| has no _stats\.json)"),
+    ("damaged", r"bad/(_manifest\.json: missing|_stats\.json is damaged)"),
 ])
 def test_inspect_and_stats_user_errors_are_one_line_exit_2(command, case, expected, files, capsys):
     """Like every other subcommand: exit 2, one line on stderr (they exited 1, inspect with a traceback)."""

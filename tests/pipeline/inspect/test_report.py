@@ -71,23 +71,23 @@ def test_explicit_stages_and_errors(run_dir, capsys):
     assert "unrelated/_stats.json: missing" in capsys.readouterr().err
     (run_dir / "shards" / "shard-00001.parquet").write_bytes(b"PAR1")
     assert main([str(run_dir / "shards")]) == 2
-    assert "shard-00001.parquet: 4 bytes, manifest.json says" in capsys.readouterr().err
+    assert "shard-00001.parquet: 4 bytes, _manifest.json says" in capsys.readouterr().err
 
 
 def test_manifest_counts_are_checked_against_the_shards(run_dir, capsys):
     """documents or tokens multiplied by 10 in manifest.json: refused, whether the totals alone were edited or a
     shard's entry too (then the n_tokens column, which inspect reads anyway, disagrees with it)."""
     shards = run_dir / "shards"
-    manifest = json.loads((shards / "manifest.json").read_text())
+    manifest = json.loads((shards / "_manifest.json").read_text())
     for key in ("documents", "tokens"):
-        (shards / "manifest.json").write_text(json.dumps(dict(manifest, **{key: manifest[key] * 10})))
+        (shards / "_manifest.json").write_text(json.dumps(dict(manifest, **{key: manifest[key] * 10})))
         assert main([str(shards)]) == 2
         assert f"manifest.json: says {key} = {manifest[key] * 10}, its shards add up to" in capsys.readouterr().err
     edited = json.loads(json.dumps(manifest))
     extra = edited["shards"][0]["tokens"] * 9
     edited["shards"][0]["tokens"] += extra
     edited["tokens"] += extra
-    (shards / "manifest.json").write_text(json.dumps(edited))
+    (shards / "_manifest.json").write_text(json.dumps(edited))
     assert main([str(shards)]) == 2
     err = capsys.readouterr().err
     assert "shard-00000.parquet: holds" in err and "manifest.json says" in err and len(err.splitlines()) == 1
@@ -98,7 +98,7 @@ def test_shards_without_a_web_type_column_read_as_unknown(run_dir):
     from pipeline.shards.format import file_sha256
 
     shards = run_dir / "shards"
-    manifest = json.loads((shards / "manifest.json").read_text())
+    manifest = json.loads((shards / "_manifest.json").read_text())
     for entry in manifest["shards"]:
         path = shards / entry["file"]
         source = pq.ParquetFile(path)
@@ -109,7 +109,7 @@ def test_shards_without_a_web_type_column_read_as_unknown(run_dir):
         entry["bytes"], entry["sha256"] = path.stat().st_size, file_sha256(str(path))
     manifest["bytes"] = sum(e["bytes"] for e in manifest["shards"])
     del manifest["schema"]["web_type"]
-    (shards / "manifest.json").write_text(json.dumps(manifest))
+    (shards / "_manifest.json").write_text(json.dumps(manifest))
     report = inspect_shards(str(shards), verify=True)
     assert [(r["name"], r["tokens"]) for r in report["tokens_per_web_type"]] == [("", report["tokens"])]
 

@@ -104,16 +104,16 @@ def test_rank_and_worker_splits_are_disjoint_and_complete(shards):
 def test_missing_truncated_and_unlisted_files(shards):
     path, _, _ = shards
     (path / shard_name(1)).rename(path / "moved.parquet")
-    with pytest.raises(ShardError, match=f"{shard_name(1)}: listed in manifest.json but missing"):
+    with pytest.raises(ShardError, match=f"{shard_name(1)}: listed in {MANIFEST} but missing"):
         ShardReader(str(path))
     data = (path / "moved.parquet").read_bytes()
     (path / "moved.parquet").unlink()
     (path / shard_name(1)).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ShardError, match=rf"{shard_name(1)}: {len(data) // 2} bytes, manifest.json says {len(data)}"):
+    with pytest.raises(ShardError, match=rf"{shard_name(1)}: {len(data) // 2} bytes, {MANIFEST} says {len(data)}"):
         ShardReader(str(path))
     (path / shard_name(1)).write_bytes(data)
     (path / shard_name(7)).write_bytes(data)
-    with pytest.raises(ShardError, match=f"{shard_name(7)}: a shard file that manifest.json does not list"):
+    with pytest.raises(ShardError, match=f"{shard_name(7)}: a shard file that {MANIFEST} does not list"):
         ShardReader(str(path))
 
 
@@ -122,7 +122,7 @@ def test_corrupt_shard(shards):
     data = bytearray((path / shard_name(2)).read_bytes())
     data[-100:-8] = b"\xff" * 92  # same size: the footer is garbage
     (path / shard_name(2)).write_bytes(bytes(data))
-    with pytest.raises(ShardError, match=f"{shard_name(2)}: sha256 differs from manifest.json"):
+    with pytest.raises(ShardError, match=f"{shard_name(2)}: sha256 differs from {MANIFEST}"):
         list(ShardReader(str(path), verify=True))
     with pytest.raises(ShardError, match=f"{shard_name(2)}: not a readable Parquet file"):
         list(ShardReader(str(path)))
@@ -138,7 +138,7 @@ def test_tampered_or_missing_manifest(shards):
     tampered = json.loads(json.dumps(manifest))
     tampered["shards"][0]["row_groups"] = [tampered["shards"][0]["rows"]]
     (path / MANIFEST).write_text(json.dumps(tampered))
-    with pytest.raises(ShardError, match=f"{shard_name(0)}: row groups .* disagree with manifest.json"):
+    with pytest.raises(ShardError, match=f"{shard_name(0)}: row groups .* disagree with {MANIFEST}"):
         next(iter(ShardReader(str(path))))
     (path / MANIFEST).write_text("{")
     with pytest.raises(ShardError, match="manifest.json: not valid JSON"):
@@ -215,12 +215,12 @@ def test_tokenizer_is_checked_against_the_manifest(shards):
     assert json.loads(reader.tokenizer_json())["model"]["type"] == "BPE"
     text = (path / TOKENIZER_FILE).read_text()
     (path / TOKENIZER_FILE).write_text(text.replace('"dropout"', '"dropout" ', 1))  # same meaning, other bytes
-    with pytest.raises(ShardError, match=r"tokenizer.json: sha256 differs from manifest.json's tokenizer.sha256"):
+    with pytest.raises(ShardError, match=r"tokenizer.json: sha256 differs from _manifest.json.s tokenizer.sha256"):
         reader.tokenizer_json()
     (path / TOKENIZER_FILE).write_text(text)
     wrong_eos = dict(manifest, tokenizer=dict(manifest["tokenizer"], eos_id=manifest["tokenizer"]["eos_id"] + 1))
     (path / MANIFEST).write_text(manifest_json(wrong_eos))
-    with pytest.raises(ShardError, match=r"tokenizer.json: EOS token '.*' has id \d+, manifest.json says \d+"):
+    with pytest.raises(ShardError, match=r"tokenizer.json: EOS token '.*' has id \d+, _manifest.json says \d+"):
         ShardReader(str(path)).tokenizer_json()
     (path / TOKENIZER_FILE).unlink()
     with pytest.raises(ShardError, match="tokenizer.json: missing"):
@@ -239,7 +239,7 @@ def test_a_shard_listed_twice_is_refused(shards):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"vocab_size": 2**40}, r"tokenizer.json: a vocabulary of \d+ ids, manifest.json says tokenizer.vocab_size = "
+    ({"vocab_size": 2**40}, r"tokenizer.json: a vocabulary of \d+ ids, _manifest.json says tokenizer.vocab_size = "
                             r"1099511627776"),
     ({"vocab_size": 0}, r"manifest.json: tokenizer.vocab_size is 0"),
     ({"eos_id": -1}, r"manifest.json: tokenizer.eos_id -1 is outside the vocabulary"),
