@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/extract_bench.py --mode extractors   # fast vs trafilatura: quality (k-fold) and speed
     .venv/bin/python benchmarks/extract_bench.py --mode reading      # fastwarc vs our WARC reader
     .venv/bin/python benchmarks/extract_bench.py --mode stage --copies 80  # the extract stage, both extractors
+    .venv/bin/python benchmarks/extract_bench.py --wcxb [--per-type 20]  # every extractor, WCXB per type + dev
 
 The other modes live in benchmarks/extract_modes.py (see there).
 
@@ -190,7 +191,15 @@ def main() -> None:
     parser.add_argument("--datatrove-python", default="/work/venvs/datatrove/bin/python")
     parser.add_argument("--with-lang", action="store_true", help="also run language id on our side")
     parser.add_argument("--output", default=None, help="default: benchmarks/results/<mode's name>.json")
+    parser.add_argument("--wcxb", action="store_true", help="per-type WCXB dev table (benchmarks/extract_wcxb.py)")
+    parser.add_argument("--per-type", type=int, default=0, help="--wcxb: first N pages of each type (0 = all)")
+    parser.add_argument("--variants", action="store_true", help="--wcxb: also other trafilatura settings")
     args = parser.parse_args()
+    if args.wcxb:
+        from benchmarks.extract_wcxb import wcxb_mode
+
+        wcxb_mode(args)
+        return
     if args.mode != "datatrove":
         from benchmarks.extract_modes import MODES
 

@@ -148,5 +148,10 @@ def train_embedding(args, params: TrainParams) -> dict:
 def train_extractor(args) -> dict:
     from classifiers.extractor import ExtractorTraining, train_extractor
 
+    if getattr(args, "wcxb", None):
+        from classifiers.extractor_wcxb import WcxbTraining, train_wcxb_extractor
+
+        metrics = train_wcxb_extractor(args.wcxb, args.output, WcxbTraining(folds=args.folds, seed=args.seed))
+        return {**metrics, "output": args.output}
     settings = ExtractorTraining(folds=args.folds, seed=args.seed, annotation_weight=args.annotation_weight)
     return {**train_extractor(args.extraction_dev, args.crawl, args.output, settings), "output": args.output}

@@ -1,11 +1,13 @@
 """The fast extractor: lexbor parse → text blocks → structural features → boosted trees keep or drop each block.
 
-The trees were distilled from trafilatura(favor_precision): a block is "content" when trafilatura keeps its text,
-and on the training pages the extraction-dev annotations relabel the blocks holding a snippet (classifiers/extractor.py
-trains them: `sluice classifiers train extractor`; its card says which supervision a model had). A block is kept when
-it scores at least the card's threshold, or relative_threshold x the page's best score when that is lower
-(keep_blocks). The default model ships as package data (pipeline/extract/data/extractor_v2.npz, scored by
-pipeline/extract/block_trees.py, with its card extractor_v2.json), so the stage needs no training step.
+Two shipped models (package data, scored by pipeline/extract/block_trees.py, each with its JSON card):
+- extractor_v3 (default): trained on real annotations, the WCXB dev pages' full main content (a block is content
+  when its words are in it; classifiers/extractor_wcxb.py), and typed: the page-type model page_type_v1 (pipeline/
+  extract/page_type.py) gives each page its 7 type probabilities, which every block reads as features.
+- extractor_v2: distilled from trafilatura(favor_precision) with the extraction-dev annotations on top
+  (classifiers/extractor.py); news-style articles only. `[extract] fast_model = "extractor_v2"` selects it.
+A block is kept when it scores at least the card's threshold, or relative_threshold x the page's best score when that
+is lower (keep_blocks).
 
 Output has trafilatura's txt form: one block per line, list items as "- item", table rows as "| a | b |".
 """
@@ -28,7 +30,9 @@ from pipeline.extract.blocks import (
     page_blocks,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v2.npz"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v3.npz"
+DISTILLED_MODEL = DEFAULT_MODEL.with_name("extractor_v2.npz")  # distilled from trafilatura, no page types
+SHIPPED_MODELS = ("extractor_v3", "extractor_v2")  # names `[extract] fast_model` accepts besides paths
 MODEL_KIND = "extractor"
 _LI = BLOCK_CATEGORY["li"]
 # Chosen by measurement (5-fold CV on extraction-dev): dates, mean word length and lower-case shares moved the
@@ -52,6 +56,19 @@ FEATURE_NAMES = (
     + tuple(f"own_class_{i}" for i in range(N_CLASS_BITS))
 )
 
+# A typed model (extractor_v3, trained on WCXB) also reads the page type probabilities (pipeline/extract/page_type):
+# a forum's posts, a product's description and a listing's cards are content on their pages and clutter elsewhere.
+TYPE_FEATURES = ("type_article", "type_forum", "type_product", "type_collection", "type_listing",
+                 "type_documentation", "type_service")
+TYPED_FEATURE_NAMES = FEATURE_NAMES + TYPE_FEATURES
+
+
+def with_page_type(features: np.ndarray, type_probabilities: np.ndarray) -> np.ndarray:
+    """The block features with the page's type probabilities as the same extra columns on every block."""
+    extra = np.broadcast_to(np.asarray(type_probabilities, np.float32), (len(features), len(TYPE_FEATURES)))
+    return np.hstack([features, extra])
+
+
 # The second pass sees the first pass's scores around each block: running text is contiguous, boilerplate too.
 CONTEXT_FEATURES = (
     "first_score", "prev_score", "next_score", "window_score", "wide_score", "page_max_score", "page_mean_score",
@@ -63,19 +80,25 @@ class FastParseError(Exception):
     """The fast parser could not make a page out of these bytes; the caller falls back to trafilatura."""
 
 
-def parse_blocks(html: str) -> PageBlocks:
+def parse_page(html: str):
+    """(lexbor tree, its blocks); FastParseError when lexbor fails or there is no <body>."""
     from selectolax.lexbor import LexborHTMLParser
 
     try:
-        body = LexborHTMLParser(html).body
+        tree = LexborHTMLParser(html)
+        body = tree.body
     except Exception as e:  # noqa: BLE001 - any parser failure means: let trafilatura try this page
         raise FastParseError(f"lexbor failed: {e}") from e
     if body is None:
         raise FastParseError("no <body> after parsing")
     try:
-        return page_blocks(body)
+        return tree, page_blocks(body)
     except RecursionError as e:  # the walk recurses per element; extract's nesting bound makes this rare
         raise FastParseError("nested too deep for the block walk") from e
+
+
+def parse_blocks(html: str) -> PageBlocks:
+    return parse_page(html)[1]
 
 
 def _shift(values: np.ndarray, by: int, fill: float) -> np.ndarray:
@@ -153,12 +176,13 @@ def blocks_to_text(blocks: PageBlocks, keep) -> str:
 
 def _model_bytes(path: str | Path | None) -> tuple[bytes, bytes, str]:
     """(model, card, name): a path, or the shipped default read as package data (inside a zip on executors)."""
-    if path is None:
+    if path is None or str(path) in SHIPPED_MODELS:
         from importlib.resources import files
 
+        model = DEFAULT_MODEL if path is None else DEFAULT_MODEL.with_name(f"{path}.npz")
         data = files("pipeline.extract") / "data"
-        card = (data / DEFAULT_MODEL.with_suffix(".json").name).read_bytes()
-        return (data / DEFAULT_MODEL.name).read_bytes(), card, f"pipeline/extract/data/{DEFAULT_MODEL.name}"
+        card = (data / model.with_suffix(".json").name).read_bytes()
+        return (data / model.name).read_bytes(), card, f"pipeline/extract/data/{model.name}"
     path = Path(path)
     card_path = path.with_suffix(".json")
     if not path.is_file() or not card_path.is_file():
@@ -180,7 +204,8 @@ class BlockModel:
 
         data, card_bytes, self.path = _model_bytes(path)
         card = json.loads(card_bytes)
-        if (card.get("kind") != MODEL_KIND or tuple(card.get("features", ())) != FEATURE_NAMES
+        features = tuple(card.get("features", ()))
+        if (card.get("kind") != MODEL_KIND or features not in (FEATURE_NAMES, TYPED_FEATURE_NAMES)
                 or tuple(card.get("context_features", ())) != CONTEXT_FEATURES):
             raise ValueError(f"{self.path}: its card is not an extractor card for these features")
         if card.get("bytes") != len(data) or card.get("sha256") != hashlib.sha256(data).hexdigest():
@@ -191,6 +216,13 @@ class BlockModel:
         self.ensembles = load_ensembles(io.BytesIO(data))
         if "first" not in self.ensembles:
             raise ValueError(f"{self.path}: no 'first' tree ensemble")
+        self.page_types = None  # the page-type model a typed block model reads (named on its card, beside it)
+        if features == TYPED_FEATURE_NAMES:
+            from pipeline.extract.page_type import PageTypeModel
+
+            name = card.get("page_type_model", "")
+            shipped = path is None or str(path) in SHIPPED_MODELS
+            self.page_types = PageTypeModel(None if shipped else Path(path).parent / name)
 
     def scores(self, features: np.ndarray, blocks: PageBlocks) -> np.ndarray:
         """P(block is content) per block."""
@@ -203,13 +235,23 @@ class FastExtractor:
 
     def __init__(self, model_path: str | Path | None = None):
         self.model = BlockModel(model_path or None)
+        self.last_page_type: str | None = None
         # Compile the kernels (block features, tree scoring) now, outside any page's time limit.
         self.extract("<html><body><div><p>Warm-up text, long enough to be a block of running text, with a "
                      "<a href='#'>link</a>.</p><ul><li>item</li></ul></div></body></html>")
 
-    def extract(self, html: str) -> str:
-        blocks = parse_blocks(html)
+    def extract(self, html: str, url: str | None = None) -> str:
+        """The page's main text; `last_page_type` is then its most likely type (None without a typed model)."""
+        from pipeline.extract.page_type import PAGE_TYPES, page_signals
+
+        self.last_page_type = None
+        tree, blocks = parse_page(html)
         if not len(blocks):  # e.g. an unclosed <noscript> around the whole body: let trafilatura look
             raise FastParseError("no text blocks")
-        scores = self.model.scores(block_features(blocks), blocks)
+        features = block_features(blocks)
+        if self.model.page_types is not None:
+            types = self.model.page_types.probabilities(page_signals(html, url, tree, blocks, features))[0]
+            self.last_page_type = PAGE_TYPES[int(types.argmax())]
+            features = with_page_type(features, types)
+        scores = self.model.scores(features, blocks)
         return blocks_to_text(blocks, keep_blocks(scores, self.model.threshold, self.model.relative_threshold))

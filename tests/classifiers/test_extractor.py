@@ -19,7 +19,7 @@ from classifiers.extractor import (
     train_extractor,
     training_targets,
 )
-from pipeline.extract.fast import CONTEXT_FEATURES, DEFAULT_MODEL, FEATURE_NAMES, MODEL_KIND, parse_blocks
+from pipeline.extract.fast import CONTEXT_FEATURES, DISTILLED_MODEL, FEATURE_NAMES, MODEL_KIND, parse_blocks
 from tests.pipeline.extract.test_fast import FLOORS
 
 LONG = "The committee met on Tuesday and agreed, after a long debate, to rebuild the bridge before the winter floods."
@@ -110,9 +110,9 @@ def test_cli_trains_and_refuses_without_data(crawl, tmp_path, capsys):
 
 
 def test_shipped_model_card():
-    card = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
-    data = DEFAULT_MODEL.read_bytes()
-    assert card["kind"] == MODEL_KIND and card["file"] == DEFAULT_MODEL.name
+    card = json.loads(DISTILLED_MODEL.with_suffix(".json").read_text())
+    data = DISTILLED_MODEL.read_bytes()
+    assert card["kind"] == MODEL_KIND and card["file"] == DISTILLED_MODEL.name
     assert card["bytes"] == len(data) < 3_000_000 and card["sha256"] == hashlib.sha256(data).hexdigest()
     assert tuple(card["features"]) == FEATURE_NAMES and tuple(card["context_features"]) == CONTEXT_FEATURES
     assert card["threshold"] in THRESHOLDS and card["teacher"].startswith("trafilatura favor_precision")
