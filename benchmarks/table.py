@@ -42,6 +42,8 @@ ROWS = {
     "pii": ("PII masking MB/s (recall in JSON) vs datatrove PIIFormatter", "python benchmarks/pii_bench.py"),
     "decontam": ("13-gram decontamination docs/s vs datatrove NGramsDecontFilter",
                  "python benchmarks/decontam_bench.py"),
+    "corpus_filter": ("FineWeb-style Parquet corpus, filter + dedup stages vs datatrove filters + MinHash",
+                      "python benchmarks/corpus_filter_bench.py --datatrove-python PY"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import warnings
 
 from pipeline.config import ConfigError
 
@@ -29,7 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings a user acts on (a renamed config table, a collapsing router) as one line, without source code."""
+    return f"sluice train: {category.__name__}: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    formatter, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = formatter
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from trainer.config import load_config, parse_override
     from trainer.data import DataError

@@ -230,6 +230,7 @@ class TextExtractor:
         self.fast_fallbacks = 0
         self.last_page_features: dict | None = None  # the page_* columns of the page extracted last
         self._fast = None
+        self._typer = None
         # Compiled kernels compile (or load from numba's cache) here, never inside a page's time limit: a cold
         # cache would otherwise turn a worker's first pages into timeouts, and an interrupted compile is never cached.
         from pipeline.extract import nesting
@@ -239,6 +240,17 @@ class TextExtractor:
             from pipeline.extract.fast import FastExtractor
 
             self._fast = FastExtractor(self.config.fast_model or None)  # warms its kernels up
+        elif self.config.page_features:
+            self._page_typer()  # its kernels compile now, not inside the first page's time limit
+
+    def _page_typer(self):
+        """The page-type model for trafilatura's pages, loaded on first use (its kernels warm up with it)."""
+        if self._typer is None:
+            from pipeline.extract.page_type import PageTyper
+
+            self._typer = PageTyper()
+            self._typer.type_of("<html><body><p>warm-up text of a page</p></body></html>", None)
+        return self._typer
 
     def extract(self, response) -> tuple[str | None, str | None]:
         """`response` is a pipeline.warc.reader.WarcResponse (anything with body, content_type, url, truncated)."""
@@ -292,15 +304,20 @@ class TextExtractor:
             else:
                 if len(text.strip()) < c.min_chars:
                     return None, DropReason.EMPTY_TEXT
+                if c.page_features:
+                    from pipeline.extract.page_features import page_features
+
+                    self.last_page_features = {**page_features(None), "page_type": self._fast.last_page_type}
                 return text.strip(), None
         try:
             if c.page_features:  # parse once: the features and the extraction read the same tree
                 from pipeline.extract.page_features import page_features
 
+                page_type = self._page_typer().type_of(html, url)
                 html = self._trafilatura.utils.load_html(html)
                 if html is None:  # what extract() makes of a page lxml cannot parse
                     return None, DropReason.EMPTY_TEXT
-                self.last_page_features = page_features(html)
+                self.last_page_features = {**page_features(html), "page_type": page_type}
             text = self._trafilatura.extract(
                 html,
                 url=url,

@@ -6,13 +6,14 @@ Use: `tree = trafilatura.utils.load_html(html)`, `page_features(tree)`, then `tr
 (extract takes the tree as it is, so the page is parsed once). Columns, in extract-stage order:
 page_title (string), page_link_density (float32: words inside <a> / words of the body),
 page_list_items (int32: <li>), page_forms (int32: <form>), page_comment_blocks (int32: elements whose class or id
-names a comment, outermost only).
+names a comment, outermost only), page_type (string: one of pipeline.extract.page_type.PAGE_TYPES, from the
+page-type model; the fast extractor's pages get only this one).
 """
 
 from __future__ import annotations
 
 PAGE_FEATURE_COLUMNS = (("page_title", "string"), ("page_link_density", "float32"), ("page_list_items", "int32"),
-                        ("page_forms", "int32"), ("page_comment_blocks", "int32"))
+                        ("page_forms", "int32"), ("page_comment_blocks", "int32"), ("page_type", "string"))
 _COMMENT = "contains(translate(concat(@class, ' ', @id), 'COMENT', 'coment'), 'comment')"
 
 
@@ -20,7 +21,7 @@ def page_features(tree) -> dict:
     """The five features of a parsed page (an lxml HtmlElement); a page without a tree gets empty values."""
     if tree is None:
         return {"page_title": None, "page_link_density": None, "page_list_items": None, "page_forms": None,
-                "page_comment_blocks": None}
+                "page_comment_blocks": None, "page_type": None}
     title = tree.findtext(".//title") or tree.findtext(".//h1") or ""
     body = tree.find(".//body")
     root = body if body is not None else tree
@@ -33,4 +34,5 @@ def page_features(tree) -> dict:
         "page_list_items": sum(1 for _ in root.iter("li")),
         "page_forms": sum(1 for _ in root.iter("form")),
         "page_comment_blocks": len(comments),
+        "page_type": None,  # set by TextExtractor from pipeline.extract.page_type (it needs the lexbor tree)
     }

@@ -173,3 +173,23 @@ class PageTypeModel:
     def probabilities(self, signals: np.ndarray) -> np.ndarray:
         return softmax_scores(self.ensembles, np.atleast_2d(signals))
 
+
+
+class PageTyper:
+    """`type_of(html, url)`: the page's most likely type, for pages the fast extractor does not see (trafilatura's):
+    one lexbor parse, the block walk and features, the signals, the model. None when lexbor finds no blocks."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.model = PageTypeModel(path)
+
+    def type_of(self, html: str, url: str | None) -> str | None:
+        from pipeline.extract.fast import FastParseError, block_features, parse_page
+
+        try:
+            tree, blocks = parse_page(html)
+        except FastParseError:
+            return None
+        if not len(blocks):
+            return None
+        signals = page_signals(html, url, tree, blocks, block_features(blocks))
+        return PAGE_TYPES[int(self.model.probabilities(signals)[0].argmax())]

@@ -15,6 +15,7 @@ from pipeline.audit import read_dropped
 
 SAMPLES_PER_CATEGORY = 3
 SAMPLE_CHARS = 600
+DROPPED_PER_REASON = 20  # of the (up to [audit] keep_dropped) kept per stage and reason: the file stays small
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
@@ -199,7 +200,12 @@ def _dropped(dropped: dict) -> str:
     e = html.escape
     out = ["<h2>Dropped documents, per stage and reason</h2>"]
     for stage, rows in dropped.items():
+        shown: dict[str, int] = {}
         for row in rows:
+            shown[row["reason"]] = shown.get(row["reason"], 0) + 1
+            if shown[row["reason"]] > DROPPED_PER_REASON:
+                continue
+            row = dict(row, text=(row.get("text") or "")[:SAMPLE_CHARS])
             value = row.get("value")
             measured = f" value {value:.4g}" if isinstance(value, float) else ""
             out.append(_doc(row, f"<span class='reason'>{e(stage)} · {e(row.get('rule') or row['reason'])}</span>"

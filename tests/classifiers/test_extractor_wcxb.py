@@ -77,3 +77,11 @@ def test_score_averages_per_type():
     assert result["forum"]["f1"] == 1.0 and result["product"]["f1"] == 0.0 and result["all"]["f1"] == 0.5
     assert result["all"]["with"] == 0.5 and result["all"]["without"] == 0.5
     assert np.isclose(result["all"]["precision"], 0.5)
+
+
+def test_cli_refuses_a_folder_that_is_not_wcxb(tmp_path, capsys):
+    from classifiers.cli import main as classifiers_main
+
+    args = ["train", "extractor", "--wcxb", str(tmp_path), "--output", str(tmp_path / "m.npz")]
+    assert classifiers_main(args) == 1
+    assert "ground-truth.jsonl.gz: not found (is" in capsys.readouterr().err

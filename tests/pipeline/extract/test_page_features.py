@@ -46,6 +46,19 @@ def test_extractor_keeps_features_and_the_same_text_in_one_parse():
     assert with_features.last_page_features["page_forms"] == 1
 
 
+@pytest.mark.parametrize("extractor", ["trafilatura", "fast"])
+def test_page_type_travels_with_the_page_features(extractor):
+    """The page-type model's label is the page_type column, on both extractors' pages."""
+    pytest.importorskip("trafilatura")
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor
+    from pipeline.extract.page_type import PAGE_TYPES
+
+    typed = TextExtractor(ExtractConfig(page_features=True, extractor=extractor))
+    text, reason = typed.extract_html(FORUM, None, "https://bikes.example/forum/threads/chains.12/")
+    assert reason is None and "chain of my bike" in text
+    assert typed.last_page_features["page_type"] in PAGE_TYPES
+
+
 def test_documents_written_with_page_columns_only_when_asked(tmp_path):
     import pyarrow.parquet as pq
 
@@ -53,10 +66,11 @@ def test_documents_written_with_page_columns_only_when_asked(tmp_path):
 
     doc = Document("d", "u", "", "", 0, "", "en", 1.0, "text", 4,
                    page={"page_title": "T", "page_link_density": 0.5, "page_list_items": 3, "page_forms": 0,
-                         "page_comment_blocks": 1})
+                         "page_comment_blocks": 1, "page_type": "forum"})
     write_documents([doc], str(tmp_path / "with.parquet"), page_features=True)
     row = pq.read_table(tmp_path / "with.parquet").to_pylist()[0]
     assert list(row) == [*DOCUMENT_COLUMNS, *(name for name, _ in PAGE_FEATURE_COLUMNS)] and row["page_title"] == "T"
+    assert row["page_type"] == "forum"
     doc.page = None
     write_documents([doc], str(tmp_path / "without.parquet"))
     assert pq.read_table(tmp_path / "without.parquet").column_names == list(DOCUMENT_COLUMNS)
