@@ -94,8 +94,8 @@ def run_stage(work: Path, rows: list[dict], models: Path, threshold: float,
     (work / "in").mkdir(exist_ok=True)
     for f in range(4):
         pq.write_table(pa.Table.from_pylist(docs[f::4], schema=document_arrow_schema()), work / "in" / f"{f}.parquet")
-    (work / "run.toml").write_text(f"[semdedup]\nenabled = true\nthreshold = {threshold}\n"
-                                   f"docs_per_cluster = {docs_per_cluster}\n")
+    (work / "run.toml").write_text(f"[semdedup]\nenabled = true\nmodel = \"embedding_v1\"\nthreshold = {threshold}\n"
+                                   f"docs_per_cluster = {docs_per_cluster}\ncheck = false\n")  # as measured before
     start = time.perf_counter()
     SemDedupJob().main(["--input", str(work / "in"), "--output", str(work / "out"), "--models", str(models),
                         "--config", str(work / "run.toml"), "--master", "local[2]", "--force"])

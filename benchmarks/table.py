@@ -29,6 +29,8 @@ ROWS = {
                     "python benchmarks/dedup_scale_bench.py"),
     "semdedup": ("semantic dedup stage (fastText) vs MiniLM embedding alone; quality in JSON",
                  "python benchmarks/semdedup_bench.py"),
+    "semdedup_throughput": ("semantic dedup default encoder (MiniLM + sketch) vs fastText, 1 kB / 5 kB documents",
+                            "python benchmarks/semdedup_throughput_bench.py"),
     "extract_fast": ("fast extractor vs trafilatura (quality: 3 x 5-fold CV by page)",
                      "python benchmarks/extract_bench.py --mode extractors"),
     "extract_stage": ("extract stage, fast vs trafilatura extractor, real pages",

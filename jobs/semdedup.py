@@ -9,9 +9,12 @@ clusters them, k from the corpus size or set; centers are rounded to float16 bef
 k-means' partial results in another order assigns every document the same; (3) a cluster larger than
 max_task_vectors is clustered again (up to max_levels), and one still too large is cut into chunks, each pair of
 chunks meeting in one task, so no task holds more than max_task_vectors vectors; (4) inside each task, pairs with
-cosine >= threshold come from blocked matrix products (pipeline.semdedup.primitives.cosine_pairs); (5) connected
-components of the pairs as in the MinHash stage; each keeps its highest quality member, ties to the smallest id; the
-others are dropped as `semantic_duplicate` and listed with their cluster and kept id in `_semantic_duplicates/`.
+cosine >= threshold come from blocked matrix products (pipeline.semdedup.primitives.cosine_pairs), and a pair
+counts only if it passes the second check (pipeline.semdedup.pair_check: length ratio and shared rare content
+words, from a sketch taken when embedding); (5) connected components of the pairs as in the MinHash stage; each
+keeps its highest quality member, ties to the smallest id; the others are dropped as `semantic_duplicate` and
+listed in `_semantic_duplicates/` with the kept document, its cosine to it, and the document each was paired with
+(and that cosine), so a sample can be audited.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from jobs.base import (
     write_partitions,
     write_task_stats,
 )
+from jobs.semdedup_audit import audit_rows
 from pipeline.semdedup.primitives import SemDedupConfig
 from pipeline.stats import DropReason, Stats
 
-EMBEDDING_SCHEMA = "id string, quality double, vec binary"
+EMBEDDING_SCHEMA = "id string, quality double, vec binary, words binary, n_words int, n_chars int"
 ASSIGNED_SCHEMA = "id string, grp string"
+PAIR_INPUT = ("id", "grp", "vec", "words", "n_words", "n_chars")
 PAIRS_SCHEMA = "src string, dst string, sim float"
 _MODELS: dict[tuple, tuple] = {}
 
@@ -58,10 +63,12 @@ def _models(shipped: dict[str, str], cfg: SemDedupConfig, score_quality: bool):
 
 
 def embed_documents(batches, shipped: dict[str, str], cfg: SemDedupConfig, quality_source: str):
-    """mapInArrow: (id, text[, quality]) -> (id, quality, unit vector as float16 bytes)."""
+    """mapInArrow: (id, text[, quality]) -> (id, quality, unit vector as float16 bytes, content-word sketch as
+    uint32 bytes, distinct content words, characters)."""
     import numpy as np
     import pyarrow as pa
 
+    from pipeline.semdedup.pair_check import sketch
     from pipeline.semdedup.primitives import to_float16_rows
 
     embedding, quality_model = _models(shipped, cfg, quality_source == "model")
@@ -75,9 +82,13 @@ def embed_documents(batches, shipped: dict[str, str], cfg: SemDedupConfig, quali
                 quality = quality_model.predict(texts).astype(np.float64)
             else:
                 quality = np.zeros(len(texts))
+            sketches = [sketch(t[: cfg.max_chars]) for t in texts]
             yield pa.RecordBatch.from_arrays(
                 [part.column("id"), pa.array(quality, pa.float64()),
-                 pa.array(to_float16_rows(embedding.embed(texts)), pa.binary())], names=["id", "quality", "vec"])
+                 pa.array(to_float16_rows(embedding.embed(texts)), pa.binary()),
+                 pa.array([h.astype("<u4").tobytes() for h, _ in sketches], pa.binary()),
+                 pa.array([n for _, n in sketches], pa.int32()), pa.array([len(t) for t in texts], pa.int32())],
+                names=["id", "quality", "vec", "words", "n_words", "n_chars"])
 
 
 def assign_groups(batches, tree: dict[str, list]):
@@ -105,12 +116,15 @@ def assign_groups(batches, tree: dict[str, list]):
 
 
 def group_pairs(cfg: SemDedupConfig):
-    """applyInArrow over (grp, a, b): the pairs at or above the threshold between chunks a and b of a group."""
+    """applyInArrow over (grp, a, b): the pairs at or above the threshold between chunks a and b of a group that
+    pass the second check."""
+    check = cfg.pair_check()
 
     def pairs(table):
         import numpy as np
         import pyarrow as pa
 
+        from pipeline.semdedup.pair_check import passing
         from pipeline.semdedup.primitives import cosine_pairs, from_float16_rows
 
         table = table.sort_by("id")
@@ -122,6 +136,10 @@ def group_pairs(cfg: SemDedupConfig):
         right = left if a == b else np.flatnonzero(chunk == b)
         found = cosine_pairs(vectors[left], None if a == b else vectors[right], cfg.threshold, cfg.block_rows)
         i, j = left[found[:, 0]], right[found[:, 1]]
+        if check.enabled and len(i):
+            words, n_words, n_chars = (table.column(c).to_pylist() for c in ("words", "n_words", "n_chars"))
+            ok = passing(check, i, j, n_chars, lambda x: (np.frombuffer(words[x], "<u4"), n_words[x]))
+            i, j = i[ok], j[ok]
         sims = np.einsum("ij,ij->i", vectors[i], vectors[j]) if len(i) else np.zeros(0)
         src, dst = np.minimum(ids[i], ids[j]) if len(i) else [], np.maximum(ids[i], ids[j]) if len(i) else []
         return pa.table({"src": pa.array(list(src), pa.string()), "dst": pa.array(list(dst), pa.string()),
@@ -214,10 +232,12 @@ class SemDedupJob(SparkJob):
                 quality_source = "model"
         except ModelError as e:
             raise SystemExit(f"semdedup: {e}") from None
-        shipped = {}
+        from classifiers.embedding import PACKAGED_ENCODERS
+
+        shipped = {}  # a packaged encoder is not shipped: the executors load it from the same installed package
+        from_models = cfg.model not in PACKAGED_ENCODERS and not Path(cfg.model).is_dir()
         for role, directory in (("encoder", cfg.model if Path(cfg.model).is_dir() else None),
-                                ("models", args.models if quality_source == "model" or not Path(cfg.model).is_dir()
-                                 else None)):
+                                ("models", args.models if quality_source == "model" or from_models else None)):
             if directory:
                 archive = _directory_archive(str(Path(directory).resolve()))
                 spark.sparkContext.addArchive(str(archive))  # unpacked on every executor, found by SparkFiles
@@ -256,13 +276,12 @@ class SemDedupJob(SparkJob):
             tasks = F.expr("concat(filter(transform(sequence(0, chunk), x -> named_struct('a', x, 'b', chunk)), "
                            "t -> t.a < chunk), "
                            "transform(sequence(chunk, m - 1), x -> named_struct('a', chunk, 'b', x)))")
-            placed = ranked.select("id", "grp", "vec", "chunk",
-                                   F.explode(tasks).alias("t")).select("id", "grp", "vec", "chunk", "t.a", "t.b")
+            placed = ranked.select(*PAIR_INPUT, "chunk", F.explode(tasks).alias("t")).select(
+                *PAIR_INPUT, "chunk", "t.a", "t.b")
         else:
-            placed = assigned.select("id", "grp", "vec", F.lit(0).alias("chunk"), F.lit(0).alias("a"),
-                                     F.lit(0).alias("b"))
+            placed = assigned.select(*PAIR_INPUT, F.lit(0).alias("chunk"), F.lit(0).alias("a"), F.lit(0).alias("b"))
         edges = placed.groupBy("grp", "a", "b").applyInArrow(group_pairs(cfg), PAIRS_SCHEMA)
-        edges = edges.select("src", "dst").distinct().persist(StorageLevel.MEMORY_AND_DISK)
+        edges = edges.groupBy("src", "dst").agg(F.max("sim").alias("sim")).persist(StorageLevel.MEMORY_AND_DISK)
         counters["similar_pairs"] = edges.count()
         labels, counters["cc_iterations"] = connected_components(edges, cfg.max_cc_iterations)
         quality = assigned.select(F.col("id").alias("node"), "quality")
@@ -281,8 +300,7 @@ class SemDedupJob(SparkJob):
         write_partitions(selected.sortWithinPartitions("id"), tmp_output,
                          lambda it: apply_verdicts(it, out_columns, tmp_output), selected.schema)
         fs, path = filesystem(tmp_output)
-        dropped = (verdicts.where("id != sem_dup_cluster")
-                   .select("id", "sem_cluster", F.col("sem_dup_cluster").alias("kept")).orderBy("id").toArrow())
+        dropped = audit_rows(verdicts.where("id != sem_dup_cluster"), edges, assigned).orderBy("id").toArrow()
         fs.makedirs(f"{path}/_semantic_duplicates", exist_ok=True)
         with fs.open(f"{path}/_semantic_duplicates/part-00000.parquet", "wb") as f:
             pq.write_table(dropped, f, compression="zstd")

@@ -14,7 +14,7 @@ from pipeline.corpus.reader import CorpusBatch, read_corpus
 from pipeline.document import document_arrow_schema
 from pipeline.filters import FiltersConfig, build_chain
 from pipeline.pii.formatter import PIIConfig, PIIFormatter
-from pipeline.stats import DropReason, Stats
+from pipeline.stats import Stats
 
 
 def filter_corpus(url: str, input_config: InputConfig, filters: FiltersConfig, stats: Stats,
@@ -26,7 +26,8 @@ def filter_corpus(url: str, input_config: InputConfig, filters: FiltersConfig, s
     for batch in read_corpus(url, input_config, stats):
         kept = CorpusBatch([], [], batch.carried_fields)
         reasons = chain.apply_batch(batch.documents, stats)
-        for doc, carried, reason, rule in zip(batch.documents, batch.carried, reasons, chain.last_rules, strict=True):
+        for doc, carried, reason, rule, value in zip(batch.documents, batch.carried, reasons, chain.last_rules,
+                                                     chain.last_values, strict=True):
             if reason is None:
                 if masker is not None:
                     masker.apply(doc, stats)
@@ -37,7 +38,6 @@ def filter_corpus(url: str, input_config: InputConfig, filters: FiltersConfig, s
             else:
                 stats.drop(reason)
                 if dropped is not None:
-                    value = doc.lang_score if reason == DropReason.LANG else None
                     dropped.add(reason, rule, doc.id, doc.url, doc.text, value)
         yield kept
 

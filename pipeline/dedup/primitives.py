@@ -15,7 +15,7 @@ from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import AutoCount, ConfigError, Count, Fraction, Range, Seed
+from pipeline.config import AutoCount, ConfigError, Count, Range, Seed
 from pipeline.dedup.minhash import fmix64, tokenize, word_hash_powers
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -37,7 +37,9 @@ class DedupConfig:
     verify_rounds: Count = 4  # representatives per bucket tried (see near_duplicate_clusters)
     bands: AutoCount = 0  # 0: chosen from threshold (with rows)
     rows: AutoCount = 0
-    fp_weight: Fraction = 0.5  # weight of false positives against false negatives when choosing bands x rows
+    # weight of false positives against false negatives when choosing bands x rows; -1: 0.1 with verify (a false
+    # candidate then costs one signature comparison, a missed one leaves a duplicate), 0.5 without
+    fp_weight: Annotated[float, Range(-1.0, 1.0)] = -1.0
     seed: Seed = 1
     lines: bool = True  # dots.llm1 line-level dedup of the first and last lines
     line_first: AutoCount = 5  # look at this many first non-blank lines of every document...
@@ -68,8 +70,8 @@ class DedupConfig:
                 raise ConfigError(f"dedup.{key} must be >= 0, got {getattr(self, key)}")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"dedup.threshold must be between 0 and 1, got {self.threshold}")
-        if not 0.0 <= self.fp_weight <= 1.0:
-            raise ConfigError(f"dedup.fp_weight must be between 0 and 1, got {self.fp_weight}")
+        if not (0.0 <= self.fp_weight <= 1.0 or self.fp_weight == -1.0):
+            raise ConfigError(f"dedup.fp_weight must be between 0 and 1 (or -1: from verify), got {self.fp_weight}")
         if (self.bands == 0) != (self.rows == 0):
             raise ConfigError("dedup.bands and dedup.rows are set together (or both 0 to derive them from threshold)")
         if self.bands * self.rows > self.num_perm:
@@ -78,11 +80,14 @@ class DedupConfig:
             )
 
     def lsh_params(self) -> tuple[int, int]:
+        """Set bands x rows, or the split whose S-curve midpoint is within 0.02 of the threshold
+        (pipeline.dedup.lsh.threshold_bands_rows): 11 x 10 (midpoint 0.787) over 128 hashes at 0.8."""
         if self.bands:
             return self.bands, self.rows
-        from pipeline.dedup.lsh import optimal_bands_rows
+        from pipeline.dedup.lsh import threshold_bands_rows
 
-        return optimal_bands_rows(self.threshold, self.num_perm, self.fp_weight, 1.0 - self.fp_weight)
+        fp_weight = self.fp_weight if self.fp_weight >= 0 else (0.1 if self.verify else 0.5)
+        return threshold_bands_rows(self.threshold, self.num_perm, fp_weight)
 
 
 def keeper_rank(shared: int, doc_id: str) -> tuple[int, str]:

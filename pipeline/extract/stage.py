@@ -65,7 +65,7 @@ def extract_documents(
 def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatter | None,
                   dropped: DroppedSample | None) -> Iterator[Document]:
     reasons = chain.apply_batch(docs, stats)
-    for doc, reason, rule in zip(docs, reasons, chain.last_rules, strict=True):
+    for doc, reason, rule, value in zip(docs, reasons, chain.last_rules, chain.last_values, strict=True):
         if reason is None:
             if masker is not None:
                 masker.apply(doc, stats)
@@ -75,4 +75,4 @@ def _filter_batch(chain, docs: list[Document], stats: Stats, masker: PIIFormatte
         else:
             stats.drop(reason)
             if dropped is not None:
-                dropped.add(reason, rule, doc.id, doc.url, doc.text, doc.lang_score if reason == "lang" else None)
+                dropped.add(reason, rule, doc.id, doc.url, doc.text, value)

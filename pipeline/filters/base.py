@@ -11,6 +11,7 @@ class Filter:
     """A rule-based step. `filter` returns True to keep, or (False, reason) to drop with a reason from DropReason."""
 
     name: ClassVar[str] = "filter"
+    last_value: float | None = None  # what the rule that dropped the last document measured, when it says
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         raise NotImplementedError

@@ -44,6 +44,7 @@ class FilterChain:
             config = FiltersConfig()
         self.config = config
         self.last_rule: str | None = None
+        self.last_value: float | None = None  # what that rule measured (None when it says nothing more)
         blocklist = config.url_blocklist
         self.scorer = LanguageScorer(config.lang.model_path, config.lang.max_chars) if config.lang.enabled else None
         self._lang_filter = LanguageFilter(config.lang)
@@ -58,6 +59,7 @@ class FilterChain:
         ]
         self.filters: list[Filter] = [f for enabled, f in candidates if enabled]
         self.last_rules: list[str | None] = []  # apply_batch's full verdicts ("lang:not_allowed"), for the audit
+        self.last_values: list[float | None] = []  # and what each rule measured
 
     def prepare(self) -> None:
         """Load the block list and the language model now, so a bad path fails on the driver, not in a task."""
@@ -76,6 +78,7 @@ class FilterChain:
         for f in self.filters:
             if f is self._lang_filter and not doc.lang:
                 self.scorer.annotate(doc)
+            f.last_value = None
             verdict = f(doc)
             line_counters = getattr(f, "counters", None)
             if line_counters:
@@ -87,8 +90,9 @@ class FilterChain:
                 if stats is not None and has_rule:
                     stats.count(verdict)
                 self.last_rule = verdict
+                self.last_value = doc.lang_score if f is self._lang_filter else f.last_value
                 return reason
-        self.last_rule = None
+        self.last_rule = self.last_value = None
         return None
 
     def apply_batch(self, docs: list[Document], stats: Stats | None = None) -> list[str | None]:
@@ -97,10 +101,11 @@ class FilterChain:
             unlabelled = [doc for doc in docs if not doc.lang]
             if unlabelled:
                 self.scorer.annotate_batch(unlabelled)
-        reasons, self.last_rules = [], []
+        reasons, self.last_rules, self.last_values = [], [], []
         for doc in docs:
             reasons.append(self.apply(doc, stats))
             self.last_rules.append(self.last_rule)
+            self.last_values.append(self.last_value)
         if stats is not None:  # what check_rule_shares divides by
             stats.count(CHECKED, len(docs))
         return reasons

@@ -50,7 +50,8 @@ class FineWebFilter(Filter):
     def __init__(self, config: FineWebConfig | None = None) -> None:
         self.config = config or FineWebConfig()
 
-    def _drop(self, rule: str) -> tuple[bool, str]:
+    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
+        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
         return False, f"{self.name}:{rule}"
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
@@ -63,14 +64,14 @@ class FineWebFilter(Filter):
         if not view.unpunctuated:
             n_punct = sum(1 for line in lines if line.endswith(TERMINAL_PUNCTUATION))
             if n_punct < cfg.min_line_punct_ratio * n_lines and not (cfg.line_punct_exclude_zero and n_punct == 0):
-                return self._drop("line_punct_ratio")
+                return self._drop("line_punct_ratio", n_punct / n_lines)
         short = cfg.short_line_length_dense if view.dense else cfg.short_line_length
         n_short = sum(1 for line in lines if len(line) <= short)
         if n_short > cfg.max_short_line_ratio * n_lines:
-            return self._drop("short_line_ratio")
+            return self._drop("short_line_ratio", n_short / n_lines)
         _, dup_chars = count_duplicates(lines)
-        if dup_chars > cfg.max_dup_line_char_ratio * sum(map(len, lines)):
-            return self._drop("dup_line_char_ratio")
-        if doc.text.count("\n") > cfg.max_newline_word_ratio * view.n_words:
-            return self._drop("list_ratio")
+        if dup_chars > cfg.max_dup_line_char_ratio * (total := sum(map(len, lines))):
+            return self._drop("dup_line_char_ratio", dup_chars / total)
+        if (n_newlines := doc.text.count("\n")) > cfg.max_newline_word_ratio * view.n_words:
+            return self._drop("list_ratio", n_newlines / view.n_words if view.n_words else None)
         return True

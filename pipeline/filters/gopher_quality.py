@@ -65,7 +65,8 @@ class GopherQualityFilter(Filter):
         self._stop_word = re.compile(rf"\b(?:{words})\b", re.IGNORECASE) if words else None
         self._stop_words_langs = frozenset(self.config.stop_words_langs)
 
-    def _drop(self, rule: str) -> tuple[bool, str]:
+    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
+        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
         return False, f"{self.name}:{rule}"
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
@@ -73,41 +74,43 @@ class GopherQualityFilter(Filter):
         view = view_of(doc)
         n_words = view.n_words
         if n_words < cfg.min_doc_words or n_words == 0:
-            return self._drop("too_few_words")
+            return self._drop("too_few_words", n_words)
         if n_words > cfg.max_doc_words:
-            return self._drop("too_many_words")
+            return self._drop("too_many_words", n_words)
 
         words = view.words
         if not view.unspaced:
             avg_len = view.n_word_chars / len(words)
             if avg_len < cfg.min_avg_word_length:
-                return self._drop("short_mean_word_length")
+                return self._drop("short_mean_word_length", avg_len)
             if avg_len > cfg.max_avg_word_length:
-                return self._drop("long_mean_word_length")
+                return self._drop("long_mean_word_length", avg_len)
             text = doc.text
-            if text.count("#") > cfg.max_symbol_word_ratio * n_words:
-                return self._drop("hash_ratio")
-            if text.count("...") + text.count("…") > cfg.max_symbol_word_ratio * n_words:
-                return self._drop("ellipsis_ratio")
+            if (n_hash := text.count("#")) > cfg.max_symbol_word_ratio * n_words:
+                return self._drop("hash_ratio", n_hash / n_words)
+            if (n_ellipsis := text.count("...") + text.count("…")) > cfg.max_symbol_word_ratio * n_words:
+                return self._drop("ellipsis_ratio", n_ellipsis / n_words)
 
         lines = view.lines
-        if sum(1 for line in lines if line.startswith(_BULLETS)) > cfg.max_bullet_lines_ratio * len(lines):
-            return self._drop("bullet_lines_ratio")
-        if sum(1 for line in lines if line.endswith(_ELLIPSES)) > cfg.max_ellipsis_lines_ratio * len(lines):
-            return self._drop("ellipsis_lines_ratio")
+        n_bullet = sum(1 for line in lines if line.startswith(_BULLETS))
+        if n_bullet > cfg.max_bullet_lines_ratio * len(lines):
+            return self._drop("bullet_lines_ratio", n_bullet / len(lines))
+        n_cut = sum(1 for line in lines if line.endswith(_ELLIPSES))
+        if n_cut > cfg.max_ellipsis_lines_ratio * len(lines):
+            return self._drop("ellipsis_lines_ratio", n_cut / len(lines))
 
         if not view.unspaced:
             # Most words are purely alphabetic (str.isalpha, C speed); only the rest need the regex.
             not_alpha = list(compress(words, map(operator.not_, map(str.isalpha, words))))
             n_without_letter = len(not_alpha) - sum(map(bool, map(_HAS_LETTER.search, not_alpha)))
             if len(words) - n_without_letter < cfg.min_alpha_words_ratio * len(words):
-                return self._drop("alpha_words_ratio")
+                return self._drop("alpha_words_ratio", (len(words) - n_without_letter) / len(words))
 
         if self._stop_word is not None and cfg.min_stop_words > 0 and not view.unspaced and (
             not doc.lang or doc.lang in self._stop_words_langs
         ):
             # Stop at the min_stop_words-th match: most English documents get there in the first sentence.
             matches = self._stop_word.finditer(doc.text)
-            if sum(1 for _ in islice(matches, cfg.min_stop_words)) < cfg.min_stop_words:
-                return self._drop("too_few_stop_words")
+            if (n_stop := sum(1 for _ in islice(matches, cfg.min_stop_words))) < cfg.min_stop_words:
+                return self._drop("too_few_stop_words", n_stop)
         return True

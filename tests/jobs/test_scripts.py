@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-SCRIPTS = ["extract", "dedup", "classify", "tokenize_shards", "cluster_domains", "run"]
+SCRIPTS = ["extract", "filter", "dedup", "classify", "tokenize_shards", "cluster_domains", "run"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -33,7 +33,8 @@ def test_the_rules_apply_to_a_document_corpus(tmp_path):
     assert [d.text[:9] for d in kept] == ["The river", "The river"]
     assert stats.records_in == 3 and stats.records_out == 2 and stats.balanced()
     assert stats.dropped == {"gopher_quality": 1}
-    assert dropped.rows[0]["reason"] == "gopher_quality" and dropped.rows[0]["rule"].startswith("gopher_quality:")
+    assert dropped.rows[0]["reason"] == "gopher_quality" and dropped.rows[0]["rule"] == "gopher_quality:too_few_words"
+    assert dropped.rows[0]["value"] == 4  # the rule's measured value: the words it counted
     assert dropped.rows[0]["text"] == "Click here" and dropped.rows[0]["url"] == "https://site1.org/p"
     assert kept[0].lang == "en" and kept[0].lang_score > 0.65  # no language column: language id ran
 

@@ -11,7 +11,19 @@ from pipeline.dedup.primitives import DedupConfig, batch_line_keys, candidate_li
 def test_preset_dots_llm1():
     cfg = from_dict(DedupConfig, {"preset": "dots_llm1"})
     assert (cfg.ngram, cfg.num_perm, cfg.lsh_params()) == (5, 2048, (128, 16))
-    assert DedupConfig().lsh_params() == (9, 13)  # from threshold 0.8 over 128 hashes, as datasketch picks
+    assert DedupConfig().lsh_params() == (11, 10)  # S-curve midpoint 0.787, within 0.02 of the threshold 0.8
+    assert DedupConfig(verify=False).lsh_params() == (9, 11)  # unverified: false positives weigh as much as misses
+
+
+@pytest.mark.parametrize("threshold, num_perm", [(0.8, 128), (0.7, 128), (0.85, 128), (0.9, 128), (0.5, 128),
+                                                 (0.8, 256), (0.8, 2048), (0.95, 128), (0.6, 64)])
+def test_band_choice_puts_the_midpoint_at_the_threshold(threshold, num_perm):
+    from pipeline.dedup.lsh import s_curve_midpoint
+
+    for verify in (True, False):
+        bands, rows = DedupConfig(threshold=threshold, num_perm=num_perm, verify=verify).lsh_params()
+        assert bands * rows <= num_perm
+        assert abs(s_curve_midpoint(bands, rows) - threshold) <= 0.02
 
 
 @pytest.mark.parametrize("data, key", [
@@ -21,6 +33,7 @@ def test_preset_dots_llm1():
     ({"bands": 4}, "dedup.bands"),
     ({"bands": 20, "rows": 10}, "num_perm"),
     ({"ngram": 0}, "dedup.ngram"),
+    ({"fp_weight": 2.0}, "dedup.fp_weight"),
 ])
 def test_bad_config_names_the_key(data, key):
     with pytest.raises(ConfigError, match=key):

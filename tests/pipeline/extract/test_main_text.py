@@ -46,14 +46,26 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def test_extraction_dev_snippet_rates():
-    """Upstream's scoring over all 250 pages with the project defaults, trafilatura's own (measured: with 0.945,
-    without 0.906; favor_precision's 0.927 / 0.935 lost 0.10 word F1 on WCXB's non-article pages)."""
+@pytest.mark.parametrize(
+    ("settings", "min_with", "min_without"),
+    [
+        # the project default, trafilatura's own settings (measured: with 0.945, without 0.906)
+        ({}, 0.94, 0.90),
+        # favor_precision, the former default, kept for article-only corpora: its article floors stay guarded
+        # (measured 0.927 / 0.935; it loses 0.10 word F1 on WCXB's non-article pages, hence not the default)
+        ({"favor_precision": True}, 0.92, 0.93),
+    ],
+    ids=["default", "favor_precision"],
+)
+def test_extraction_dev_snippet_rates(settings, min_with, min_without):
+    """Upstream's scoring over all 250 extraction-dev pages, per trafilatura setting."""
     root = shared_data("extraction-dev")
+    extractor = TextExtractor(ExtractConfig(**settings))
     annotations = json.loads((root / "evaldata-dev.json").read_text())
     found_with = total_with = absent_without = total_without = 0
     for url, entry in sorted(annotations.items()):
-        text = html_to_text(gzip.decompress((root / "html" / entry["file"]).read_bytes()), url=url.split("::")[-1])
+        html = gzip.decompress((root / "html" / entry["file"]).read_bytes())
+        text, _reason = extractor.extract_html(html, None, url.split("::")[-1])
         text = normalise(text or "")
         found_with += sum(bool(text) and normalise(s) in text for s in entry["with"])
         absent_without += sum(not (text and normalise(s) in text) for s in entry["without"])
@@ -61,8 +73,8 @@ def test_extraction_dev_snippet_rates():
         total_without += len(entry["without"])
     with_rate, without_rate = found_with / total_with, absent_without / total_without
     assert (total_with, total_without) == (752, 752)
-    assert with_rate >= 0.94, with_rate
-    assert without_rate >= 0.90, without_rate
+    assert with_rate >= min_with, with_rate
+    assert without_rate >= min_without, without_rate
 
 
 def test_article_is_extracted(extractor):
