@@ -66,7 +66,7 @@ def tree_cpu():
 OURS_DRIVER = TREE_CPU + r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import jobs.base, jobs.run
+import jobs.base, jobs.run, jobs.run_tokenizer
 marks = []
 def mark(name):
     marks.append([name, time.perf_counter(), tree_cpu()])
@@ -82,7 +82,7 @@ def wrap(owner, attr, label):
     setattr(owner, attr, timed)
 wrap(jobs.run, "spark_session", lambda a: "spark_session")
 wrap(jobs.base.SparkJob, "main", lambda a: a[0].name)
-wrap(jobs.run, "_train_tokenizer", lambda a: "train_tokenizer")
+wrap(jobs.run_tokenizer, "train", lambda a: "train_tokenizer")
 rc = jobs.run.main(sys.argv[2:])
 print("RESULT " + json.dumps({"rc": rc, "marks": marks}), flush=True)
 sys.exit(rc)

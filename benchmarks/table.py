@@ -38,6 +38,9 @@ ROWS = {
     "extract_reading": ("our WARC reader vs fastwarc", "python benchmarks/extract_bench.py --mode reading"),
     "warc_fuzz": ("files losing an undamaged record: this reader vs the previous one (lower is better)",
                   "python benchmarks/warc_fuzz_bench.py"),
+    "warc_fuzz_plain": ("uncompressed .warc files losing an undamaged record: this reader vs the previous one (lower "
+                        "is better; records mixed up: 0 vs 0.002)", "python benchmarks/warc_fuzz_bench.py --plain "
+                        "--files 300"),
     "shard_verify": ("shard read with page-CRC verification vs without", "python benchmarks/shard_verify_bench.py"),
     "pii": ("PII masking MB/s (recall in JSON) vs datatrove PIIFormatter", "python benchmarks/pii_bench.py"),
     "decontam": ("13-gram decontamination docs/s vs datatrove NGramsDecontFilter",

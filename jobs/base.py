@@ -17,8 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
+from jobs.io_errors import io_error_line
 from pipeline.config import ConfigError
-from pipeline.stats import STATS_FILE, Stats
+from pipeline.stats import STATS_FILE, Stats, loss_guard
 
 log = logging.getLogger("sluice.jobs")
 
@@ -308,11 +309,28 @@ class SparkJob:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         args = self.parser().parse_args(argv)
         try:
-            RunConfig.load(args.config)  # every table checked before Spark starts; run() loads it again
+            config = RunConfig.load(args.config)  # every table checked before Spark starts; run() loads it again
             check_output(args.output)
             self.check_inputs(args)
         except (ConfigError, UserError) as e:
             return self._user_error(e)
+        if stage_record is not None:  # under `sluice run`, which holds the run directory's lock
+            return self._main(args, config, stage_record)
+        from jobs.output_lock import OutputLocked, output_lock, stage_lock_path
+
+        try:
+            with output_lock(stage_lock_path(args.output), args.output):  # one writer per output
+                return self._main(args, config, stage_record)
+        except OutputLocked as e:
+            return self._user_error(e)
+        except OSError as e:  # the lock file itself: a read-only or full output location
+            line = io_error_line(e, self.name, args.output)
+            if line is None:
+                raise
+            print(line, file=sys.stderr)
+            return 2
+
+    def _main(self, args, config, stage_record: dict | None) -> int:
         if output_is_complete(args.output) and not args.force:
             print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
             return 0
@@ -326,15 +344,25 @@ class SparkJob:
             stats.stage = self.name
             if not stats.balanced():
                 raise RuntimeError(f"{self.name}: stats do not add up: {stats.to_dict()}")
+            lost = loss_guard(stats, config.integrity.max_operational_drop_share)
+            if lost:  # the work did not happen: fail rather than commit a thin output with rc 0
+                raise UserError(lost)
             extra = {STAGE_FILE: json.dumps(stage_record, indent=2, sort_keys=True) + "\n"} if stage_record else None
             commit_output(tmp_output, args.output, stats, extra)
         except BaseException as e:
-            fs, tmp = filesystem(tmp_output)
-            if fs.exists(tmp):
-                fs.rm(tmp, recursive=True)
+            try:
+                fs, tmp = filesystem(tmp_output)
+                if fs.exists(tmp):
+                    fs.rm(tmp, recursive=True)
+            except OSError as cleanup:  # a read-only file system: the next run removes it (remove_stale_temp_outputs)
+                log.warning("%s: could not remove %s: %s", self.name, tmp_output, cleanup)
             if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
                 return self._user_error(e)
-            raise
+            line = io_error_line(e, self.name, args.output)  # disk full, read-only, permission: one line
+            if line is None:
+                raise
+            print(line, file=sys.stderr)
+            return 2
         print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)} "
               f"({time.monotonic() - started:.1f} s)", flush=True)
         return 0

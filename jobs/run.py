@@ -17,7 +17,6 @@ import importlib
 import json
 import logging
 import sys
-import uuid
 from dataclasses import dataclass
 
 from jobs.base import (
@@ -27,7 +26,6 @@ from jobs.base import (
     content_digest,
     filesystem,
     output_is_complete,
-    remove_stale_temp_outputs,
     ship_packages,
     spark_session,
 )
@@ -55,6 +53,7 @@ class RunContext:
     tokenizer: str
     auto_tokenizer: bool  # trained by the run into OUTPUT/tokenizer.json, not given by the user
     ran_upstream: bool = False  # a stage before this one ran in this invocation: an auto-trained tokenizer is stale
+    current: str = ""  # the stage being prepared or run, for an error's one line
 
 
 @dataclass(frozen=True)
@@ -186,9 +185,10 @@ class TokenizeStage(Stage):
             raise RunError(f"tokenizer file not found: {run.tokenizer}")
 
     def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
-        if run.auto_tokenizer and (run.ran_upstream or not tokenizer_fs.exists(tokenizer_path)):
-            _train_tokenizer(previous, run.tokenizer, run.config.tokenize)
+        if run.auto_tokenizer:  # trained again unless trained from this very input and [tokenize] keys
+            from jobs.run_tokenizer import ensure_trained
+
+            ensure_trained(previous, run.tokenizer, run.config.tokenize, run.ran_upstream)
         return ["--tokenizer", run.tokenizer], content_digest(run.tokenizer)
 
 
@@ -278,6 +278,24 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
+    from jobs.io_errors import io_error_line
+    from jobs.output_lock import OutputLocked, output_lock, run_lock_path
+
+    try:
+        with output_lock(run_lock_path(out), out):  # one writer per output: a second run stops here
+            return _run_stages(args, config, run, stages, until, out)
+    except OutputLocked as e:
+        print(f"sluice run: {e}", file=sys.stderr)
+        return 2
+    except BaseException as e:
+        line = io_error_line(e, f"sluice run ({run.current or 'starting'})", out)  # disk full, read-only, ...
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
+
+
+def _run_stages(args, config, run: RunContext, stages, until: str, out: str) -> int:
     spark = spark_session("sluice-run", args.master)
     ship_packages(spark)
     common = ["--config", args.config] if args.config else []
@@ -286,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         if not stage.enabled(config):
             continue
         output = f"{out}/{stage.directory}"
+        run.current = stage.name
         try:
             argv_stage, extra = stage.prepare(run, previous)
         except RunError as e:
@@ -331,20 +350,6 @@ def _write_report(out: str) -> None:
     write_html(report, f"{out}/report.html")
     with fsspec.open(f"{out}/README.md", "w", encoding="utf-8") as f:
         f.write(dataset_card(report))
-
-
-def _train_tokenizer(corpus: str, output: str, config) -> None:
-    from pipeline.tokenize.tokenizer import sample_texts, train_tokenizer
-
-    texts = sample_texts(corpus, config.train_sample_mb << 20)
-    tokenizer = train_tokenizer(texts, config.vocab_size, config.eos_token, config.min_frequency)
-    remove_stale_temp_outputs(output)
-    fs, path = filesystem(output)
-    partial = f"{path}.tmp-{uuid.uuid4().hex[:8]}"  # renamed into place: a killed run never leaves half a file
-    with fs.open(partial, "w", encoding="utf-8") as f:  # that the rerun would take for a trained tokenizer
-        f.write(tokenizer.to_str(pretty=True))
-    fs.mv(partial, path)
-    print(f"tokenizer: trained a {tokenizer.get_vocab_size()}-token byte-level BPE on {corpus} → {output}")
 
 
 def config_main(argv: list[str] | None = None) -> int:

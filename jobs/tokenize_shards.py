@@ -80,6 +80,8 @@ class TokenizeJob(SparkJob):
                     .mapInArrow(_write_partition(tokenizer_json, cfg, tmp_output), "info string")
                     .collect())
             infos = _complete(tmp_output, [json.loads(r["info"]) for r in rows], n_shards)
+        else:  # no copy at all: the planning pass still counts what came in and why it went (else "0 in, 0 out")
+            frame.mapInArrow(_plan_partition(cfg, tmp_output), PLANNED_DDL).count()
 
         stats = merge_task_stats(tmp_output, self.name)
         # the manifest names the tokenizer by its copy beside the shards and its sha256, never by where it came

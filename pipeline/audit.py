@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError
+from pipeline.config import AutoCount, ConfigError
 
 DROPPED_DIR = "_dropped"
 DROPPED_FILE = "dropped.parquet"
@@ -22,8 +22,8 @@ DROPPED_FILE = "dropped.parquet"
 class AuditConfig:
     """The [audit] table of run.toml."""
 
-    keep_dropped: int = 200  # documents kept per drop reason and stage; 0 = keep none
-    text_chars: int = 2_000  # of each kept document's text
+    keep_dropped: AutoCount = 200  # documents kept per drop reason and stage; 0 = keep none
+    text_chars: AutoCount = 2_000  # of each kept document's text
 
     def __post_init__(self) -> None:
         if self.keep_dropped < 0:

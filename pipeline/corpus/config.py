@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count
 
 INPUT_FORMATS = ("auto", "warc", "parquet", "jsonl", "arrow")
 
@@ -29,7 +29,7 @@ class InputConfig:
     # extra columns carried into documents/ (and on through the stages that keep their input's columns);
     # ["*"] = every column the map above did not use; [] = none
     carry: list[str] = field(default_factory=list)
-    min_chars: int = 1  # a document whose text is shorter is dropped as empty_text
+    min_chars: Count = 1  # a document whose text is shorter is dropped as empty_text
 
     def __post_init__(self) -> None:
         if self.format not in INPUT_FORMATS:

@@ -15,8 +15,9 @@ the part before ':' as the drop reason and counts the whole string in `Stats.cou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, Count, Range
 from pipeline.filters.c4 import C4Config, C4Filter
 from pipeline.filters.chain import CHECKED, FilterChain
 from pipeline.filters.fineweb import FineWebConfig, FineWebFilter
@@ -37,8 +38,8 @@ class FiltersConfig:
     # a rule that drops more than this share of the documents it judged stops the stage (filter or extract), named
     # with its share: a misspelled language list or a threshold on the wrong scale, not a corpus, does that.
     # Judged only from min_checked documents on (a handful of pages can all be short). 1.0 = off.
-    max_drop_share: float = 0.95
-    min_checked: int = 50
+    max_drop_share: Annotated[float, Range(0.0, 1.0, open_lo=True)] = 0.95
+    min_checked: Count = 50
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_drop_share <= 1.0:

@@ -175,10 +175,34 @@ def test_damaged_input_stops_the_stage_naming_the_file_or_is_skipped_counted(spa
     assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
 
     (files / "run.toml").write_text((files / "run.toml").read_text() + "[integrity]\nfail_on_corrupt_input = false\n")
+    # skipped and counted, but 50 of 80 rows is more than the loss guard lets a stage lose (0.2 by default)
+    assert TokenizeJob().main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line == ("tokenize: 50 of 80 records (62.5%) dropped for operational reasons (corrupt_input 50), more "
+                    "than integrity.max_operational_drop_share = 0.2; nothing was written"), line
+    assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
+    (files / "run.toml").write_text((files / "run.toml").read_text() + "max_operational_drop_share = 0.7\n")
     assert TokenizeJob().main(argv) == 0
     stats = json.loads((files / "out" / "_stats.json").read_text())
     assert stats["dropped"]["corrupt_input"] == 50 and stats["failed_inputs"] == [str(damaged)]
     assert stats["records_in"] == 80 and stats["records_out"] + sum(stats["dropped"].values()) == 80
+
+
+@pytest.mark.spark
+def test_an_output_emptied_by_balancing_stops_tokenize(spark, files, tokenizer, capsys):
+    """The issue's case: a NaN category weight gave every document 0 copies; tokenize wrote empty shards, rc 0.
+    (NaN is refused at config load now; weights of 0 for everything reach the same end and stop here.)"""
+    import pyarrow as pa
+
+    (files / "weighted").mkdir()
+    table = pa.table({"id": [f"d{i}" for i in range(40)], "text": [f"text {i} " * 30 for i in range(40)],
+                      "weight": pa.array([0.0] * 40, pa.float32())})
+    pq.write_table(table, files / "weighted" / "part-00000.parquet", write_page_checksum=True)
+    argv = stage_argv("tokenize", files, **{"--input": str(files / "weighted"), "--config": str(files / "run.toml")})
+    assert TokenizeJob().main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("tokenize: balancing left no document: all 40 documents that reached it"), line
+    assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
 
 
 @pytest.mark.spark
