@@ -97,7 +97,6 @@ def evaluate_clutter(args) -> dict:
 def labelled_pages(src: str, label_column: str, limit: int | None = None) -> list[dict]:
     """Rows of a labelled page set (JSONL or Parquet) with every field they have: text and the label are needed,
     url and the page features (classifiers.webtype.PAGE_FEATURES) are used when present."""
-    import json
 
     import fsspec
 
@@ -111,14 +110,13 @@ def labelled_pages(src: str, label_column: str, limit: int | None = None) -> lis
             with fsspec.open(url, "rb") as f:
                 found = pq.read_table(f).to_pylist()
         else:
-            found = []
+            from pipeline.jsonl import JsonLinesError, json_objects
+
             with fsspec.open(url, "rt", encoding="utf-8", compression="infer") as f:
-                for line_no, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            found.append(json.loads(line))
-                        except json.JSONDecodeError as e:
-                            raise TrainingError(f"{url}:{line_no}: not valid JSON: {e}") from None
+                try:
+                    found = [row for _, row in json_objects(f, url)]
+                except JsonLinesError as e:
+                    raise TrainingError(str(e)) from None
         for i, row in enumerate(found, 1):
             if not isinstance(row.get("text"), str) or not isinstance(row.get(label_column), str):
                 raise TrainingError(f"{url}: row {i} lacks a text or a {label_column!r} string")

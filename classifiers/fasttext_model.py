@@ -197,10 +197,11 @@ def load_fasttext(path: str | Path, kind: str, required_labels: set[str] | None 
 class FastTextClassifier:
     """A fastText model of one kind: loading with every check, and training with a held-out split.
 
-    A subclass names its `kind` and the `labels` its model must have, and implements the two training hooks:
-    `examples(items)` turns labelled items into (label, fastText text) pairs, `evaluate(model, train, held)`
-    measures the trained model on the held-out items. Items are held out whole (a page of clutter lines, a
-    document), so the reported metrics describe the model that is saved."""
+    A subclass names its `kind` and the `labels` its model must have, and may override the two training hooks:
+    `examples(items)` turns labelled items into (label, fastText text) pairs (default: they are such pairs
+    already), `evaluate(model, train, held)` measures the trained model on the held-out items (default: top-1
+    accuracy, overall and per class). Items are held out whole (a page of clutter lines, a document), so the
+    reported metrics describe the model that is saved."""
 
     kind = ""
     labels: frozenset[str] | None = None  # None: any two or more
@@ -209,6 +210,7 @@ class FastTextClassifier:
         self._model = model
         self.path = path
         self.max_chars = max_chars
+        self.classes = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
 
     @classmethod
     def load(cls, path: str | Path, max_chars: int = 20000, allow_uncarded: bool = False):
@@ -216,11 +218,32 @@ class FastTextClassifier:
 
     @classmethod
     def examples(cls, items: list) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        return items  # (label, model text) already
 
     @classmethod
     def evaluate(cls, model, train: list, held: list) -> dict:
-        raise NotImplementedError
+        """Top-1 accuracy on the held-out (label, text) pairs, overall and per class, with the class counts."""
+        from collections import Counter
+
+        counts = Counter(label for label, _ in train + held)
+        per_class: dict[str, list[int]] = {}
+        if held:
+            predicted, _ = model.predict([text for _, text in held], k=1)
+            for row, (label, _) in zip(predicted, held, strict=True):
+                hit = per_class.setdefault(label, [0, 0])
+                hit[0] += row[0] == LABEL_PREFIX + label
+                hit[1] += 1
+        correct = sum(h for h, _ in per_class.values())
+        return {
+            "classes": len(counts),
+            "smallest_class": min(counts.values()),
+            "train_rows": len(train),
+            "heldout_rows": len(held),
+            "heldout_accuracy": round(correct / len(held), 4) if held else None,
+            "heldout_accuracy_per_type": {c: round(h / n, 4) for c, (h, n) in sorted(per_class.items())},
+            "heldout_rows_per_type": {c: n for c, (_, n) in sorted(per_class.items())},
+            "rows_per_type": dict(sorted(counts.items())),
+        }
 
     @classmethod
     def train(cls, items: list, output: str | Path, holdout: float, params: TrainParams) -> dict:

@@ -8,12 +8,12 @@ back at its recorded offset, one gzip member, so a crawl's damaged records are n
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from classifiers.fasttext_model import TrainingError
+from pipeline.jsonl import JsonLinesError, json_objects
 
 LABELS_FILE = "labels.jsonl"
 _BULLET = re.compile(r"^(?:[-*•·]\s+)")
@@ -31,16 +31,13 @@ def read_labels(crawl: str | Path) -> dict[str, dict]:
         raise TrainingError(f"{path}: not found (is {crawl} a `sluice sample-crawl` output?)")
     labels = {}
     with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TrainingError(f"{path}:{line_no}: not valid JSON: {e}") from None
-            if "url" not in record:
-                raise TrainingError(f"{path}:{line_no}: no 'url' field")
-            labels[record["url"]] = record
+        try:
+            for line_no, record in json_objects(f, str(path)):
+                if "url" not in record:
+                    raise TrainingError(f"{path}:{line_no}: no 'url' field")
+                labels[record["url"]] = record
+        except JsonLinesError as e:
+            raise TrainingError(str(e)) from None
     return labels
 
 

@@ -32,10 +32,6 @@ class QualityModel(FastTextClassifier):
         return label_probabilities(self._model, [normalize(t, self.max_chars) for t in texts], HIGH)
 
     @classmethod
-    def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return items  # (label, normalized text) already
-
-    @classmethod
     def evaluate(cls, model, train: list, held: list) -> dict:
         scores = label_probabilities(model, [text for _, text in held], HIGH)
         positive = np.array([label == HIGH for label, _ in held])

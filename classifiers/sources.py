@@ -5,9 +5,8 @@ SRC is a path, a directory, or a glob, local or any fsspec URL (s3://bucket/pos/
 
 from __future__ import annotations
 
-import json
-
 from classifiers.fasttext_model import TrainingError
+from pipeline.jsonl import JsonLinesError, json_objects
 
 
 def expand(src: str) -> list[str]:
@@ -56,22 +55,18 @@ def _read_file(url: str, columns: list[str]) -> list[dict]:
     compression = "infer" if name.endswith((".gz", ".zst", ".bz2", ".xz")) else None
     rows = []
     is_json = ".jsonl" in name or ".json" in name
+    if not is_json and columns != ["text"]:
+        raise TrainingError(f"{url}: plain text has no column {columns[-1]!r}; use JSONL or Parquet")
     with fsspec.open(url, "rt", encoding="utf-8", compression=compression) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if not is_json:
-                if columns != ["text"]:
-                    raise TrainingError(f"{url}: plain text has no column {columns[-1]!r}; use JSONL or Parquet")
-                rows.append({"text": line.rstrip("\n")})
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TrainingError(f"{url}:{line_no}: not valid JSON: {e}") from None
-            missing = [c for c in columns if c not in record]
-            if missing:
-                raise TrainingError(f"{url}:{line_no}: no field {missing[0]!r}")
-            if all(isinstance(record[c], str) and record[c].strip() for c in columns):
-                rows.append({c: record[c] for c in columns})
+        if not is_json:
+            return [{"text": line.rstrip("\n")} for line in f if line.strip()]
+        try:
+            for line_no, record in json_objects(f, url):
+                missing = [c for c in columns if c not in record]
+                if missing:
+                    raise TrainingError(f"{url}:{line_no}: no field {missing[0]!r}")
+                if all(isinstance(record[c], str) and record[c].strip() for c in columns):
+                    rows.append({c: record[c] for c in columns})
+        except JsonLinesError as e:
+            raise TrainingError(str(e)) from None
     return rows

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +18,7 @@ import numpy as np
 
 from classifiers.domain import category_label
 from classifiers.fasttext_model import (
-    LABEL_PREFIX,
     FastTextClassifier,
-    TrainingError,
     TrainParams,
     normalize,
     top_label,
@@ -64,9 +61,9 @@ def model_text(text: str, url: str | None, features: dict | None, max_chars: int
 class WebTypeModel(FastTextClassifier):
     kind = "webtype"
 
-    def __init__(self, model, path: str, max_chars: int = 20000):
-        super().__init__(model, path, max_chars)
-        self.types = sorted(label.removeprefix(LABEL_PREFIX) for label in model.get_labels())
+    @property
+    def types(self) -> list[str]:
+        return self.classes
 
     def predict(self, texts: list[str], urls: list[str | None] | None = None,
                 features: list[dict] | None = None) -> tuple[list[str], np.ndarray]:
@@ -75,31 +72,6 @@ class WebTypeModel(FastTextClassifier):
         features = features or [{}] * len(texts)
         lines = [model_text(t, u, f, self.max_chars) for t, u, f in zip(texts, urls, features, strict=True)]
         return top_label(self._model, lines)
-
-    @classmethod
-    def examples(cls, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return items  # (label, model text) already
-
-    @classmethod
-    def evaluate(cls, model, train: list, held: list) -> dict:
-        counts = Counter(label for label, _ in train + held)
-        per_type: dict[str, list[int]] = {}
-        if held:
-            predicted, _ = model.predict([text for _, text in held], k=1)
-            for row, (label, _) in zip(predicted, held, strict=True):
-                hit = per_type.setdefault(label, [0, 0])
-                hit[0] += row[0] == LABEL_PREFIX + label
-                hit[1] += 1
-        correct = sum(h for h, _ in per_type.values())
-        return {
-            "classes": len(counts),
-            "train_rows": len(train),
-            "heldout_rows": len(held),
-            "heldout_accuracy": round(correct / len(held), 4) if held else None,
-            "heldout_accuracy_per_type": {t: round(h / n, 4) for t, (h, n) in sorted(per_type.items())},
-            "heldout_rows_per_type": {t: n for t, (_, n) in sorted(per_type.items())},
-            "rows_per_type": dict(sorted(counts.items())),
-        }
 
 
 @dataclass(kw_only=True)
@@ -118,11 +90,6 @@ def train_webtype(rows: list[dict], output: str | Path, settings: WebTypeTrainin
                   label_column: str = "web_type") -> dict:
     """Train on rows with `text`, `web_type` and optionally `url` and page features; held-out accuracy per type."""
     settings = settings or WebTypeTraining()
-    labels = [category_label(r[label_column]) for r in rows]
-    counts = Counter(labels)
-    if len(counts) < 2:
-        raise TrainingError(f"webtype: the labelled set has one type ({next(iter(counts), 'none')}); "
-                            "a classifier needs at least two")
-    items = [(label, model_text(r.get("text") or "", r.get("url"), row_features(r), settings.max_chars))
-             for label, r in zip(labels, rows, strict=True)]
+    items = [(category_label(r[label_column]), model_text(r.get("text") or "", r.get("url"), row_features(r),
+                                                          settings.max_chars)) for r in rows]
     return WebTypeModel.train(items, output, settings.holdout, settings.params)

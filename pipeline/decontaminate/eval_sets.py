@@ -86,16 +86,13 @@ def _rows(fs, path: str, data: bytes, name: str):
         except Exception as e:  # pyarrow raises several types for a corrupt file
             raise EvalSetError(f"evaluation set {name!r}: {path}: not a readable Parquet file ({e})") from None
     elif lower.endswith((".jsonl", ".json", ".ndjson")):
-        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalSetError(f"evaluation set {name!r}: {path}: line {number} is not JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise EvalSetError(f"evaluation set {name!r}: {path}: line {number} is not a JSON object")
-            yield row
+        from pipeline.jsonl import JsonLinesError, json_objects
+
+        try:
+            for _, row in json_objects(data.decode("utf-8", errors="replace").splitlines(), path):
+                yield row
+        except JsonLinesError as e:
+            raise EvalSetError(f"evaluation set {name!r}: {e}") from None
     else:
         raise EvalSetError(f"evaluation set {name!r}: {path}: unknown format (expected .jsonl, .json or .parquet, "
                            "optionally compressed)")

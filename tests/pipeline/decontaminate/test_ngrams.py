@@ -113,7 +113,7 @@ def test_eval_sets_load_from_globs_jsonl_gz_and_parquet(tmp_path):
     (None, ["missing/*.jsonl"], ["text"], "no file matches"),
     (None, ["nothing-here.jsonl"], ["text"], "no file matches"),
     ("x.csv", ["x.csv"], ["text"], "unknown format"),
-    ("x.jsonl", ["x.jsonl"], ["text"], "line 2 is not JSON"),
+    ("x.jsonl", ["x.jsonl"], ["text"], r"x\.jsonl:2: not valid JSON"),
     ("x.parquet", ["x.parquet"], ["text"], "not a readable Parquet file"),
     ("y.jsonl", ["y.jsonl"], ["prompt"], "no row has any of the fields prompt"),
 ])
