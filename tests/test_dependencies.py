@@ -76,4 +76,4 @@ def test_extras_split_the_dependencies_by_role(project):
     assert "pyspark" in extras["data"] and "torch" not in extras["data"]
     assert "torch" in extras["train"] and not extras["train"] & extras["data"]
     makefile = (ROOT / "Makefile").read_text()
-    assert '-e ".[dev,data,train]"' in makefile  # make demo / make test install everything
+    assert '-e ".[dev,data,train,semdedup]"' in makefile  # make demo / make test install everything
