@@ -89,7 +89,10 @@ def input_kind(files: list[str], configured: str = "auto") -> str:
     they must all be WARC or all be documents."""
     kinds = {}
     for url in files:
-        kind = detect_kind(url)
+        try:
+            kind = detect_kind(url)
+        except OSError:  # vanished or unreadable since it was listed: the stage counts it as missing_input
+            continue
         if kind is None:
             expected = f"a {configured} file" if configured != "auto" else "WARC, Parquet, JSON lines or Arrow"
             raise InputFormatError(f"{url}: not {expected} (its first bytes are none of these)")

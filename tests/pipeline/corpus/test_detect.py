@@ -56,6 +56,13 @@ def test_kinds_of_whole_inputs(tmp_path):
     assert input_kind([str(shared_data("warc", "example.warc.gz"))]) == "warc"
 
 
+def test_a_file_that_vanished_after_listing_says_nothing_about_the_kind(tmp_path):
+    pq.write_table(pa.table({"text": ["a"]}), tmp_path / "a.parquet")
+    (tmp_path / "gone.parquet").symlink_to(tmp_path / "nowhere.parquet")  # listed, then unreadable
+    files = [str(tmp_path / "a.parquet"), str(tmp_path / "gone.parquet")]
+    assert input_kind(files) == "documents"  # the stage counts the vanished one as missing_input
+
+
 def test_a_hugging_face_dataset_folder_expands_to_its_data_files(tmp_path):
     data = tmp_path / "ds" / "data"
     data.mkdir(parents=True)
