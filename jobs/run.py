@@ -207,9 +207,9 @@ class DecontaminateStage(Stage):
 
 STAGES: tuple[Stage, ...] = (
     ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii", "audit")),
-    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup", "integrity")),
+    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup", "integrity", "audit")),
     SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity")),
-    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify", "integrity")),
+    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify", "integrity", "audit")),
     DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob",
                        ("decontaminate", "integrity")),
     TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize", "integrity")),
