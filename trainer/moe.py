@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.grouped_mm import grouped_mm, has_grouped_mm, pad_groups
+
 DEFAULT_BIAS_SPEED = {"quantile": 0.5, "sign": 0.001}
 
 
@@ -248,38 +250,6 @@ class SortedDispatch:
         return (out_TKD * topk_weights_TK.unsqueeze(-1).to(out_TKD.dtype)).sum(dim=1)
 
 
-class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the incoming gradient contiguous (grouped_mm's backward needs it)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.contiguous()
-
-
-def _grouped_mm(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
-    """x_ND @ w_E.T per group, for weights stored (E, out, in) like nn.Linear."""
-    if x_ND.dtype != torch.bfloat16 and torch.compiler.is_compiling():
-        return _grouped_mm_eager(x_ND, w_EXY, offs_E)
-    gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
-    return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
-
-
-@torch.compiler.disable
-def _grouped_mm_eager(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) -> torch.Tensor:
-    """The grouped GEMM outside the compiled graph: its shape checks under tracing accept bf16 only, while eager
-    runs fp32 on the CPU (the fp32 path is for CPU runs and tests, where the graph break costs little)."""
-    gmm = getattr(F, "grouped_mm", None) or torch._grouped_mm
-    return _ContiguousGrad.apply(gmm(x_ND, w_EXY.transpose(-2, -1), offs=offs_E))
-
-
-def has_grouped_mm() -> bool:
-    return hasattr(torch, "_grouped_mm")
-
-
 class GroupedExperts(nn.Module):
     """E SwiGLU experts stored as three stacked weights, run over expert-sorted token slots."""
 
@@ -320,29 +290,14 @@ class GroupedExperts(nn.Module):
         """All experts in three grouped GEMMs over the expert-sorted rows (offsets = cumulative counts)."""
         w1, w2, w3 = (w.to(dtype) for w in self.local_weights())
         if align > 1:
-            x_ND, counts_E, keep_N = _pad_groups(x_ND, counts_E, align)
+            x_ND, counts_E, keep_N = pad_groups(x_ND, counts_E, align)
         offs_E = torch.cumsum(counts_E, dim=0, dtype=torch.int32)
         x = x_ND.to(dtype)
-        h_NF = F.silu(_grouped_mm(x, w1, offs_E)) * _grouped_mm(x, w3, offs_E)
-        out_ND = _grouped_mm(h_NF, w2, offs_E)
+        h_NF = F.silu(grouped_mm(x, w1, offs_E)) * grouped_mm(x, w3, offs_E)
+        out_ND = grouped_mm(h_NF, w2, offs_E)
         if align > 1:
             out_ND = out_ND[keep_N]
         return out_ND.to(x_ND.dtype)
-
-
-def _pad_groups(x_ND: torch.Tensor, counts_E: torch.Tensor, align: int):
-    """Pads each expert's group to a multiple of `align` rows; returns padded x, padded counts, and the row
-    index of every original slot in the padded layout (to drop the padding afterwards)."""
-    padded_E = (counts_E + align - 1) // align * align
-    start_E = torch.cumsum(padded_E, 0) - padded_E
-    orig_start_E = torch.cumsum(counts_E, 0) - counts_E
-    expert_N = torch.repeat_interleave(torch.arange(len(counts_E), device=x_ND.device), counts_E,
-                                       output_size=x_ND.shape[0])
-    rank_N = torch.arange(x_ND.shape[0], device=x_ND.device) - orig_start_E[expert_N]
-    keep_N = start_E[expert_N] + rank_N
-    total = int(padded_E.sum())
-    x_pad = x_ND.new_zeros(total, x_ND.shape[1]).index_copy(0, keep_N, x_ND)
-    return x_pad, padded_E, keep_N
 
 
 class MoE(nn.Module):

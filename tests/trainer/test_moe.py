@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from trainer.grouped_mm import grouped_mm, pad_groups
 from trainer.model import FeedForward
 from trainer.moe import (
     OVERLOAD_WARN_STEPS,
@@ -9,8 +10,6 @@ from trainer.moe import (
     MoEConfig,
     Router,
     SortedDispatch,
-    _grouped_mm,
-    _pad_groups,
     update_expert_biases,
 )
 
@@ -74,10 +73,10 @@ def test_padded_groups_give_the_same_product():
     counts_E = torch.tensor([3, 0, 17, 1])
     x_ND = torch.randn(int(counts_E.sum()), 8)
     w_EFD = torch.randn(4, 5, 8)
-    plain = _grouped_mm(x_ND, w_EFD, torch.cumsum(counts_E, 0, dtype=torch.int32))
-    x_pad, padded_E, keep_N = _pad_groups(x_ND, counts_E, 16)
+    plain = grouped_mm(x_ND, w_EFD, torch.cumsum(counts_E, 0, dtype=torch.int32))
+    x_pad, padded_E, keep_N = pad_groups(x_ND, counts_E, 16)
     assert padded_E.tolist() == [16, 0, 32, 16]
-    padded = _grouped_mm(x_pad, w_EFD, torch.cumsum(padded_E, 0, dtype=torch.int32))[keep_N]
+    padded = grouped_mm(x_pad, w_EFD, torch.cumsum(padded_E, 0, dtype=torch.int32))[keep_N]
     torch.testing.assert_close(padded, plain)
 
 
