@@ -7,16 +7,15 @@ so that every page that yields no text is counted under one reason (DropReason) 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import logging
 import re
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pipeline.config import ConfigError, Count, Range
+from pipeline.extract.page_timer import PageTimeout, time_limit  # time_limit is imported from here too
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.record import HTML_TYPES
 
@@ -34,51 +33,6 @@ _SINGLE_BYTE = re.compile(r"^(cp125\d|iso8859_\d+|latin_1|ascii|koi8_\w|mac_\w+|
 
 
 FAST_FALLBACK = "fast_extractor_fallback"  # stats counter: pages the fast extractor handed to trafilatura
-REFIRE_S = 0.05  # the page timer's repeat interval once it has fired
-
-
-class PageTimeout(BaseException):
-    """Raised inside trafilatura by the page timer; a BaseException so that no `except Exception` in a library
-    swallows it and carries on with a half-finished page."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None):
-    """Raise PageTimeout in the calling (main) thread after `seconds`; None means no limit.
-
-    Uses SIGALRM/setitimer, which interrupts Python code between bytecodes (trafilatura is mostly Python over lxml);
-    a single long C call such as lxml parsing one huge document finishes first, which is why bodies are capped.
-    A timer already running (e.g. pytest-timeout) is put back afterwards with its remaining time.
-    """
-    if seconds is None:
-        yield
-        return
-
-    armed = [True]
-
-    def on_alarm(signum, frame):
-        if armed[0]:
-            raise PageTimeout
-
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    # After the first alarm the timer keeps firing every REFIRE_S: a library's bare `except:` that swallows one
-    # PageTimeout gets the next one, so the page still stops.
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_S)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        while True:  # disarm first; an alarm landing here is caught and disarming is retried
-            try:
-                armed[0] = False
-                break
-            except PageTimeout:
-                continue
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay > 0:
-            remaining = previous_delay - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-3), previous_interval)
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str | None:
