@@ -30,6 +30,7 @@ class ExtractJob(SparkJob):
         from jobs.run_config import RunConfig
         from pipeline.audit import DroppedSample, merge_dropped
         from pipeline.document import write_documents
+        from pipeline.extract.page_features import page_columns
         from pipeline.extract.stage import extract_documents
         from pipeline.filters import RuleShareError, build_chain, check_rule_shares
         from pipeline.warc.reader import expand_inputs
@@ -48,8 +49,7 @@ class ExtractJob(SparkJob):
             for index, path in items:
                 stats, dropped = Stats(stage="extract"), DroppedSample(config.audit)
                 docs = extract_documents(path, config.extract, config.filters, stats, config.pii, dropped)
-                write_documents(docs, f"{target}/part-{index:05d}.parquet",
-                                page_features=config.extract.page_features)
+                write_documents(docs, f"{target}/part-{index:05d}.parquet", page_columns=page_columns(config.extract))
                 dropped.write(target, index)
                 yield stats.to_dict()
 
