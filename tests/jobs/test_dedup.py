@@ -113,3 +113,26 @@ def test_connected_components_of_a_long_chain_in_few_rounds(spark):
     labels, rounds = connected_components(spark.createDataFrame(edges, "src string, dst string"), 20)
     assert {r["node"]: r["label"] for r in labels.collect()} == truth
     assert rounds <= 12
+
+
+def test_near_duplicate_keepers_follow_the_keeper_rule(spark):
+    """Spark glue for the keepers: shared buckets summed over verified groups, best keeper_rank."""
+    from collections import Counter
+
+    from jobs.dedup_clusters import near_duplicate_keepers
+    from pipeline.dedup.oracle import reference_keeper
+
+    groups = [(1, "b", "a"), (1, "c", "a"), (2, "c", "d"), (3, "y", "x"), (4, "z", "y")]
+    sizes = Counter((key, rep) for key, _, rep in groups)  # a group of n members: n shared buckets to each and rep
+    shared: Counter[str] = Counter()
+    for (_, rep), n in sizes.items():
+        shared[rep] += n
+    for key, doc_id, rep in groups:
+        shared[doc_id] += sizes[(key, rep)]
+    label = reference_components([], [(i, r) for _, i, r in groups])
+    truth = {}
+    for cluster in set(label.values()):
+        truth[cluster] = reference_keeper({d: s for d, s in shared.items() if label[d] == cluster})
+    labels = spark.createDataFrame(sorted(label.items()), "node string, label string")
+    keepers = near_duplicate_keepers(spark.createDataFrame(groups, "key long, id string, rep string"), labels)
+    assert {r["label"]: r["keeper"] for r in keepers.collect()} == truth == {"a": "c", "x": "y"}  # c shares most
