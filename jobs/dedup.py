@@ -21,7 +21,6 @@ import math
 import sys
 
 from jobs.base import (
-    SparkJob,
     input_bytes,
     merge_task_stats,
     read_verified_parquet,
@@ -37,7 +36,7 @@ from jobs.dedup_clusters import (
     keeper_rank_column,
     verified_groups,
 )
-from pipeline.config import load_toml
+from jobs.stage import Settings, Stage, StageArgs
 from pipeline.dedup.primitives import DedupConfig
 from pipeline.stats import DropReason, Stats
 
@@ -127,17 +126,16 @@ def apply_verdicts(batches, columns: list[str], tmp_output: str, audit=None):
     dropped.write(tmp_output, TaskContext.get().partitionId())
 
 
-class DedupJob(SparkJob):
+class DedupStage(Stage):
     name = "dedup"
+    directory = "deduped"
     description = "Remove exact, MinHash-LSH near-duplicate documents and repeated boundary lines."
+    tables = ("dedup", "audit")
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
-        from pipeline.audit import AuditConfig
-        from pipeline.integrity import IntegrityConfig
-
-        cfg = load_toml(DedupConfig, args.config, section="dedup")
+        cfg = settings.dedup
         bands, rows = cfg.lsh_params()
         if cfg.near:
             from pipeline.dedup.lsh import s_curve_midpoint
@@ -145,10 +143,8 @@ class DedupJob(SparkJob):
             print(f"dedup: MinHash LSH {bands} bands x {rows} rows of {cfg.num_perm} hashes: S-curve midpoint "
                   f"{s_curve_midpoint(bands, rows):.3f} (threshold {cfg.threshold}, verify "
                   f"{'on' if cfg.verify else 'off'})")
-        integrity = load_toml(IntegrityConfig, args.config, section="integrity")
-        self._audit = load_toml(AuditConfig, args.config, section="audit")
         try:
-            docs, skipped = read_verified_parquet(spark, args.input, integrity, self.name)
+            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
         except AnalysisException as e:
             raise SystemExit(f"dedup: cannot read Parquet input {args.input}: {e}") from None
         missing = {"id", "text"} - set(docs.columns)
@@ -157,16 +153,16 @@ class DedupJob(SparkJob):
         n_bytes = input_bytes(docs.inputFiles())
         n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
         with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
-            return with_skipped(self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output), skipped)
+            stats = self._dedup(spark, cfg, settings.audit, bands, rows, docs, n_files, tmp_output)
+        return with_skipped(stats, skipped)
 
-    def _dedup(self, spark, cfg: DedupConfig, bands: int, rows: int, docs, n_files: int, tmp_output: str) -> Stats:
+    def _dedup(self, spark, cfg: DedupConfig, audit, bands: int, rows: int, docs, n_files: int,
+               tmp_output: str) -> Stats:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         from pyspark.sql.types import LongType, StringType, StructField, StructType
 
         from pipeline.audit import merge_dropped
-
-        audit = self._audit
 
         first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
@@ -239,9 +235,5 @@ class DedupJob(SparkJob):
         return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    return DedupJob().main(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(DedupStage().main())

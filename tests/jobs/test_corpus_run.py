@@ -73,14 +73,14 @@ def test_dropped_documents_can_be_looked_at(corpus_run):
 
 def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path):
     """classify used to crash on any Parquet without an n_chars column (ArrowColumnVector getFloat)."""
-    from jobs.classify import ClassifyJob
+    from jobs.classify import ClassifyStage
 
     (tmp_path / "docs").mkdir()
     pq.write_table(pa.table({"text": ["Some words here.", "More words there."], "id": ["a", "b"],
                              "token_count": [3, 3], "tags": [["x"], []]}), tmp_path / "docs" / "part-00000.parquet")
     (tmp_path / "run.toml").write_text(CONFIG)
     out = tmp_path / "classified"
-    assert ClassifyJob().main(["--input", str(tmp_path / "docs"), "--output", str(out),
+    assert ClassifyStage().main(["--input", str(tmp_path / "docs"), "--output", str(out),
                                "--config", str(tmp_path / "run.toml")]) == 0
     table = pq.read_table(out)
     assert sorted(table.column("n_chars").to_pylist()) == [16, 17]
