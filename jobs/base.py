@@ -22,7 +22,6 @@ log = logging.getLogger("sluice.jobs")
 
 SUCCESS_FILE = "_SUCCESS"
 TASK_STATS_DIR = "_task_stats"
-STAGE_FILE = "_stage.json"  # what the pipeline records about the run that produced an output (its config hash)
 
 
 def spark_session(app_name: str, master: str | None = None):

@@ -19,12 +19,13 @@ import logging
 import sys
 
 from jobs import registry
-from jobs.base import STAGE_FILE, UserError, check_output, filesystem, output_is_complete, ship_packages, spark_session
+from jobs.base import UserError, check_output, filesystem, output_is_complete, ship_packages, spark_session
 from jobs.run_config import RunConfig
 from jobs.stage import RunContext, RunError, StageArgs
 from pipeline.config import ConfigError, defaults_toml
 from pipeline.corpus.detect import expand_corpus, input_kind
 from pipeline.shards.format import ShardError
+from pipeline.stats import STAGE_FILE
 from pipeline.warc.reader import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
@@ -102,7 +103,7 @@ def _run_stages(args, config, run: RunContext, stages, out: str) -> int:
     spark = spark_session("sluice-run", args.master)
     ship_packages(spark)
     upstream = previous = ""
-    for stage in stages:
+    for position, stage in enumerate(stages):
         if not stage.enabled(config):
             continue
         output = f"{out}/{stage.directory}"
@@ -118,7 +119,8 @@ def _run_stages(args, config, run: RunContext, stages, out: str) -> int:
             print(f"{stage.name}: {output} is complete and its config is unchanged; skipped")
         else:
             stage_args = StageArgs(input=stage.inputs(run, previous), output=output, force=True, **given)
-            rc = stage.execute(spark, settings, stage_args, {"stage": stage.name, "config_hash": stage_hash})
+            record = {"stage": stage.name, "config_hash": stage_hash, "position": position}  # inspect's funnel order
+            rc = stage.execute(spark, settings, stage_args, record)
             if rc:
                 return rc
             run.ran_upstream = True

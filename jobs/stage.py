@@ -18,7 +18,6 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from jobs.base import (
-    STAGE_FILE,
     UserError,
     check_output,
     commit_output,
@@ -30,7 +29,7 @@ from jobs.base import (
 )
 from jobs.io_errors import io_error_line
 from pipeline.config import ConfigError, config_hash
-from pipeline.stats import Stats, loss_guard
+from pipeline.stats import STAGE_FILE, Stats, loss_guard
 
 log = logging.getLogger("sluice.jobs")
 
