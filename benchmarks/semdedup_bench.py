@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import describe_machine  # noqa: E402
 from benchmarks.paraphrase_set import build  # noqa: E402
 from classifiers.embedding import FastTextEmbedding, train_embedding  # noqa: E402
-from pipeline.dedup.primitives import components  # noqa: E402
+from pipeline.dedup.oracle import reference_components  # noqa: E402
 from pipeline.document import document_arrow_schema  # noqa: E402
 from pipeline.semdedup.primitives import cosine_pairs, keepers  # noqa: E402
 
@@ -63,7 +63,7 @@ def score(rows: list[dict], removed: set[str]) -> dict:
 
 def all_pairs_removed(ids: list[str], vectors: np.ndarray, threshold: float) -> set[str]:
     pairs = cosine_pairs(vectors, None, threshold)
-    labels = components(ids, [(ids[i], ids[j]) for i, j in pairs.tolist()])
+    labels = reference_components(ids, [(ids[i], ids[j]) for i, j in pairs.tolist()])
     kept = set(keepers(labels, {}).values())
     return {i for i in ids if i not in kept}
 
@@ -80,7 +80,7 @@ def minhash_removed(ids: list[str], texts: list[str]) -> set[str]:
         for key in set(row.tolist()):
             buckets.setdefault(key, []).append(doc_id)
     edges = [(members[0], m) for members in buckets.values() for m in members[1:]]
-    kept = set(keepers(components(ids, edges), {}).values())
+    kept = set(keepers(reference_components(ids, edges), {}).values())
     return {i for i in ids if i not in kept}
 
 

@@ -60,7 +60,9 @@ class ClassifyConfig:
     max_scored_chars: Annotated[int, Range(100, 2**31 - 1)] = 20000
     # rows per Arrow batch in the Spark job
     batch_rows: Count = 1024
-    # web-type model (`sluice classifiers train webtype`): adds web_type and web_type_score; "" = off
+    # web_type and web_type_score come from this web-type model (`sluice classifiers train webtype`) when it is set,
+    # else ("") from the page type the extract stage wrote (pipeline.extract.page_type: article, forum, product,
+    # collection, listing, documentation, service); an input without page_type then gets no web_type
     webtype_model: str = ""
     keep_web_types: list[str] = field(default_factory=list)  # not empty: other types are dropped (web_type)
     drop_web_types: list[str] = field(default_factory=list)  # these types are dropped (web_type)
@@ -81,6 +83,11 @@ class ClassifyConfig:
             raise ConfigError(f"classify.batch_rows: must be >= 1, got {self.batch_rows}")
         if self.keep_web_types and self.drop_web_types:
             raise ConfigError("classify.keep_web_types and classify.drop_web_types: set one of them, not both")
-        if (self.keep_web_types or self.drop_web_types or self.balance.by == "web_type") and not self.webtype_model:
-            raise ConfigError("classify.keep_web_types / drop_web_types / balance.by = \"web_type\" need "
-                              "classify.webtype_model (e.g. \"webtype_v1\")")
+        if not self.webtype_model:  # the page types are known here; a model's types are checked when it loads
+            from pipeline.extract.page_type import PAGE_TYPES
+
+            for key in ("keep_web_types", "drop_web_types"):
+                unknown = sorted(set(getattr(self, key)) - set(PAGE_TYPES))
+                if unknown:
+                    raise ConfigError(f"classify.{key}: unknown page type {unknown[0]!r}; the page types are "
+                                      f"{', '.join(PAGE_TYPES)} (or set classify.webtype_model to a model of yours)")

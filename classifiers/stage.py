@@ -16,11 +16,15 @@ from classifiers.balance import CategoryBalancer
 from classifiers.config import ClassifyConfig
 from classifiers.decisions import keep_nonempty, keep_quality, keep_web_types, remove_clutter
 from classifiers.registry import load_model
+from pipeline.config import ConfigError
 from pipeline.stats import DropReason, Stats
 
 EMPTY_INPUT = "empty_input_text"  # counter: documents that arrived empty (their drop is no model's doing)
 OUTPUT_COLUMNS = {"quality": "float32", "category": "string", "category_score": "float32", "weight": "float32"}
-WEBTYPE_COLUMNS = {"web_type": "string", "web_type_score": "float32"}  # written when classify.webtype_model is set
+# written from classify.webtype_model when it is set, else from the extract stage's page_type columns when the input
+# has them (the page-type model, pipeline.extract.page_type: the default web type)
+WEBTYPE_COLUMNS = {"web_type": "string", "web_type_score": "float32"}
+PAGE_TYPE, PAGE_TYPE_SCORE = "page_type", "page_type_score"
 _STAGES: dict[tuple, ModelStage] = {}
 
 
@@ -44,6 +48,13 @@ class ModelStage:
     @property
     def categories(self) -> list[str]:
         return list(self.domain.categories) if self.domain is not None else []
+
+    @property
+    def web_types(self) -> list[str]:
+        """The web types this stage can write: the web-type model's, else the page-type model's."""
+        from pipeline.extract.page_type import PAGE_TYPES
+
+        return list(self.webtype.types) if self.webtype is not None else list(PAGE_TYPES)
 
     def score_batch(self, batch, stats: Stats, dropped=None):
         """Documents in, cleaned and scored documents out (weight still unset); drops are counted in `stats`, and
@@ -71,7 +82,8 @@ class ModelStage:
         _drop(stats, DropReason.LOW_QUALITY, int((keep & ~passed).sum()))
         reasons[keep & ~passed] = DropReason.LOW_QUALITY
         keep &= passed
-        if self.webtype is not None:
+        typed = has_web_types(self.config, table.column_names)
+        if typed:
             web_type, web_type_score = self._web_types(table, page_texts, keep)
             allowed = keep_web_types(web_type, self.config.keep_web_types, self.config.drop_web_types)
             _drop(stats, DropReason.WEB_TYPE, int((keep & ~allowed).sum()))
@@ -85,7 +97,8 @@ class ModelStage:
                 category[i], category_score[i] = names[j], scores[j]
         else:
             category, category_score = [""] * len(texts), np.zeros(len(texts), np.float32)
-        out = table.drop_columns([name for name in output_columns(self.config) if name in table.column_names])
+        added = output_columns(self.config, table.column_names)
+        out = table.drop_columns([name for name in added if name in table.column_names])
         # text and n_chars are replaced where they stand: the job declares its output schema in the input's column
         # order, and Spark's mapInArrow takes columns by position
         for name, values in (("text", pa.array(texts, pa.string())),
@@ -95,7 +108,7 @@ class ModelStage:
         out = out.append_column("quality", pa.array(quality, pa.float32()))
         out = out.append_column("category", pa.array(category, pa.string()))
         out = out.append_column("category_score", pa.array(category_score, pa.float32()))
-        if self.webtype is not None:
+        if typed:
             out = out.append_column("web_type", pa.array(web_type, pa.string()))
             out = out.append_column("web_type_score", pa.array(web_type_score, pa.float32()))
         if dropped is not None and not keep.all():
@@ -106,12 +119,20 @@ class ModelStage:
 
 
     def _web_types(self, table, texts: list[str], keep: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """(web type, score) of the rows still kept; "" and 0 for the others. URL and the extract stage's page_*
-        columns are used when the input has them."""
+        """(web type, score) of the rows still kept; "" and 0 for the others. Without a web-type model, the page
+        type the extract stage wrote (an untyped page: ""); with one, its prediction, which reads the URL and the
+        extract stage's page_* columns when the input has them."""
         from classifiers.webtype import PAGE_FEATURES
 
         idx = np.flatnonzero(keep)
         names = table.column_names
+        if self.webtype is None:
+            types = table.column(PAGE_TYPE).to_pylist()
+            scores = table.column(PAGE_TYPE_SCORE).to_pylist() if PAGE_TYPE_SCORE in names else [None] * len(types)
+            web_type = [(types[i] or "") if keep[i] else "" for i in range(len(types))]
+            web_type_score = np.array([(scores[i] or 0.0) if keep[i] and types[i] else 0.0 for i in range(len(types))],
+                                      np.float32)
+            return web_type, web_type_score
         urls = table.column("url").to_pylist() if "url" in names else [None] * table.num_rows
         present = {c: table.column(c).to_pylist() for c in PAGE_FEATURES if c in names}
         features = [{PAGE_FEATURES[c]: values[i] for c, values in present.items()} for i in idx]
@@ -129,9 +150,22 @@ def _keep_dropped(dropped, table, texts: list[str], quality: np.ndarray, reasons
         dropped.add(reasons[i], reasons[i], str(ids[i] or ""), urls[i] or "", texts[i], float(quality[i]))
 
 
-def output_columns(config: ClassifyConfig) -> dict[str, str]:
-    """The columns the stage adds (weight last): the web-type pair only when a web-type model is set."""
-    extra = WEBTYPE_COLUMNS if config.webtype_model else {}
+def has_web_types(config: ClassifyConfig, input_columns) -> bool:
+    """Whether the stage writes web_type: from its web-type model, else from an input typed by the extract stage.
+    A config that filters or balances by web type on an input with neither is a ConfigError, in one line."""
+    if config.webtype_model or PAGE_TYPE in input_columns:
+        return True
+    if config.keep_web_types or config.drop_web_types or config.balance.by == "web_type":
+        raise ConfigError("classify.keep_web_types / drop_web_types / balance.by = \"web_type\" need web types: the "
+                          "input has no page_type column (a corpus not extracted from HTML by the extract stage, or "
+                          "extracted with [extract] page_type = false) and classify.webtype_model is not set")
+    return False
+
+
+def output_columns(config: ClassifyConfig, input_columns) -> dict[str, str]:
+    """The columns the stage adds to an input with `input_columns` (weight last): the web-type pair when
+    has_web_types."""
+    extra = WEBTYPE_COLUMNS if has_web_types(config, input_columns) else {}
     return {**{k: v for k, v in OUTPUT_COLUMNS.items() if k != "weight"}, **extra, "weight": "float32"}
 
 

@@ -85,7 +85,7 @@ class ClassifyStage(Stage):
         try:  # a missing or corrupt model, or a balance table that names no category of it, fails here, once
             driver_stage = ModelStage(models_dir, config)
             if config.balance.by == "web_type":
-                check_categories(config.balance, driver_stage.webtype.types, config.webtype_model)
+                check_categories(config.balance, driver_stage.web_types, config.webtype_model or "page_type_v1")
             else:
                 check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
         except (ModelError, ConfigError) as e:
@@ -95,7 +95,10 @@ class ClassifyStage(Stage):
         shipped = shipped.name
 
         frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        added = output_columns(config)
+        try:  # web types from the model, else from the extract stage's page_type column, else none
+            added = output_columns(config, frame.columns)
+        except ConfigError as e:
+            raise SystemExit(f"classify: {e}") from None
         fields = [f for f in frame.schema.fields if f.name not in added]
         if "n_chars" not in frame.columns:  # score_batch appends it after the input's columns (any foreign corpus)
             fields.append(StructField("n_chars", _spark_type("int64"), True))

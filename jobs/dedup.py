@@ -5,14 +5,13 @@
 Plan: (1) one mapInArrow pass computes, per document, a fingerprint of its normalised text, its LSH band keys,
 its MinHash signature (kept apart, read only to verify candidates) and the keys of its first/last lines;
 (2) exact groups by fingerprint, each represented by its smallest id; (3) representatives sharing a band key are
-candidates, checked against each bucket's representative(s) by the share of equal signature slots, in rounds
-(pipeline.dedup.primitives.near_duplicate_clusters: the rule in plain Python; signatures meet the candidate pairs in
-two joins, never on the driver); connected components of the verified edges come from min-label propagation
-with pointer jumping, all DataFrame operations; (4) each cluster keeps the member that shares the most verified
-buckets, ties to the smallest id (pipeline.dedup.primitives.keeper_rank; an exact group keeps its smallest id), so the
-kept set depends on the data alone, never on partitioning; (5) lines seen more than line_max_occurrences
-times keep their first occurrences in (document id, line) order; (6) documents are joined with their verdicts,
-hash-partitioned and sorted by id, and written.
+candidates, checked against each bucket's representative(s) by the share of equal signature slots, in rounds, and
+clustered by connected components of the verified edges; each cluster keeps the member that shares the most
+verified buckets, ties to the smallest id (an exact group keeps its smallest id), so the kept set depends on the
+data alone, never on partitioning. pipeline/dedup/clusters.py decides all of (3); jobs/dedup_clusters.py moves
+the rows for it (signatures meet the candidate pairs in two joins, never on the driver); (4) lines seen more than
+line_max_occurrences times keep their first occurrences in (document id, line) order; (5) documents are joined
+with their verdicts, hash-partitioned and sorted by id, and written.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from jobs.base import (
     write_task_stats,
 )
 from jobs.dedup_clusters import (
-    binary_rows,
     connected_components,
     describe_phase,
     keeper_rank_column,
@@ -51,6 +49,7 @@ def document_keys(batches, cfg: DedupConfig, bands: int, rows: int):
     import numpy as np
     import pyarrow as pa
 
+    from pipeline.dedup.clusters import binary_rows
     from pipeline.dedup.lsh import band_hashes
     from pipeline.dedup.minhash import MinHasher
     from pipeline.dedup.primitives import batch_line_keys, text_fingerprints

@@ -43,6 +43,7 @@ class ExtractStage(FileInputStage):
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pipeline.audit import DroppedSample
         from pipeline.document import write_documents
+        from pipeline.extract.page_features import page_columns
         from pipeline.extract.stage import extract_documents
         from pipeline.filters import build_chain
         from pipeline.warc.reader import expand_inputs
@@ -61,7 +62,7 @@ class ExtractStage(FileInputStage):
             for index, path in items:
                 stats, dropped = Stats(stage="extract"), DroppedSample(audit)
                 docs = extract_documents(path, extract, filters, stats, pii, dropped)
-                write_documents(docs, f"{target}/part-{index:05d}.parquet", page_features=extract.page_features)
+                write_documents(docs, f"{target}/part-{index:05d}.parquet", page_columns=page_columns(extract))
                 dropped.write(target, index)
                 yield stats.to_dict()
 

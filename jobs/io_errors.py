@@ -10,32 +10,23 @@ marked complete (_SUCCESS is written last).
 
 from __future__ import annotations
 
-import errno
 import re
 
-# Errors of the place written to, not of the data or the code: the user frees space or fixes permissions.
-IO_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
-             errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied",
-             errno.EPERM: "Operation not permitted"}
+from pipeline.storage_errors import STORAGE_ERRNOS, storage_error
+
 _IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:\n]+?)(?:: '([^'\n]+)')?$", re.M)
-_STRERROR_IN_TEXT = re.compile("(" + "|".join(map(re.escape, IO_ERRNOS.values())) + ")")
+_STRERROR_IN_TEXT = re.compile("(" + "|".join(map(re.escape, STORAGE_ERRNOS.values())) + ")")
 _PATH_IN_TEXT = re.compile(r"'(/[^'\n]+)'|(?:file|path|directory) (/\S+)")
 
 
 def find_io_error(e: BaseException) -> tuple[str, str] | None:
     """(path or "", strerror) of the disk-full, read-only or permission error behind `e`, if there is one."""
-    pending, seen = [e], set()
-    while pending:
-        x = pending.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, OSError) and x.errno in IO_ERRNOS:
-            return str(x.filename or ""), x.strerror or IO_ERRNOS[x.errno]
-        pending += [c for c in (x.__cause__, x.__context__) if c is not None]
+    x = storage_error(e)
+    if x is not None:
+        return str(x.filename or ""), x.strerror or STORAGE_ERRNOS[x.errno]
     text = _exception_text(e)
     for m in _IN_TEXT.finditer(text):  # the task's own traceback, passed on as text by Spark
-        if int(m.group(1)) in IO_ERRNOS:
+        if int(m.group(1)) in STORAGE_ERRNOS:
             return m.group(3) or "", m.group(2)
     m = _STRERROR_IN_TEXT.search(text)  # e.g. pyarrow: "IOError: error writing to '/x': No space left on device"
     if m:

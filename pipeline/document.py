@@ -19,7 +19,7 @@ class Document:
     lang_score: float
     text: str
     n_chars: int
-    page: dict | None = None  # page_* structure columns ([extract] page_features), written after the others
+    page: dict | None = None  # page_* columns ([extract] page_features, page_type), written after the others
 
     def to_row(self) -> dict:
         row = {name: getattr(self, name) for name in DOCUMENT_COLUMNS}
@@ -31,13 +31,12 @@ class Document:
 DOCUMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Document) if f.name != "page")
 
 
-def document_arrow_schema(page_features: bool = False):
-    """The Parquet schema of a documents/ output; stage outputs append their own columns to it."""
+def document_arrow_schema(page_columns: tuple[tuple[str, str], ...] = ()):
+    """The Parquet schema of a documents/ output; stage outputs append their own columns to it. `page_columns`:
+    (name, Arrow type) of the extract stage's page columns (pipeline.extract.page_features.page_columns)."""
     import pyarrow as pa
 
-    from pipeline.extract.page_features import PAGE_FEATURE_COLUMNS
-
-    page = [(name, getattr(pa, kind)()) for name, kind in PAGE_FEATURE_COLUMNS] if page_features else []
+    page = [(name, getattr(pa, kind)()) for name, kind in page_columns]
     return pa.schema(
         [
             ("id", pa.string()),
@@ -69,7 +68,7 @@ def url_domain(url: str) -> str:
     return host.removeprefix("www.")
 
 
-def write_documents(docs, url: str, row_group_rows: int = 2000, page_features: bool = False) -> int:
+def write_documents(docs, url: str, row_group_rows: int = 2000, page_columns: tuple[tuple[str, str], ...] = ()) -> int:
     """Stream Documents into one Parquet file (zstd) at `url`; returns the row count.
 
     Written with pyarrow rather than Spark's writer because pyarrow's bytes depend on the rows alone
@@ -78,7 +77,7 @@ def write_documents(docs, url: str, row_group_rows: int = 2000, page_features: b
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = document_arrow_schema(page_features)
+    schema = document_arrow_schema(page_columns)
     rows = 0
     batch: list[dict] = []
     with (fsspec.open(url, "wb") as f,  # page CRCs: a flipped byte fails the next stage's read (pipeline.integrity)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 import warnings
 
 from pipeline.config import ConfigError
+from pipeline.storage_errors import storage_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,24 +97,16 @@ def _main(argv: list[str] | None) -> int:
     return 0
 
 
-# Errors of the place written to, not of the run: the user frees space or fixes permissions and resumes.
-IO_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-
 def io_error(e: BaseException) -> OSError | None:
-    """The disk-full, read-only or permission OSError behind `e`, if any (torch.distributed.checkpoint raises a
-    CheckpointException holding each rank's exception)."""
-    pending, seen = [e], set()
-    while pending:
-        x = pending.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, OSError) and x.errno in IO_ERRNOS:
-            return x
-        pending += [c for c in (x.__cause__, x.__context__) if c is not None]
-        pending += [f[0] for f in getattr(x, "failures", {}).values() if isinstance(f, tuple) and f]
-    return None
+    """The disk-full, read-only or permission OSError behind `e`, if any: the user frees space or fixes
+    permissions and resumes."""
+    return storage_error(e, held=_rank_failures)
+
+
+def _rank_failures(x: BaseException) -> list[BaseException]:
+    """torch.distributed.checkpoint raises a CheckpointException whose `failures` maps each failed rank to a tuple
+    (exception, traceback)."""
+    return [f[0] for f in getattr(x, "failures", {}).values() if isinstance(f, tuple) and f]
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import io
 import fsspec
 
 from pipeline.config import ConfigError
+from pipeline.input_files import expand_patterns
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -116,21 +117,11 @@ _NAMES = {"parquet": "Parquet", "jsonl": "JSON lines", "arrow": "Arrow", "warc":
 def expand_corpus(patterns: list[str]) -> list[str]:
     """Files, globs, directories (a Hugging Face dataset folder: its data files, found recursively; cards, metadata
     and `_`/`.` files left out) or URLs → the sorted list of files; FileNotFoundError naming what matched nothing."""
-    found: set[str] = set()
-    unmatched = []
-    for pattern in patterns:
-        fs, path = fsspec.core.url_to_fs(pattern)
-        paths = fs.glob(path) if any(c in path for c in "*?[") else ([path] if fs.exists(path) else [])
-        matches = []
-        for p in paths:
-            if fs.isdir(p):
-                matches += [f for f in sorted(fs.find(p)) if is_data_file(f)
-                            and not any(part.startswith(("_", ".")) for part in f[len(p):].split("/") if part)]
-            else:
-                matches.append(p)
-        if not matches:
-            unmatched.append(pattern)
-        found.update(fs.unstrip_protocol(p) if "://" in pattern else p for p in matches)
-    if unmatched:
-        raise FileNotFoundError(f"no input file matches: {', '.join(unmatched)}")
-    return sorted(found)
+
+    def files_at(fs, path: str) -> list[str]:
+        if not fs.isdir(path):
+            return [path]
+        return [f for f in sorted(fs.find(path)) if is_data_file(f)
+                and not any(part.startswith(("_", ".")) for part in f[len(path):].split("/") if part)]
+
+    return expand_patterns(patterns, files_at)

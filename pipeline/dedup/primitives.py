@@ -1,5 +1,5 @@
-"""Deduplication settings and primitives: exact fingerprints of normalised text, the near-duplicate decision
-(verified LSH candidates, clusters and the keeper rule) stated in plain Python, line-level dedup helpers.
+"""Deduplication settings and primitives: exact fingerprints of normalised text, line-level dedup helpers. The
+near-duplicate decision (verified LSH candidates, clusters and the keeper rule) is pipeline/dedup/clusters.py.
 
 Normalisation is the one pipeline/dedup/minhash.py applies for shingles (lowercase, punctuation and whitespace
 folded), so "exact duplicate" means "same words in the same order". A text without words has the
@@ -9,7 +9,6 @@ fingerprint (0, 0): all such texts are exact duplicates of each other and never 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -34,7 +33,7 @@ class DedupConfig:
     # Jaccard similarity of near duplicates: bands x rows aim at it, verification checks it
     threshold: Annotated[float, Range(0.0, 1.0, open_lo=True, open_hi=True)] = 0.8
     verify: bool = True  # count a shared bucket as an edge only if the full signatures estimate >= threshold
-    verify_rounds: Count = 4  # representatives per bucket tried (see near_duplicate_clusters)
+    verify_rounds: Count = 4  # representatives per bucket tried (pipeline.dedup.clusters.representative_round)
     bands: AutoCount = 0  # 0: chosen from threshold (with rows)
     rows: AutoCount = 0
     # weight of false positives against false negatives when choosing bands x rows; -1: 0.1 with verify (a false
@@ -88,118 +87,6 @@ class DedupConfig:
 
         fp_weight = self.fp_weight if self.fp_weight >= 0 else (0.1 if self.verify else 0.5)
         return threshold_bands_rows(self.threshold, self.num_perm, fp_weight)
-
-
-def keeper_rank(shared: int, doc_id: str) -> tuple[int, str]:
-    """The keeper rule: a cluster keeps its member with the lowest rank, i.e. the one that shares the most
-    verified buckets (the cluster's centre, close to most members: keeping an outlier of a chain would drop
-    documents unlike anything kept), ties to the smallest id. Data alone decides, never partitioning."""
-    return -shared, doc_id
-
-
-def keeper(shared_by_id: Mapping[str, int]) -> str:
-    return min(shared_by_id, key=lambda doc_id: keeper_rank(shared_by_id[doc_id], doc_id))
-
-
-@dataclass
-class NearDuplicates:
-    """What near-duplicate detection decides: each clustered document's keeper, and what it counted."""
-
-    keeper_of: dict[str, str]  # every document in a cluster of >= 2 -> the cluster's keeper
-    shared: dict[str, int]  # verified bucket memberships per clustered document (the keeper rule's input)
-    counters: dict[str, int]
-
-
-def components(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """node -> the smallest node of its connected component (union-find): the plain-Python reference for the
-    components the Spark jobs compute (jobs.dedup_clusters.connected_components)."""
-    parent = {n: n for n in nodes}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for a, b in edges:
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: root(n) for n in parent}
-
-
-def near_duplicate_clusters(ids: Sequence[str], band_keys: Sequence[Sequence[int]], signatures, threshold: float,
-                            verify: bool = True, rounds: int = 4) -> NearDuplicates:
-    """Plain-Python statement of the near-duplicate decision that jobs/dedup.py distributes (it is tested to agree).
-
-    Documents sharing an LSH bucket are candidates. Checking every pair of a bucket costs n**2 (a cluster of
-    10,000 copies shares buckets of 10,000), so each bucket is checked against representatives instead: in
-    round r its representative is the best-ranked member (keeper_rank by bucket degree, the number of other
-    documents it shares buckets with, counted with repeats) among those no earlier representative verified,
-    and every other non-representative member is checked against it (pairs repeated across buckets are checked
-    once per round). The degree picks a cluster's centre, which is close to every member: the smallest id would
-    pick a random copy, and two copies both edited away from their original can fall below the threshold
-    together while each is close to the original. A homogeneous bucket costs n - 1 checks in one round; a
-    bucket holding an outlier or a chain A~B~C with A !~ C gets the next representative, so B~C is still
-    found. An edge counts only when the share of equal signature slots reaches `threshold`
-    (pipeline.dedup.lsh.verified). Clusters are the connected components of verified edges; a representative's
-    verified group of size g gives g - 1 shared buckets to each of its members, and the cluster keeps
-    `keeper(shared)`.
-    """
-    from pipeline.dedup.lsh import verified
-
-    members: dict[int, list[str]] = {}
-    for doc_id, keys in zip(ids, band_keys, strict=True):
-        for key in set(keys) - {0}:
-            members.setdefault(key, []).append(doc_id)
-    buckets = {key: sorted(m) for key, m in members.items() if len(m) > 1}
-    degree: dict[str, int] = {}
-    for bucket in buckets.values():
-        for doc_id in bucket:
-            degree[doc_id] = degree.get(doc_id, 0) + len(bucket) - 1
-    row = {doc_id: i for i, doc_id in enumerate(ids)}
-    pending, reps = dict(buckets), {key: set() for key in buckets}
-    counters = {"near_candidate_pairs": 0, "near_verified_pairs": 0, "near_rejected_pairs": 0, "verify_rounds": 0}
-    groups: dict[tuple[int, str], list[str]] = {}
-    for _ in range(rounds):
-        round_pairs: dict[tuple[str, str], bool] = {}
-        tried = {}
-        for key, left in pending.items():
-            rep = min(left, key=lambda m: keeper_rank(degree[m], m))
-            reps[key].add(rep)
-            tried[key] = (rep, [m for m in buckets[key] if m not in reps[key]])
-            for m in tried[key][1]:
-                round_pairs[(m, rep)] = False
-        if not round_pairs:
-            break
-        counters["verify_rounds"] += 1
-        for m, rep in round_pairs:
-            round_pairs[(m, rep)] = not verify or bool(verified(signatures[row[m]], signatures[row[rep]], threshold))
-        ok = sum(round_pairs.values())
-        counters["near_candidate_pairs"] += len(round_pairs)
-        counters["near_verified_pairs"] += ok
-        counters["near_rejected_pairs"] += len(round_pairs) - ok
-        next_pending = {}
-        for key, (rep, tested) in tried.items():
-            good = [m for m in tested if round_pairs[(m, rep)]]
-            if good:
-                groups[(key, rep)] = good
-            left = [m for m in pending[key] if m != rep and not round_pairs[(m, rep)]]
-            if left:
-                next_pending[key] = left
-        pending = next_pending
-    shared: dict[str, int] = {}
-    for (_, rep), good in groups.items():
-        for doc_id in (rep, *good):
-            shared[doc_id] = shared.get(doc_id, 0) + len(good)
-    label = components(list(shared), [(m, rep) for (_, rep), good in groups.items() for m in good])
-    clusters: dict[str, dict[str, int]] = {}
-    for doc_id in shared:
-        clusters.setdefault(label[doc_id], {})[doc_id] = shared[doc_id]
-    keeper_of = {doc_id: keeper(c) for c in clusters.values() for doc_id in c}
-    return NearDuplicates(keeper_of, shared, counters)
 
 
 def text_fingerprints(texts: list[str]) -> np.ndarray:

@@ -236,22 +236,24 @@ class FastExtractor:
     def __init__(self, model_path: str | Path | None = None):
         self.model = BlockModel(model_path or None)
         self.last_page_type: str | None = None
+        self.last_page_type_score = 0.0  # its probability
         # Compile the kernels (block features, tree scoring) now, outside any page's time limit.
         self.extract("<html><body><div><p>Warm-up text, long enough to be a block of running text, with a "
                      "<a href='#'>link</a>.</p><ul><li>item</li></ul></div></body></html>")
 
     def extract(self, html: str, url: str | None = None) -> str:
-        """The page's main text; `last_page_type` is then its most likely type (None without a typed model)."""
-        from pipeline.extract.page_type import PAGE_TYPES, page_signals
+        """The page's main text; `last_page_type` is then its most likely type (None without a typed model) and
+        `last_page_type_score` that type's probability."""
+        from pipeline.extract.page_type import page_signals, top_type
 
-        self.last_page_type = None
+        self.last_page_type, self.last_page_type_score = None, 0.0
         tree, blocks = parse_page(html)
         if not len(blocks):  # e.g. an unclosed <noscript> around the whole body: let trafilatura look
             raise FastParseError("no text blocks")
         features = block_features(blocks)
         if self.model.page_types is not None:
             types = self.model.page_types.probabilities(page_signals(html, url, tree, blocks, features))[0]
-            self.last_page_type = PAGE_TYPES[int(types.argmax())]
+            self.last_page_type, self.last_page_type_score = top_type(types)
             features = with_page_type(features, types)
         scores = self.model.scores(features, blocks)
         return blocks_to_text(blocks, keep_blocks(scores, self.model.threshold, self.model.relative_threshold))

@@ -7,16 +7,15 @@ so that every page that yields no text is counted under one reason (DropReason) 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import logging
 import re
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pipeline.config import ConfigError, Count, Range
+from pipeline.extract.page_timer import PageTimeout, time_limit  # time_limit is imported from here too
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.record import HTML_TYPES
 
@@ -34,51 +33,6 @@ _SINGLE_BYTE = re.compile(r"^(cp125\d|iso8859_\d+|latin_1|ascii|koi8_\w|mac_\w+|
 
 
 FAST_FALLBACK = "fast_extractor_fallback"  # stats counter: pages the fast extractor handed to trafilatura
-REFIRE_S = 0.05  # the page timer's repeat interval once it has fired
-
-
-class PageTimeout(BaseException):
-    """Raised inside trafilatura by the page timer; a BaseException so that no `except Exception` in a library
-    swallows it and carries on with a half-finished page."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None):
-    """Raise PageTimeout in the calling (main) thread after `seconds`; None means no limit.
-
-    Uses SIGALRM/setitimer, which interrupts Python code between bytecodes (trafilatura is mostly Python over lxml);
-    a single long C call such as lxml parsing one huge document finishes first, which is why bodies are capped.
-    A timer already running (e.g. pytest-timeout) is put back afterwards with its remaining time.
-    """
-    if seconds is None:
-        yield
-        return
-
-    armed = [True]
-
-    def on_alarm(signum, frame):
-        if armed[0]:
-            raise PageTimeout
-
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    # After the first alarm the timer keeps firing every REFIRE_S: a library's bare `except:` that swallows one
-    # PageTimeout gets the next one, so the page still stops.
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_S)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        while True:  # disarm first; an alarm landing here is caught and disarming is retried
-            try:
-                armed[0] = False
-                break
-            except PageTimeout:
-                continue
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay > 0:
-            remaining = previous_delay - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-3), previous_interval)
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str | None:
@@ -200,9 +154,13 @@ class ExtractConfig:
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
     fast_model: str = ""  # a model path (.npz + .json card) or a shipped one: "extractor_v3" (= ""), "extractor_v2"
-    # keep the page_* structure columns the web-type classifier reads (pipeline.extract.page_features), computed
+    # keep the page_* structure columns the fastText web-type model reads (pipeline.extract.page_features), computed
     # from the tree trafilatura extracts from (no second parse); the fast extractor's pages get none
     page_features: bool = False
+    # page_type + page_type_score from the page-type model (pipeline.extract.page_type): classify's default web_type.
+    # Costs one lexbor parse a page on trafilatura's path (~18 ms on WCXB pages, ~18% of trafilatura's time; free on
+    # the fast path, whose model computes it anyway)
+    page_type: bool = True
 
     def __post_init__(self):
         if self.extractor not in ("trafilatura", "fast"):
@@ -228,7 +186,7 @@ class TextExtractor:
         self._warned_thread = False
         self._stats = stats  # where fast-path fallbacks are counted
         self.fast_fallbacks = 0
-        self.last_page_features: dict | None = None  # the page_* columns of the page extracted last
+        self.last_page_features: dict | None = None  # the page_* columns of the page extracted last (None: none set)
         self._fast = None
         self._typer = None
         # Compiled kernels compile (or load from numba's cache) here, never inside a page's time limit: a cold
@@ -240,7 +198,7 @@ class TextExtractor:
             from pipeline.extract.fast import FastExtractor
 
             self._fast = FastExtractor(self.config.fast_model or None)  # warms its kernels up
-        elif self.config.page_features:
+        if self.config.page_type and (self._fast is None or self._fast.model.page_types is None):
             self._page_typer()  # its kernels compile now, not inside the first page's time limit
 
     def _page_typer(self):
@@ -251,6 +209,30 @@ class TextExtractor:
             self._typer = PageTyper()
             self._typer.type_of("<html><body><p>warm-up text of a page</p></body></html>", None)
         return self._typer
+
+    def _page_columns(self, html: str, url: str | None, features: dict | None) -> dict | None:
+        """The configured page columns of a page that gave text (pipeline.extract.page_features.page_columns):
+        `features`, its structure features (or None), and its type. Typed after the extraction, so that a dropped
+        page costs no typing."""
+        from pipeline.extract.page_features import page_features
+
+        c = self.config
+        if not (c.page_features or c.page_type):
+            return None
+        columns = (features or page_features(None)) if c.page_features else {}
+        if c.page_type:
+            fast = self._fast
+            if fast is not None and fast.last_page_type is not None:  # this page's type, from the fast extractor
+                columns["page_type"], columns["page_type_score"] = fast.last_page_type, fast.last_page_type_score
+            else:
+                try:
+                    columns["page_type"], columns["page_type_score"] = self._page_typer().type_of(html, url)
+                except Exception as e:  # noqa: BLE001 - an untypable page keeps its text, with no type
+                    log.debug("page typing failed on %s: %s", url, e)
+                    columns["page_type"] = None
+            if columns["page_type"] is None:
+                columns["page_type_score"] = None
+        return columns
 
     def extract(self, response) -> tuple[str | None, str | None]:
         """`response` is a pipeline.warc.reader.WarcResponse (anything with body, content_type, url, truncated)."""
@@ -304,22 +286,19 @@ class TextExtractor:
             else:
                 if len(text.strip()) < c.min_chars:
                     return None, DropReason.EMPTY_TEXT
-                if c.page_features:
-                    from pipeline.extract.page_features import page_features
-
-                    self.last_page_features = {**page_features(None), "page_type": self._fast.last_page_type}
+                self.last_page_features = self._page_columns(html, url, None)
                 return text.strip(), None
         try:
+            page, features = html, None
             if c.page_features:  # parse once: the features and the extraction read the same tree
                 from pipeline.extract.page_features import page_features
 
-                page_type = self._page_typer().type_of(html, url)
-                html = self._trafilatura.utils.load_html(html)
-                if html is None:  # what extract() makes of a page lxml cannot parse
+                page = self._trafilatura.utils.load_html(html)
+                if page is None:  # what extract() makes of a page lxml cannot parse
                     return None, DropReason.EMPTY_TEXT
-                self.last_page_features = {**page_features(html), "page_type": page_type}
+                features = page_features(page)
             text = self._trafilatura.extract(
-                html,
+                page,
                 url=url,
                 fast=c.fast,
                 favor_precision=c.favor_precision,
@@ -336,6 +315,7 @@ class TextExtractor:
             return None, DropReason.EXTRACTION_ERROR
         if text is None or len(text.strip()) < c.min_chars:
             return None, DropReason.EMPTY_TEXT
+        self.last_page_features = self._page_columns(html, url, features)
         return text.strip(), None
 
 
@@ -353,6 +333,6 @@ def html_to_text(html: str | bytes, url: str | None = None) -> str | None:
     """Main text of one page with the project's default settings (ExtractConfig()), or None when there is none."""
     global _default_extractor
     if _default_extractor is None:
-        _default_extractor = TextExtractor()
+        _default_extractor = TextExtractor(ExtractConfig(page_type=False))  # the text only: no page typing
     text, _reason = _default_extractor.extract_html(html, None, url)
     return text

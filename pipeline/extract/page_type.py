@@ -174,22 +174,28 @@ class PageTypeModel:
         return softmax_scores(self.ensembles, np.atleast_2d(signals))
 
 
-
 class PageTyper:
-    """`type_of(html, url)`: the page's most likely type, for pages the fast extractor does not see (trafilatura's):
-    one lexbor parse, the block walk and features, the signals, the model. None when lexbor finds no blocks."""
+    """`type_of(html, url)`: the page's most likely type and its probability, for pages the fast extractor does not
+    type (trafilatura's): one lexbor parse, the block walk and features, the signals, the model. (None, 0.0) when
+    lexbor finds no blocks."""
 
     def __init__(self, path: str | Path | None = None):
         self.model = PageTypeModel(path)
 
-    def type_of(self, html: str, url: str | None) -> str | None:
+    def type_of(self, html: str, url: str | None) -> tuple[str | None, float]:
         from pipeline.extract.fast import FastParseError, block_features, parse_page
 
         try:
             tree, blocks = parse_page(html)
         except FastParseError:
-            return None
+            return None, 0.0
         if not len(blocks):
-            return None
+            return None, 0.0
         signals = page_signals(html, url, tree, blocks, block_features(blocks))
-        return PAGE_TYPES[int(self.model.probabilities(signals)[0].argmax())]
+        return top_type(self.model.probabilities(signals)[0])
+
+
+def top_type(probabilities: np.ndarray) -> tuple[str, float]:
+    """The most likely type of one page's PAGE_TYPES probabilities, and its probability."""
+    best = int(probabilities.argmax())
+    return PAGE_TYPES[best], float(probabilities[best])

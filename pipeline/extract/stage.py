@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pipeline.audit import DroppedSample
 from pipeline.document import Document, document_id, url_domain
 from pipeline.extract.main_text import ExtractConfig, TextExtractor
-from pipeline.extract.page_features import page_features
+from pipeline.extract.page_features import page_columns
 from pipeline.filters import FiltersConfig, build_chain
 from pipeline.pii.formatter import PIIConfig, PIIFormatter
 from pipeline.stats import Stats
@@ -33,6 +33,7 @@ def extract_documents(
     chain = build_chain(filters)
     masker = PIIFormatter(pii) if pii is not None and pii.enabled else None
     pending: list[Document] = []
+    no_page = dict.fromkeys(name for name, _ in page_columns(extract)) or None  # a page whose columns were not set
     # Read a little past the cap, so that an over-long body is recognised (and dropped as too_large) by the extractor.
     for response in iter_responses(warc_url, stats, max_body_bytes=extract.max_body_bytes + 1):
         text, reason = extractor.extract(response)
@@ -53,7 +54,7 @@ def extract_documents(
                 lang_score=0.0,
                 text=text,
                 n_chars=len(text),
-                page=(extractor.last_page_features or page_features(None)) if extract.page_features else None,
+                page=extractor.last_page_features or no_page,
             )
         )
         if len(pending) >= LANG_BATCH:

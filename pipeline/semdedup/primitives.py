@@ -144,12 +144,12 @@ def reference_removals(ids: list[str], vectors: np.ndarray, n_chars: list[int], 
                        quality: dict[str, float] | None = None) -> dict[str, str]:
     """removed id -> kept id, over all pairs (no k-means, which can only lose pairs): the decision the stage
     distributes (cosine threshold, second check, components, keeper rule), for tests and calibration."""
-    from pipeline.dedup.primitives import components
+    from pipeline.dedup.oracle import reference_components
     from pipeline.semdedup.pair_check import passing
 
     pairs = cosine_pairs(vectors, None, cfg.threshold, cfg.block_rows)
     ok = passing(cfg.pair_check(), pairs[:, 0], pairs[:, 1], n_chars, sketch_of)
-    labels = components(ids, [(ids[i], ids[j]) for i, j in pairs[ok].tolist()])
+    labels = reference_components(ids, [(ids[i], ids[j]) for i, j in pairs[ok].tolist()])
     kept = keepers(labels, quality or {})
     return {node: kept[label] for node, label in labels.items() if kept[label] != node}
 

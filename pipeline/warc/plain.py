@@ -39,6 +39,22 @@ _SCAN_BLOCK = 1 << 20
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block (not the HTTP headers, which are in the block) ends within this
 
 
+def scan_for(f, pos: int, pattern: re.Pattern, overlap: int) -> tuple[int, re.Match] | None:
+    """The first match of `pattern` at or after `pos` in the seekable file `f`, read in blocks that overlap by
+    `overlap` bytes (a match cut by a block's end is whole in the next): (offset of its block, the match)."""
+    while True:
+        f.seek(pos)
+        block = f.read(_SCAN_BLOCK)
+        if not block:
+            return None
+        m = pattern.search(block)
+        if m:
+            return pos, m
+        if len(block) < _SCAN_BLOCK:
+            return None
+        pos += len(block) - overlap
+
+
 class PlainWarcReader(RecordReader):
     """A seekable uncompressed WARC file: every record's frame is checked before warcio parses it."""
 
@@ -149,18 +165,8 @@ class PlainWarcReader(RecordReader):
 
     def _next_start(self, pos: int) -> int | None:
         """Offset of the next WARC version line at or after `pos` (mid-line too: a cut record may precede it)."""
-        overlap = 16
-        while True:
-            self.f.seek(pos)
-            block = self.f.read(_SCAN_BLOCK)
-            if not block:
-                return None
-            m = _WARC_LINE.search(block)
-            if m:
-                return pos + m.start()
-            if len(block) < _SCAN_BLOCK:
-                return None
-            pos += len(block) - overlap
+        found = scan_for(self.f, pos, _WARC_LINE, overlap=16)
+        return None if found is None else found[0] + found[1].start()
 
 
 class _Resync(Exception):
@@ -223,15 +229,8 @@ class PlainSegmentReader(RecordReader):
 
     def _find_next_start(self, pos: int) -> int | None:
         """Offset of the next plausible record start at or after `pos`, scanning the raw file in blocks."""
-        overlap = 64
-        while True:
-            self.f.seek(pos)
-            block = self.f.read(_SCAN_BLOCK)
-            if not block:
-                return None
-            m = PLAIN_RECORD_START.search(block)
-            if m:
-                return pos + m.start(1 if m.group(1) else 2)
-            if len(block) < _SCAN_BLOCK:
-                return None
-            pos += len(block) - overlap
+        found = scan_for(self.f, pos, PLAIN_RECORD_START, overlap=64)
+        if found is None:
+            return None
+        block_start, m = found
+        return block_start + m.start(1 if m.group(1) else 2)

@@ -13,11 +13,11 @@ cap (warc/body.py: chunked and content-encoded bodies are never inflated past it
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 
 import fsspec
 
+from pipeline.input_files import expand_patterns
 from pipeline.stats import DropReason, Stats
 from pipeline.warc.gzip_members import GZIP_MAGIC, GzipMemberReader, first_member_start
 from pipeline.warc.plain import PLAIN_RECORD_START, PlainSegmentReader, PlainWarcReader
@@ -28,28 +28,13 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "HTML_TYPES", "WarcResponse", "expand_input
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 5_000_000
-_GLOB_CHARS = re.compile(r"[*?\[]")
 _SCAN_BLOCK = 1 << 20
 
 
 def expand_inputs(patterns: list[str] | str) -> list[str]:
-    """Globs/URLs → the sorted, de-duplicated list of files; a pattern that matches nothing is an error naming it."""
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    found: set[str] = set()
-    unmatched = []
-    for pattern in patterns:
-        fs, path = fsspec.core.url_to_fs(pattern)
-        if _GLOB_CHARS.search(path):
-            matches = [p for p in fs.glob(path) if not fs.isdir(p)]
-        else:
-            matches = [path] if fs.exists(path) and not fs.isdir(path) else []
-        if not matches:
-            unmatched.append(pattern)
-        found.update(fs.unstrip_protocol(p) if "://" in pattern else p for p in matches)
-    if unmatched:
-        raise FileNotFoundError(f"no input file matches: {', '.join(unmatched)}")
-    return sorted(found)
+    """Globs/URLs → the sorted, de-duplicated list of files; a pattern that matches nothing is an error naming it.
+    A directory is no WARC file: it matches nothing."""
+    return expand_patterns(patterns, lambda fs, path: [] if fs.isdir(path) else [path])
 
 
 def iter_responses(url: str, stats: Stats, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Iterator[WarcResponse]:

@@ -1,5 +1,6 @@
-"""Web-type classifier: training with held-out accuracy per type, the stage's web_type columns and keep/drop
-filters with counted drops, and the same result on Spark as in plain Python."""
+"""Web-type classifier: training with held-out accuracy per type, the stage's web_type columns (from the model, or by
+default from the extract stage's page type) and keep/drop filters with counted drops, and the same result on Spark as
+in plain Python."""
 
 from __future__ import annotations
 
@@ -101,8 +102,8 @@ def test_stage_writes_web_type_and_counts_filtered_types(webtype_models):
     out = ModelStage(models, config).score_batch(docs, stats)
     assert stats.balanced() and stats.dropped[DropReason.WEB_TYPE] >= 10
     assert set(out.column("web_type").to_pylist()) <= {"article", "forum"}
-    assert list(output_columns(config)) == ["quality", "category", "category_score", "web_type", "web_type_score",
-                                            "weight"]
+    assert list(output_columns(config, docs.column_names)) == ["quality", "category", "category_score", "web_type",
+                                                               "web_type_score", "weight"]
     keep = ClassifyConfig(**OFF, webtype_model="webtype_v1", keep_web_types=["forum"],
                           balance=BalanceConfig(by="web_type", targets={"forum": 2.0}))
     stats = Stats()
@@ -114,12 +115,56 @@ def test_stage_writes_web_type_and_counts_filtered_types(webtype_models):
     assert stats.dropped[DropReason.WEB_TYPE] == docs.num_rows - out.num_rows
 
 
+def _typed(docs: pa.Table, types: list[str | None]) -> pa.Table:
+    """`docs` as the extract stage writes them by default: with the page-type model's type and probability."""
+    scores = [None if t is None else 0.5 + 0.01 * i for i, t in enumerate(types)]
+    return docs.append_column("page_type", pa.array(types, pa.string())).append_column(
+        "page_type_score", pa.array(scores, pa.float32()))
+
+
+def test_web_type_comes_from_the_page_type_without_a_model(tmp_path):
+    """No webtype_model: web_type and web_type_score are the extract stage's page_type and its probability (an
+    untyped page: "" and 0), and keep/drop and balance by web type work on them."""
+    docs = _typed(_documents(labelled(2, seed=5)), ["article", "forum", "product", None, "listing", "article",
+                                                    "documentation", "service"])
+    config = ClassifyConfig(**OFF)
+    stats = Stats()
+    out = ModelStage(tmp_path, config).score_batch(docs, stats)
+    assert out.column("web_type").to_pylist() == ["article", "forum", "product", "", "listing", "article",
+                                                  "documentation", "service"]
+    assert out.column("web_type_score").to_pylist()[:4] == pytest.approx([0.5, 0.51, 0.52, 0.0])
+    assert out.column_names[-7:] == ["page_type", "page_type_score", "quality", "category", "category_score",
+                                     "web_type", "web_type_score"]
+    assert list(output_columns(config, docs.column_names)) == out.column_names[-5:] + ["weight"]
+    keep = ClassifyConfig(**OFF, keep_web_types=["article"], balance=BalanceConfig(by="web_type",
+                                                                                  targets={"article": 3.0}))
+    stats = Stats()
+    stage = ModelStage(tmp_path, keep)
+    assert "listing" in stage.web_types
+    from classifiers.balance import CategoryBalancer
+
+    out = add_weights(stage.score_batch(docs, stats), CategoryBalancer(keep.balance))
+    assert out.column("web_type").to_pylist() == ["article", "article"]
+    assert set(out.column("weight").to_pylist()) == {3.0}
+    assert stats.dropped == {DropReason.WEB_TYPE: 6}
+    stats = Stats()
+    out = ModelStage(tmp_path, ClassifyConfig(**OFF, drop_web_types=["article", "forum"])).score_batch(docs, stats)
+    assert out.column("web_type").to_pylist() == ["product", "", "listing", "documentation", "service"]
+
+
 def test_web_type_config_errors():
-    with pytest.raises(ConfigError, match="need classify.webtype_model"):
-        ClassifyConfig(keep_web_types=["forum"])
     with pytest.raises(ConfigError, match="not both"):
         ClassifyConfig(webtype_model="webtype_v1", keep_web_types=["a"], drop_web_types=["b"])
-    assert "web_type" not in output_columns(ClassifyConfig())  # off: the stage's columns are what they were
+    with pytest.raises(ConfigError, match="unknown page type 'articles'; the page types are article, forum"):
+        ClassifyConfig(keep_web_types=["articles"])
+    ClassifyConfig(webtype_model="webtype_v1", keep_web_types=["articles"])  # a model's own types: checked at load
+    docs = _documents(labelled(1))
+    # an input with no page type (a Parquet corpus through the filter stage) and no model: no web type, and a config
+    # that needs one is one line saying why
+    assert "web_type" not in output_columns(ClassifyConfig(), docs.column_names)
+    for config in (ClassifyConfig(keep_web_types=["forum"]), ClassifyConfig(balance=BalanceConfig(by="web_type"))):
+        with pytest.raises(ConfigError, match="the input has no page_type column"):
+            output_columns(config, docs.column_names)
 
 
 @pytest.mark.spark

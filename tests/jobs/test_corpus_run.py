@@ -71,7 +71,7 @@ def test_dropped_documents_can_be_looked_at(corpus_run):
     assert row["rule"].startswith("gopher_quality:") and row["text"] and row["url"].startswith("http")
 
 
-def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path):
+def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path, capsys):
     """classify used to crash on any Parquet without an n_chars column (ArrowColumnVector getFloat)."""
     from jobs.classify import ClassifyStage
 
@@ -85,6 +85,13 @@ def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path):
     table = pq.read_table(out)
     assert sorted(table.column("n_chars").to_pylist()) == [16, 17]
     assert {"token_count", "tags", "quality", "category", "weight"} <= set(table.column_names)
+    assert "web_type" not in table.column_names  # no page type in a corpus, no web-type model: no web type
+    # filtering by web type on it is one line, before any work
+    (tmp_path / "typed.toml").write_text(CONFIG + 'keep_web_types = ["article"]\n')
+    assert ClassifyStage().main(["--input", str(tmp_path / "docs"), "--output", str(tmp_path / "typed"),
+                               "--config", str(tmp_path / "typed.toml")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("classify: classify.keep_web_types") and "the input has no page_type column" in error
 
 
 def test_a_misspelled_language_list_fails_config_check(tmp_path):

@@ -1,5 +1,5 @@
 """End-to-end dedup on a built corpus: known clusters, verified candidates, the same kept ids on 1 and 7 input
-partitions, and the same near-duplicate decision as the plain-Python reference (pipeline.dedup.primitives)."""
+partitions, and the same near-duplicate decision as the plain-Python oracle (pipeline.dedup.oracle)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 from jobs.dedup import DedupStage
 from pipeline.dedup.lsh import band_hashes
 from pipeline.dedup.minhash import MinHasher
-from pipeline.dedup.primitives import DedupConfig, components, near_duplicate_clusters, text_fingerprints
+from pipeline.dedup.oracle import reference_components, reference_near_duplicate_clusters
+from pipeline.dedup.primitives import DedupConfig, text_fingerprints
 from pipeline.document import document_arrow_schema
-from tests.pipeline.dedup.test_primitives import VERIFY_CONFIG, chain_and_pair, prose
+from tests.pipeline.dedup.test_oracle import VERIFY_CONFIG, chain_and_pair, prose
 
 pytest.importorskip("pyspark")
 
@@ -31,7 +32,7 @@ def _corpus() -> tuple[dict[str, str], dict[str, set[str]]]:
     for i in range(6):
         texts[f"u{i}"] = prose(100 + i) + f"\n{boiler}"
     # keeper first: the smallest id of an exact group; the chain's centre (it shares buckets with both ends);
-    # p1 and p2 share buckets but are rejected by verification (tests/pipeline/dedup/test_primitives.py: the premises)
+    # p1 and p2 share buckets but are rejected by verification (tests/pipeline/dedup/test_oracle.py: the premises)
     groups = {"e1": {"e1", "e2", "e3"}, "cb": {"ca", "cb", "cc"}, "empty1": {"empty1", "empty2"}, "w1": {"w1", "w2"}}
     return texts, groups
 
@@ -50,13 +51,13 @@ def _write_input(root, texts: dict[str, str], n_files: int) -> None:
 
 
 def _reference(texts: dict[str, str], cfg: DedupConfig):
-    """pipeline.dedup.primitives.near_duplicate_clusters on the representatives of the exact groups (smallest ids)."""
+    """The oracle (reference_near_duplicate_clusters) on the representatives of the exact groups (smallest ids)."""
     ids = sorted(texts)
     fp = text_fingerprints([texts[i] for i in ids])
     reps = sorted({tuple(f): i for i, f in reversed(list(zip(ids, fp.tolist(), strict=True)))}.values())
     sig = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed).signatures([texts[i] for i in reps])
     keys = band_hashes(sig, *cfg.lsh_params(), cfg.seed)
-    return near_duplicate_clusters(reps, [k.tolist() for k in keys], sig, cfg.threshold, cfg.verify,
+    return reference_near_duplicate_clusters(reps, [k.tolist() for k in keys], sig, cfg.threshold, cfg.verify,
                                    cfg.verify_rounds)
 
 
@@ -107,8 +108,31 @@ def test_connected_components_of_a_long_chain_in_few_rounds(spark):
     others = [f"{rng.getrandbits(40):010x}" for _ in range(60)]
     edges += [(rng.choice(others[:30]), rng.choice(others[:30])) for _ in range(40)]
     edges += [(others[30 + i], others[31 + i]) for i in range(0, 28, 2)]  # pairs
-    label = components([], edges)
+    label = reference_components([], edges)
     truth = {node: label[node] for a, b in edges for node in (a, b) if a != b}
     labels, rounds = connected_components(spark.createDataFrame(edges, "src string, dst string"), 20)
     assert {r["node"]: r["label"] for r in labels.collect()} == truth
     assert rounds <= 12
+
+
+def test_near_duplicate_keepers_follow_the_keeper_rule(spark):
+    """Spark glue for the keepers: shared buckets summed over verified groups, best keeper_rank."""
+    from collections import Counter
+
+    from jobs.dedup_clusters import near_duplicate_keepers
+    from pipeline.dedup.oracle import reference_keeper
+
+    groups = [(1, "b", "a"), (1, "c", "a"), (2, "c", "d"), (3, "y", "x"), (4, "z", "y")]
+    sizes = Counter((key, rep) for key, _, rep in groups)  # a group of n members: n shared buckets to each and rep
+    shared: Counter[str] = Counter()
+    for (_, rep), n in sizes.items():
+        shared[rep] += n
+    for key, doc_id, rep in groups:
+        shared[doc_id] += sizes[(key, rep)]
+    label = reference_components([], [(i, r) for _, i, r in groups])
+    truth = {}
+    for cluster in set(label.values()):
+        truth[cluster] = reference_keeper({d: s for d, s in shared.items() if label[d] == cluster})
+    labels = spark.createDataFrame(sorted(label.items()), "node string, label string")
+    keepers = near_duplicate_keepers(spark.createDataFrame(groups, "key long, id string, rep string"), labels)
+    assert {r["label"]: r["keeper"] for r in keepers.collect()} == truth == {"a": "c", "x": "y"}  # c shares most

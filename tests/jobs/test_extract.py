@@ -46,7 +46,7 @@ def test_extract_job_end_to_end(crawl, tmp_path, spark):
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
 
     table = pq.read_table(out)
-    assert tuple(table.column_names) == DOCUMENT_COLUMNS
+    assert tuple(table.column_names) == (*DOCUMENT_COLUMNS, "page_type", "page_type_score")  # the default columns
     assert table.num_rows == stats["records_out"]
     assert len(set(table.column("id").to_pylist())) == table.num_rows
     assert all(t.strip() for t in table.column("text").to_pylist())

