@@ -160,7 +160,7 @@ def dev_pages(root: str | Path) -> list[Page]:
     if not annotations_path.is_file():
         raise TrainingError(f"{annotations_path}: not found (is {root} the extraction-dev folder?)")
     # The project's settings but a generous time limit: on a busy machine a page must not lose its labels to a timeout.
-    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True))
+    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True, page_type=False))
     pages = []
     for key, entry in sorted(json.loads(annotations_path.read_text()).items()):
         html = decode_html(gzip.decompress((root / "html" / entry["file"]).read_bytes())) or ""

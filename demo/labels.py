@@ -24,7 +24,8 @@ def _extracted(crawl: str, favor_recall: bool = False) -> tuple[tuple[str, str],
     (one gzip member each), so the crawl's deliberately malformed records are never parsed."""
     from pipeline.extract.main_text import ExtractConfig, TextExtractor
 
-    extractor = TextExtractor(ExtractConfig(favor_precision=not favor_recall, favor_recall=favor_recall))
+    extractor = TextExtractor(ExtractConfig(favor_precision=not favor_recall, favor_recall=favor_recall,
+                                            page_type=False))  # the text only
     out = []
     for url, _label, body, content_type in html_records(crawl):
         text, _reason = extractor.extract_html(body, content_type, url)

@@ -333,6 +333,6 @@ def html_to_text(html: str | bytes, url: str | None = None) -> str | None:
     """Main text of one page with the project's default settings (ExtractConfig()), or None when there is none."""
     global _default_extractor
     if _default_extractor is None:
-        _default_extractor = TextExtractor()
+        _default_extractor = TextExtractor(ExtractConfig(page_type=False))  # the text only: no page typing
     text, _reason = _default_extractor.extract_html(html, None, url)
     return text
