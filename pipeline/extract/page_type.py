@@ -54,6 +54,7 @@ _LD_TYPE = re.compile(r'"@type"\s*:\s*\[?\s*"([^"]+)"')
 HTML_COUNTS = ("<article", "<section", "<pre", "<code", "<form", "<input", "<time", "price", "cart", "reply",
                "thread", "post", "product", "card", "review", "filter", "sidebar", "toc", "<h2", "<h3", "<table",
                "itemprop", "author", "quote")
+_COUNTED = tuple(s.encode("ascii") for s in HTML_COUNTS)
 # block-feature columns (pipeline.fast_extract.FEATURE_NAMES) aggregated per page: mean over blocks and char-weighted
 AGGREGATED = ("link_density", "stops_per_word", "is_row", "words", "first_upper", "digit_share", "boilerplate_words")
 _CATEGORIES = (1, 2, 3, 4, 5, 6, 7, 8, 9)  # p, div, li, h1-3, h4-6, tr, pre, blockquote, dd/dt
@@ -66,6 +67,27 @@ def _group_flags(words: set[str]) -> list[float]:
 def _ld_flags(values: list[str]) -> list[float]:
     values = {v.lower().rsplit("/", 1)[-1] for v in values}
     return [float(bool(values & set(group))) for group in LD_GROUPS.values()]
+
+
+def substring_counts(html: str) -> list[int]:
+    """`[html.count(s) for s in HTML_COUNTS]`, the same numbers about 10x faster (24 str.count scans were half of a
+    page's typing time): the UTF-8 bytes are scanned once per distinct first letter, and the candidates narrowed
+    letter by letter. Equal because an ASCII string never matches inside a multi-byte character and no string of
+    HTML_COUNTS overlaps itself (str.count counts non-overlapping occurrences; tests check both)."""
+    data = np.frombuffer(html.encode("utf-8", "surrogatepass"), np.uint8)
+    firsts: dict[int, np.ndarray] = {}
+    counts = []
+    for pattern in _COUNTED:
+        if pattern[0] not in firsts:
+            firsts[pattern[0]] = np.flatnonzero(data == pattern[0])
+        at = firsts[pattern[0]]
+        at = at[at <= len(data) - len(pattern)]
+        for k in range(1, len(pattern)):
+            if not len(at):
+                break
+            at = at[data[at + k] == pattern[k]]
+        counts.append(len(at))
+    return counts
 
 
 def signal_names() -> tuple[str, ...]:
@@ -110,7 +132,7 @@ def page_signals(html: str, url: str | None, tree, blocks, features: np.ndarray)
            + _ld_flags(og) + [len(segments), len(path), float(bool(_DATE_PATH.search(path))), float(bool(parts.query)),
                               sum(ch.isdigit() for ch in path), float(path.endswith("/")), len(ld_types)])
     kb = max(len(html) / 1000.0, 1.0)
-    out += [html.count(s) / kb for s in HTML_COUNTS]
+    out += [n / kb for n in substring_counts(html)]
     n = features.shape[0]
     col = {name: i for i, name in enumerate(FEATURE_NAMES)}
     chars = features[:, col["chars"]] if n else np.zeros(0, np.float32)
@@ -176,23 +198,23 @@ class PageTypeModel:
 
 class PageTyper:
     """`type_of(html, url)`: the page's most likely type and its probability, for pages the fast extractor does not
-    type (trafilatura's): one lexbor parse, the block walk and features, the signals, the model. (None, 0.0) when
-    lexbor finds no blocks."""
+    type (trafilatura's): one lexbor parse, the block walk and features, the signals, the model. A page without
+    blocks (a Discourse forum's posts sit in <noscript>) is typed from its other signals (URL, title, JSON-LD,
+    markup counts): 26 of the 28 such WCXB dev pages right, which the model never trained on. (None, 0.0) when
+    lexbor cannot parse the page."""
 
     def __init__(self, path: str | Path | None = None):
         self.model = PageTypeModel(path)
 
     def type_of(self, html: str, url: str | None) -> tuple[str | None, float]:
-        from pipeline.extract.fast import FastParseError, block_features, parse_page
+        from pipeline.extract.fast import FEATURE_NAMES, FastParseError, block_features, parse_page
 
         try:
             tree, blocks = parse_page(html)
         except FastParseError:
             return None, 0.0
-        if not len(blocks):
-            return None, 0.0
-        signals = page_signals(html, url, tree, blocks, block_features(blocks))
-        return top_type(self.model.probabilities(signals)[0])
+        features = block_features(blocks) if len(blocks) else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        return top_type(self.model.probabilities(page_signals(html, url, tree, blocks, features))[0])
 
 
 def top_type(probabilities: np.ndarray) -> tuple[str, float]:

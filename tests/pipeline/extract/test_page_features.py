@@ -80,3 +80,22 @@ def test_documents_written_with_page_columns_only_when_asked(tmp_path):
     doc.page = None
     write_documents([doc], str(tmp_path / "without.parquet"))
     assert pq.read_table(tmp_path / "without.parquet").column_names == list(DOCUMENT_COLUMNS)
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "fast"])
+def test_a_page_without_blocks_is_typed_from_its_other_signals(extractor):
+    """A Discourse-style thread keeps its posts in an unclosed <noscript>: lexbor finds no blocks (the fast
+    extractor hands the page to trafilatura), and the page is still typed, from its URL and title."""
+    pytest.importorskip("trafilatura")
+    from pipeline.extract.fast import parse_page
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor
+
+    posts = "".join(f"<div class='topic-post'><p><b>user{i}</b></p><p>Post {i}: the plugin keeps crashing on start, "
+                    "and reinstalling it did not help at all this week.</p></div>" for i in range(5))
+    html = ("<html><head><title>Plugin keeps crashing on start - Help - Obsidian Forum</title></head><body>"
+            f"<noscript>{posts}</body></html>")
+    assert len(parse_page(html)[1]) == 0
+    typed = TextExtractor(ExtractConfig(extractor=extractor))
+    text, reason = typed.extract_html(html, None, "https://forum.obsidian.example/t/plugin-keeps-crashing/88771")
+    assert reason is None and "Post 4:" in text
+    assert typed.last_page_features["page_type"] == "forum"

@@ -102,3 +102,15 @@ def test_shipped_cards_name_data_and_metrics():
     assert all(cv[t]["f1"] >= FLOORS[t] for t in PAGE_TYPES), cv
     type_card = json.loads(TYPE_MODEL.with_suffix(".json").read_text())
     assert type_card["metrics"]["page_type_accuracy"] >= 0.8
+
+
+def test_substring_counts_are_str_count(sample):
+    """The vectorised counts the page signals read are str.count's, on real pages and on edge cases."""
+    from pipeline.extract.page_type import HTML_COUNTS, substring_counts
+
+    # str.count counts non-overlapping occurrences; the vectorised scan counts all: equal while no string has a
+    # border (a proper prefix that is also its suffix)
+    assert not [s for s in HTML_COUNTS if any(s[:k] == s[-k:] for k in range(1, len(s)))]
+    pages = [html for _, html in sample] + ["", "<", "post", "postpost", "πpost<h2<h2", "<pr\udcffe", "<pre"[:3]]
+    for html in pages:
+        assert substring_counts(html) == [html.count(s) for s in HTML_COUNTS]
