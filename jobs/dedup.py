@@ -31,7 +31,7 @@ from jobs.base import (
 from jobs.dedup_clusters import (
     connected_components,
     describe_phase,
-    keeper_rank_column,
+    near_duplicate_keepers,
     verified_groups,
 )
 from jobs.stage import Settings, Stage, StageArgs
@@ -184,14 +184,7 @@ class DedupStage(Stage):
             groups = verified_groups(members, signatures, cfg, counters)
             edges = groups.selectExpr("id AS src", "rep AS dst").distinct()
             labels, counters["cc_iterations"] = connected_components(edges, cfg.max_cc_iterations)
-            # A representative's verified group of size g gives g - 1 shared buckets to each of its members.
-            sizes = groups.groupBy("key", "rep").agg(F.count("*").alias("n"))
-            shared = (groups.join(sizes, ["key", "rep"]).select("id", "n")
-                      .unionByName(sizes.select(F.col("rep").alias("id"), "n"))
-                      .groupBy("id").agg(F.sum("n").alias("shared")))
-            keepers = (labels.join(shared.withColumnRenamed("id", "node"), "node").groupBy("label")
-                       .agg(F.min(keeper_rank_column(F.col("shared"), F.col("node"))).alias("best"))
-                       .select("label", F.col("best.id").alias("keeper")))
+            keepers = near_duplicate_keepers(groups, labels)
             keys = (keys.join(labels.withColumnRenamed("node", "rep"), "rep", "left").join(keepers, "label", "left")
                     .withColumn("dup_cluster", F.coalesce("keeper", "rep")))
         else:
