@@ -178,13 +178,13 @@ def write_docs(root: Path, ids: list[str], texts: list[str], n_files: int = 4) -
 
 
 def run_job(work: Path, ids, texts, toml: str) -> tuple[set[str], float]:
-    from jobs.dedup import DedupJob
+    from jobs.dedup import DedupStage
 
     name = f"run{len(list(work.iterdir()))}"
     write_docs(work / f"{name}-in", ids, texts)
     (work / f"{name}.toml").write_text(toml)
     start = time.perf_counter()
-    DedupJob().main(["--input", str(work / f"{name}-in"), "--output", str(work / f"{name}-out"),
+    DedupStage().main(["--input", str(work / f"{name}-in"), "--output", str(work / f"{name}-out"),
                      "--config", str(work / f"{name}.toml"), "--master", "local[2]"])
     seconds = time.perf_counter() - start
     return set(pq.read_table(work / f"{name}-out", columns=["id"]).column("id").to_pylist()), seconds

@@ -81,7 +81,7 @@ def wrap(owner, attr, label):
             mark(name + ":end")
     setattr(owner, attr, timed)
 wrap(jobs.run, "spark_session", lambda a: "spark_session")
-wrap(jobs.base.SparkJob, "main", lambda a: a[0].name)
+wrap(jobs.stage.Stage, "execute", lambda a: a[0].name)
 wrap(jobs.run_tokenizer, "train", lambda a: "train_tokenizer")
 rc = jobs.run.main(sys.argv[2:])
 print("RESULT " + json.dumps({"rc": rc, "marks": marks}), flush=True)

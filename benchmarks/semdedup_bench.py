@@ -86,7 +86,7 @@ def minhash_removed(ids: list[str], texts: list[str]) -> set[str]:
 
 def run_stage(work: Path, rows: list[dict], models: Path, threshold: float,
               docs_per_cluster: int) -> tuple[set[str], float, dict]:
-    from jobs.semdedup import SemDedupJob
+    from jobs.semdedup import SemDedupStage
 
     docs = [{"id": r["id"], "url": f"https://ex.org/{r['id']}", "domain": "ex.org", "warc_path": "w",
              "warc_offset": k, "fetch_time": "2024-01-01T00:00:00Z", "lang": "en", "lang_score": 0.9,
@@ -97,7 +97,7 @@ def run_stage(work: Path, rows: list[dict], models: Path, threshold: float,
     (work / "run.toml").write_text(f"[semdedup]\nenabled = true\nmodel = \"embedding_v1\"\nthreshold = {threshold}\n"
                                    f"docs_per_cluster = {docs_per_cluster}\ncheck = false\n")  # as measured before
     start = time.perf_counter()
-    SemDedupJob().main(["--input", str(work / "in"), "--output", str(work / "out"), "--models", str(models),
+    SemDedupStage().main(["--input", str(work / "in"), "--output", str(work / "out"), "--models", str(models),
                         "--config", str(work / "run.toml"), "--master", "local[2]", "--force"])
     seconds = time.perf_counter() - start
     kept = set(pq.read_table(work / "out", columns=["id"]).column("id").to_pylist())

@@ -137,17 +137,18 @@ def bench_task(tokenizer, corpus: Path, out: Path) -> tuple[Clock, int]:
 
 def bench_job(tokenizer_path: Path, corpus: Path, out: Path) -> list[tuple[Clock, int]]:
     from jobs.base import spark_session
-    from jobs.tokenize_shards import TokenizeJob
+    from jobs.run_config import RunConfig
+    from jobs.stage import StageArgs
+    from jobs.tokenize_shards import TokenizeStage
 
-    job = TokenizeJob()
+    stage = TokenizeStage()
     spark = spark_session("tokenize-bench", "local[1]")
-    args = job.parser().parse_args(["--input", str(corpus), "--output", str(out), "--tokenizer",
-                                    str(tokenizer_path)])
+    settings = stage.settings(RunConfig())
     runs = []
     for i in range(2):  # the first run pays the JVM's warm-up (JIT, codegen), a one-off on a real corpus
-        args.output = f"{out}-{i}"
+        args = StageArgs(input=[str(corpus)], output=f"{out}-{i}", tokenizer=str(tokenizer_path))
         with Clock() as clock:
-            stats = job.run(spark, args, args.output)
+            stats = stage.run(spark, settings, args, args.output)
         runs.append((clock, stats.counters["tokens"]))
     spark.stop()
     return runs

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/warc_fuzz_bench.py [--files 250] [--seed 0] [--plain]
 
-Input: tests/pipeline/warc/warc_damage.py files (5 response records, one gzip member each, one damage per file) for
+Input: demo/warc_damage.py files (5 response records, one gzip member each, one damage per file) for
 every damage kind and position, `--files` seeds per (kind, position), written to a temp dir. Ours:
 pipeline.warc.reader as it is now. Reference: the reader before this work, `pipeline/warc.py` of commit
 BASELINE taken from git at run time (`git show`) into a temp module, run on the same files in the same process. A
@@ -16,7 +16,7 @@ benchmarks/results/warc_fuzz.json.
 --plain: the same records uncompressed (.warc), with `mixed` (a record's body yielded under another record's id or
 URL) counted as well; reference: the reader before frame checking, pipeline/warc.py with its warc_gzip.py and
 warc_record.py of commit PLAIN_BASELINE, loaded as a temp package. A flip in a plain file's WARC header lines is
-undetectable (nothing covers them) and is not counted as changed (tests/pipeline/warc/warc_damage.py). Writes
+undetectable (nothing covers them) and is not counted as changed (demo/warc_damage.py). Writes
 benchmarks/results/warc_fuzz_plain.json.
 """
 
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
-from tests.pipeline.warc.warc_damage import KINDS, judge, make, positions  # noqa: E402
+from demo.warc_damage import KINDS, judge, make, positions  # noqa: E402
 
 BASELINE = "c1bea01"  # the last commit with the warcio-stream reader
 PLAIN_BASELINE = "b672884"  # the last commit reading plain files with warcio from each record start

@@ -1,31 +1,27 @@
-"""What every Spark stage shares: arguments, the session, atomic output, per-task stats.
+"""What every Spark stage shares: the session, verified input, atomic output, per-task stats, shipped archives.
 
-A job subclass names its stage and wires pipeline/ functions into DataFrame operations; it never decides
-anything about a document itself.
+The stage objects (jobs/stage.py) wire pipeline/ functions into DataFrame operations with these; they never
+decide anything about a document themselves.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import math
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
-from jobs.io_errors import io_error_line
 from pipeline.config import ConfigError
-from pipeline.stats import STATS_FILE, Stats, loss_guard
+from pipeline.stats import STATS_FILE, Stats
 
 log = logging.getLogger("sluice.jobs")
 
 SUCCESS_FILE = "_SUCCESS"
 TASK_STATS_DIR = "_task_stats"
-STAGE_FILE = "_stage.json"  # what the pipeline records about the run that produced an output (its config hash)
 
 
 def spark_session(app_name: str, master: str | None = None):
@@ -268,107 +264,20 @@ def check_output(url: str) -> None:
         raise UserError(f"--output {url}: is a file; give a directory (it is created)")
 
 
-class SparkJob:
-    """A stage: `run(spark, args)` reads args.input and writes args.output through `write_output`.
+def directory_archive(directory: str, prefix: str) -> Path:
+    """A directory (a models set, or a sentence-transformers model with its subfolders) as one zip named by its
+    content, for Spark to ship to the executors and unpack there (it ships no directory to a cluster). A session can
+    ship several sets, and re-adding the same name and path is a no-op for Spark, while two sets never collide."""
+    import tempfile
+    import zipfile
 
-    Every user error is found before Spark starts where it can be (the config, --output, what --input matches:
-    `check_inputs`) and reported as one line with exit code 2, like argparse's own errors."""
-
-    name = "job"
-    description = ""
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Stage-specific flags; --input, --output, --config, --master and --force are common."""
-
-    def run(self, spark, args: argparse.Namespace, tmp_output: str) -> Stats:
-        raise NotImplementedError
-
-    def check_inputs(self, args: argparse.Namespace) -> None:
-        """UserError naming the input when --input matches no file; the default is for the stages reading Parquet."""
-        from pipeline.integrity import parquet_files
-
-        try:
-            parquet_files(args.input)
-        except ConfigError as e:
-            raise UserError(f"--input {e}") from None
-
-    def parser(self) -> argparse.ArgumentParser:
-        p = argparse.ArgumentParser(prog=f"spark-submit jobs/{self.name}.py", description=self.description)
-        p.add_argument("--input", required=True, nargs="+", help="input path(s), glob(s) or URL(s)")
-        p.add_argument("--output", required=True, help="output directory (local path or fsspec URL)")
-        p.add_argument("--config", default=None, help="run.toml with this stage's settings")
-        p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
-        p.add_argument("--force", action="store_true", help="redo the stage even if its output is complete")
-        self.add_arguments(p)
-        return p
-
-    def main(self, argv: list[str] | None = None, stage_record: dict | None = None) -> int:
-        """Run the stage as `spark-submit` does; `stage_record` (from jobs/run.py) goes into _stage.json."""
-        from jobs.run_config import RunConfig
-
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        args = self.parser().parse_args(argv)
-        try:
-            config = RunConfig.load(args.config)  # every table checked before Spark starts; run() loads it again
-            check_output(args.output)
-            self.check_inputs(args)
-        except (ConfigError, UserError) as e:
-            return self._user_error(e)
-        if stage_record is not None:  # under `sluice run`, which holds the run directory's lock
-            return self._main(args, config, stage_record)
-        from jobs.output_lock import OutputLocked, output_lock, stage_lock_path
-
-        try:
-            with output_lock(stage_lock_path(args.output), args.output):  # one writer per output
-                return self._main(args, config, stage_record)
-        except OutputLocked as e:
-            return self._user_error(e)
-        except OSError as e:  # the lock file itself: a read-only or full output location
-            line = io_error_line(e, self.name, args.output)
-            if line is None:
-                raise
-            print(line, file=sys.stderr)
-            return 2
-
-    def _main(self, args, config, stage_record: dict | None) -> int:
-        if output_is_complete(args.output) and not args.force:
-            print(f"{self.name}: {args.output} is complete; nothing to do (use --force to redo)")
-            return 0
-        started = time.monotonic()
-        print(f"{self.name}: started: {' '.join(args.input)} → {args.output}", flush=True)
-        spark = spark_session(f"sluice-{self.name}", args.master)
-        remove_stale_temp_outputs(args.output)
-        tmp_output = temp_output(args.output)
-        try:
-            stats = self.run(spark, args, tmp_output)
-            stats.stage = self.name
-            if not stats.balanced():
-                raise RuntimeError(f"{self.name}: stats do not add up: {stats.to_dict()}")
-            lost = loss_guard(stats, config.integrity.max_operational_drop_share)
-            if lost:  # the work did not happen: fail rather than commit a thin output with rc 0
-                raise UserError(lost)
-            extra = {STAGE_FILE: json.dumps(stage_record, indent=2, sort_keys=True) + "\n"} if stage_record else None
-            commit_output(tmp_output, args.output, stats, extra)
-        except BaseException as e:
-            try:
-                fs, tmp = filesystem(tmp_output)
-                if fs.exists(tmp):
-                    fs.rm(tmp, recursive=True)
-            except OSError as cleanup:  # a read-only file system: the next run removes it (remove_stale_temp_outputs)
-                log.warning("%s: could not remove %s: %s", self.name, tmp_output, cleanup)
-            if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
-                return self._user_error(e)
-            line = io_error_line(e, self.name, args.output)  # disk full, read-only, permission: one line
-            if line is None:
-                raise
-            print(line, file=sys.stderr)
-            return 2
-        print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)} "
-              f"({time.monotonic() - started:.1f} s)", flush=True)
-        return 0
-
-    def _user_error(self, e: BaseException) -> int:
-        message = str(e.code if isinstance(e, SystemExit) else e)
-        prefix = "" if message.startswith(f"{self.name}: ") else f"{self.name}: "
-        print(f"{prefix}{message}", file=sys.stderr)
-        return 2
+    root = Path(directory)
+    archive = Path(tempfile.gettempdir()) / f"{prefix}-{content_digest(directory)}.zip"
+    if not archive.exists():
+        partial = archive.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    z.write(path, path.relative_to(root).as_posix())
+        os.replace(partial, archive)
+    return archive

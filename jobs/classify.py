@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from pathlib import Path
 
 from jobs.base import (
-    SparkJob,
     UserError,
     content_digest,
+    directory_archive,
     filesystem,
     merge_task_stats,
     read_verified_parquet,
@@ -24,12 +23,33 @@ from jobs.base import (
     write_partitions,
     write_task_stats,
 )
+from jobs.stage import RunContext, RunError, Settings, Stage, StageArgs
 from pipeline.stats import Stats
 
 
-class ClassifyJob(SparkJob):
+class ClassifyStage(Stage):
     name = "classify"
+    directory = "classified"
     description = "documents → clutter-cleaned text, quality, category, category_score, weight"
+    tables = ("classify", "audit")
+
+    def check(self, run: RunContext) -> None:
+        if not _needs_models(run.config.classify) or _without_models(run):
+            return
+        models_fs, models_path = filesystem(run.models)
+        if not models_fs.isdir(models_path):
+            raise RunError(f"no classifier models at {run.models}: pass --models DIR (train them with "
+                           "`sluice classifiers train ...`, see README)")
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
+        self.check(run)
+        if not _needs_models(run.config.classify):
+            return {}, ""
+        if _without_models(run):
+            print(f"classify: no --models and nothing at {run.models}: classify runs without models (no clutter "
+                  "removal, quality 1.0, no category); train them with `sluice classifiers train`, see README")
+            return {"without_models": True}, "without-models"
+        return {"models": run.models}, content_digest(run.models)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--models", default=None,
@@ -37,7 +57,7 @@ class ClassifyJob(SparkJob):
         parser.add_argument("--without-models", action="store_true",
                             help="switch every model off (sluice run does this when it was given no models)")
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pyspark import SparkFiles
         from pyspark.sql.types import StructField, StructType
 
@@ -51,17 +71,14 @@ class ClassifyJob(SparkJob):
             check_drop_share,
             output_columns,
         )
-        from jobs.run_config import RunConfig
         from pipeline.config import ConfigError
 
-        run_config = RunConfig.load(args.config)
-        config = run_config.classify
+        config = settings.classify
         if args.without_models:
             from dataclasses import replace
 
             config = replace(config, clutter_model="", quality_model="", domain_model="", webtype_model="")
-        if args.models is None and any((config.clutter_model, config.quality_model, config.domain_model,
-                                        config.webtype_model)):
+        if args.models is None and _needs_models(config):
             raise SystemExit("classify: --models DIR is needed for the models classify names (or switch them off "
                              "with classify.clutter_model = quality_model = domain_model = \"\")")
         models_dir = _local_models(args.models) if args.models else tempfile.mkdtemp(prefix="sluice-no-models-")
@@ -73,11 +90,11 @@ class ClassifyJob(SparkJob):
                 check_categories(config.balance, driver_stage.categories, config.domain_model or "(none)")
         except (ModelError, ConfigError) as e:
             raise SystemExit(f"classify: {e}") from None
-        shipped = _models_archive(models_dir)
+        shipped = directory_archive(models_dir, "sluice-models")
         spark.sparkContext.addArchive(str(shipped))  # Spark ships no directory to a cluster; an archive it unpacks
         shipped = shipped.name
 
-        frame, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
+        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
         try:  # web types from the model, else from the extract stage's page_type column, else none
             added = output_columns(config, frame.columns)
         except ConfigError as e:
@@ -90,7 +107,7 @@ class ClassifyJob(SparkJob):
         weighted_schema = StructType(fields + [StructField("weight", _spark_type("float32"), True)])
         batch_rows = config.batch_rows
 
-        audit = run_config.audit
+        audit = settings.audit
 
         def score(batches):
             from pyspark import TaskContext
@@ -137,20 +154,18 @@ def _spark_type(arrow_name: str):
     return {"float32": FloatType(), "string": StringType(), "int64": LongType()}[arrow_name]
 
 
-def _models_archive(models_dir: str) -> Path:
-    """The models as one zip named by its content: a session can ship several model sets, and re-adding the same
-    set (same name, same path) is a no-op for Spark, while two sets never collide under one name."""
-    import zipfile
+def _needs_models(config) -> bool:
+    return any((config.clutter_model, config.quality_model, config.domain_model, config.webtype_model))
 
-    files = sorted(p for p in Path(models_dir).iterdir() if p.is_file())
-    archive = Path(tempfile.gettempdir()) / f"sluice-models-{content_digest(models_dir)}.zip"
-    if not archive.exists():
-        partial = archive.with_suffix(f".{os.getpid()}.tmp")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
-            for path in files:
-                z.write(path, path.name)
-        os.replace(partial, archive)
-    return archive
+
+def _without_models(run: RunContext) -> bool:
+    """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
+    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
+    c = run.config.classify
+    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
+        return False
+    models_fs, models_path = filesystem(run.models)
+    return not models_fs.isdir(models_path)
 
 
 def _local_models(url: str) -> str:
@@ -166,4 +181,4 @@ def _local_models(url: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(ClassifyJob().main())
+    sys.exit(ClassifyStage().main())

@@ -15,7 +15,6 @@ import json
 import sys
 
 from jobs.base import (
-    SparkJob,
     filesystem,
     merge_task_stats,
     read_verified_parquet,
@@ -23,6 +22,7 @@ from jobs.base import (
     write_partitions,
     write_task_stats,
 )
+from jobs.stage import RunContext, RunError, Settings, Stage, StageArgs
 from pipeline.stats import DropReason, Stats
 
 EVAL_SETS_FILE = "_eval_sets.json"
@@ -70,22 +70,33 @@ def judge_batches(batches, index, config, stats: Stats):
             yield part.filter(pa.array(keep))
 
 
-class DecontaminateJob(SparkJob):
+class DecontaminateStage(Stage):
     name = "decontaminate"
+    directory = "decontaminated"
     description = "documents → the same rows without evaluation-set text (drop or cut)"
+    tables = ("decontaminate",)
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
-        from jobs.run_config import RunConfig
+    def enabled(self, config) -> bool:
+        return config.decontaminate.enabled
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
+        from pipeline.decontaminate.eval_sets import EvalSetError, eval_set_digests
+
+        try:  # the evaluation sets' contents decide the output: a changed set redoes this stage
+            return {}, eval_set_digests(run.config.decontaminate.eval_sets)
+        except EvalSetError as e:
+            raise RunError(str(e)) from None
+
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pipeline.decontaminate.eval_sets import EvalSetError
 
-        run_config = RunConfig.load(args.config)
-        config = run_config.decontaminate
+        config = settings.decontaminate
         try:
             index, records = load_index(config)
         except EvalSetError as e:
             raise SystemExit(f"decontaminate: {e}") from None
         shared = spark.sparkContext.broadcast(index)
-        frame, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
+        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
         if "text" not in frame.columns:
             raise SystemExit(f"decontaminate: input {' '.join(args.input)} has no column 'text'")
 
@@ -107,4 +118,4 @@ class DecontaminateJob(SparkJob):
 
 
 if __name__ == "__main__":
-    sys.exit(DecontaminateJob().main())
+    sys.exit(DecontaminateStage().main())

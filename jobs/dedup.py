@@ -20,7 +20,6 @@ import math
 import sys
 
 from jobs.base import (
-    SparkJob,
     input_bytes,
     merge_task_stats,
     read_verified_parquet,
@@ -32,10 +31,10 @@ from jobs.base import (
 from jobs.dedup_clusters import (
     connected_components,
     describe_phase,
-    keeper_rank_column,
+    near_duplicate_keepers,
     verified_groups,
 )
-from pipeline.config import load_toml
+from jobs.stage import Settings, Stage, StageArgs
 from pipeline.dedup.primitives import DedupConfig
 from pipeline.stats import DropReason, Stats
 
@@ -126,17 +125,16 @@ def apply_verdicts(batches, columns: list[str], tmp_output: str, audit=None):
     dropped.write(tmp_output, TaskContext.get().partitionId())
 
 
-class DedupJob(SparkJob):
+class DedupStage(Stage):
     name = "dedup"
+    directory = "deduped"
     description = "Remove exact, MinHash-LSH near-duplicate documents and repeated boundary lines."
+    tables = ("dedup", "audit")
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
-        from pipeline.audit import AuditConfig
-        from pipeline.integrity import IntegrityConfig
-
-        cfg = load_toml(DedupConfig, args.config, section="dedup")
+        cfg = settings.dedup
         bands, rows = cfg.lsh_params()
         if cfg.near:
             from pipeline.dedup.lsh import s_curve_midpoint
@@ -144,10 +142,8 @@ class DedupJob(SparkJob):
             print(f"dedup: MinHash LSH {bands} bands x {rows} rows of {cfg.num_perm} hashes: S-curve midpoint "
                   f"{s_curve_midpoint(bands, rows):.3f} (threshold {cfg.threshold}, verify "
                   f"{'on' if cfg.verify else 'off'})")
-        integrity = load_toml(IntegrityConfig, args.config, section="integrity")
-        self._audit = load_toml(AuditConfig, args.config, section="audit")
         try:
-            docs, skipped = read_verified_parquet(spark, args.input, integrity, self.name)
+            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
         except AnalysisException as e:
             raise SystemExit(f"dedup: cannot read Parquet input {args.input}: {e}") from None
         missing = {"id", "text"} - set(docs.columns)
@@ -156,16 +152,16 @@ class DedupJob(SparkJob):
         n_bytes = input_bytes(docs.inputFiles())
         n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
         with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
-            return with_skipped(self._dedup(spark, cfg, bands, rows, docs, n_files, tmp_output), skipped)
+            stats = self._dedup(spark, cfg, settings.audit, bands, rows, docs, n_files, tmp_output)
+        return with_skipped(stats, skipped)
 
-    def _dedup(self, spark, cfg: DedupConfig, bands: int, rows: int, docs, n_files: int, tmp_output: str) -> Stats:
+    def _dedup(self, spark, cfg: DedupConfig, audit, bands: int, rows: int, docs, n_files: int,
+               tmp_output: str) -> Stats:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
         from pyspark.sql.types import LongType, StringType, StructField, StructType
 
         from pipeline.audit import merge_dropped
-
-        audit = self._audit
 
         first_keys = docs.select("id", "text").mapInArrow(
             lambda it: document_keys(it, cfg, bands, rows), KEYS_SCHEMA
@@ -188,14 +184,7 @@ class DedupJob(SparkJob):
             groups = verified_groups(members, signatures, cfg, counters)
             edges = groups.selectExpr("id AS src", "rep AS dst").distinct()
             labels, counters["cc_iterations"] = connected_components(edges, cfg.max_cc_iterations)
-            # A representative's verified group of size g gives g - 1 shared buckets to each of its members.
-            sizes = groups.groupBy("key", "rep").agg(F.count("*").alias("n"))
-            shared = (groups.join(sizes, ["key", "rep"]).select("id", "n")
-                      .unionByName(sizes.select(F.col("rep").alias("id"), "n"))
-                      .groupBy("id").agg(F.sum("n").alias("shared")))
-            keepers = (labels.join(shared.withColumnRenamed("id", "node"), "node").groupBy("label")
-                       .agg(F.min(keeper_rank_column(F.col("shared"), F.col("node"))).alias("best"))
-                       .select("label", F.col("best.id").alias("keeper")))
+            keepers = near_duplicate_keepers(groups, labels)
             keys = (keys.join(labels.withColumnRenamed("node", "rep"), "rep", "left").join(keepers, "label", "left")
                     .withColumn("dup_cluster", F.coalesce("keeper", "rep")))
         else:
@@ -238,9 +227,5 @@ class DedupJob(SparkJob):
         return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    return DedupJob().main(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(DedupStage().main())

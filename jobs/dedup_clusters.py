@@ -91,14 +91,6 @@ def describe_phase(spark, phase: str) -> None:
     spark.sparkContext.setJobDescription(f"dedup: {phase}")
 
 
-def keeper_rank_column(shared, doc_id):
-    """clusters.keeper_rank as a Spark value (structs compare field by field, as Python's tuples do), for the
-    dedup job until it calls near_duplicate_keepers."""
-    from pyspark.sql import functions as F
-
-    return F.struct((-shared).alias("neg_shared"), doc_id.alias("id"))
-
-
 def connected_components(edges, max_iterations: int):
     """(node, label = smallest node id of its component) for every node of the undirected edges (src, dst), and
     the rounds it took: clusters.large_star and clusters.small_star alternated until a round leaves the edge set

@@ -1,231 +1,34 @@
-"""`sluice run` (or `spark-submit jobs/run.py`): extract → dedup → classify → tokenize, one Spark session.
+"""`sluice run` (or `spark-submit jobs/run.py`): the stages of jobs/registry.py in order, in one Spark session:
+extract (or filter) → dedup → semdedup → classify → decontaminate → tokenize (semdedup and decontaminate when enabled).
 
 The input's kind is read from its bytes: WARC/ARC files start with extract; a document corpus (Parquet, JSON
 lines, Arrow, a Hugging Face dataset folder) starts with filter, which applies extract's rule filters to it.
 
-Each stage writes OUTPUT/<dir>/ and records the hash of everything that decided its output (its config
-tables, the hash of the stage before it, its inputs, models or tokenizer) in `_stage.json`. A rerun skips a
-stage whose output is complete with the same hash and redoes a stage whose hash changed — and so every stage
-after it, since their hashes chain. A run killed mid-stage left only a `.tmp-*` directory, so that stage is
-simply done again.
+Each stage is an object (jobs/stage.py) given only the config tables it reads. It writes OUTPUT/<dir>/ and
+records the hash of everything that decided its output (those tables, the hash of the stage before it, its inputs,
+models or tokenizer) in `_stage.json`. A rerun skips a stage whose output is complete with the same hash and redoes
+a stage whose hash changed — and so every stage after it, since their hashes chain. A run killed mid-stage left
+only a `.tmp-*` directory, so that stage is simply done again.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
 
-from jobs.base import (
-    STAGE_FILE,
-    UserError,
-    check_output,
-    content_digest,
-    filesystem,
-    output_is_complete,
-    ship_packages,
-    spark_session,
-)
+from jobs import registry
+from jobs.base import UserError, check_output, filesystem, output_is_complete, ship_packages, spark_session
 from jobs.run_config import RunConfig
-from pipeline.config import ConfigError, config_hash, defaults_toml
+from jobs.stage import RunContext, RunError, StageArgs
+from pipeline.config import ConfigError, defaults_toml
 from pipeline.corpus.detect import expand_corpus, input_kind
 from pipeline.shards.format import ShardError
+from pipeline.stats import STAGE_FILE
 from pipeline.warc.reader import expand_inputs
 
 log = logging.getLogger("sluice.pipeline")
-
-
-class RunError(Exception):
-    """A user error found while preparing a stage (a missing model directory, ...): one line, exit code 2."""
-
-
-@dataclass
-class RunContext:
-    """What the stages of one `sluice run` share: its arguments, config and what earlier stages did."""
-
-    args: argparse.Namespace
-    config: RunConfig
-    out: str
-    models: str
-    tokenizer: str
-    auto_tokenizer: bool  # trained by the run into OUTPUT/tokenizer.json, not given by the user
-    ran_upstream: bool = False  # a stage before this one ran in this invocation: an auto-trained tokenizer is stale
-    current: str = ""  # the stage being prepared or run, for an error's one line
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of the run. `prepare` is its hook: the job arguments beyond --input/--output/--config, and what
-    besides config and upstream decides its output (hashed into _stage.json)."""
-
-    name: str
-    directory: str
-    job: str  # module:class
-    sections: tuple[str, ...]  # the RunConfig tables this stage reads
-
-    def enabled(self, config: RunConfig) -> bool:
-        return True
-
-    def inputs(self, run: RunContext, previous: str) -> list[str]:
-        return [previous]
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        return [], ""
-
-    def check(self, run: RunContext) -> None:
-        """RunError for a user error this stage can name before Spark starts (a missing models directory, ...)."""
-
-
-class ExtractStage(Stage):
-    def inputs(self, run: RunContext, previous: str) -> list[str]:
-        return list(run.args.input)
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pipeline.warc.reader import expand_inputs
-
-        # The hash records the files the patterns match now; the job gets the patterns themselves, so a file
-        # that vanishes after this listing is counted as missing_input there instead of failing the run
-        extra = json.dumps(expand_inputs(run.args.input))
-        if run.config.extract.extractor == "fast":  # the model decides what is content: retraining redoes the stage
-            from pipeline.extract.fast import DEFAULT_MODEL
-
-            extra += content_digest(run.config.extract.fast_model or str(DEFAULT_MODEL))
-        return [], extra
-
-
-class FilterStage(Stage):
-    def inputs(self, run: RunContext, previous: str) -> list[str]:
-        return list(run.args.input)
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pipeline.corpus.detect import expand_corpus
-
-        return [], json.dumps(expand_corpus(run.args.input))  # the files the patterns match now, as extract's
-
-
-class ClassifyStage(Stage):
-    def check(self, run: RunContext) -> None:
-        if not _needs_models(run.config.classify) or _without_models(run):
-            return
-        models_fs, models_path = filesystem(run.models)
-        if not models_fs.isdir(models_path):
-            raise RunError(f"no classifier models at {run.models}: pass --models DIR (train them with "
-                           "`sluice classifiers train ...`, see README)")
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        self.check(run)
-        if not _needs_models(run.config.classify):
-            return [], ""
-        if _without_models(run):
-            print(f"classify: no --models and nothing at {run.models}: classify runs without models (no clutter "
-                  "removal, quality 1.0, no category); train them with `sluice classifiers train`, see README")
-            return ["--without-models"], "without-models"
-        return ["--models", run.models], content_digest(run.models)
-
-
-def _needs_models(config) -> bool:
-    return any((config.clutter_model, config.quality_model, config.domain_model, config.webtype_model))
-
-
-def _without_models(run: RunContext) -> bool:
-    """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
-    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
-    c = run.config.classify
-    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
-        return False
-    models_fs, models_path = filesystem(run.models)
-    return not models_fs.isdir(models_path)
-
-
-class SemDedupStage(Stage):
-    def enabled(self, config: RunConfig) -> bool:
-        return config.semdedup.enabled
-
-    @staticmethod
-    def _encoder_dir(run: RunContext) -> str | None:
-        """The directory of a packaged or path-given sentence encoder (its files decide the vectors), else None."""
-        from pathlib import Path
-
-        from classifiers.embedding import PACKAGED_ENCODERS, packaged_encoder_dir
-        from classifiers.fasttext_model import ModelError
-
-        encoder = run.config.semdedup.model
-        if encoder in PACKAGED_ENCODERS:
-            try:
-                return str(packaged_encoder_dir(encoder))
-            except ModelError as e:
-                raise RunError(f"semdedup: {e}") from None
-        return encoder if Path(encoder).is_dir() else None
-
-    def check(self, run: RunContext) -> None:
-        encoder = run.config.semdedup.model
-        models_fs, models_path = filesystem(run.models)
-        if self._encoder_dir(run) is None and not models_fs.isdir(models_path):
-            raise RunError(f"semdedup: no models at {run.models} for the embedding model {encoder!r}: pass "
-                           "--models DIR (train it with `sluice classifiers train embedding`, see README)")
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        self.check(run)
-        encoder_dir = self._encoder_dir(run)
-        models_fs, models_path = filesystem(run.models)
-        has_models = models_fs.isdir(models_path)
-        args = ["--models", run.models] if has_models else []
-        if encoder_dir:
-            return args, content_digest(encoder_dir) + (content_digest(run.models) if has_models else "")
-        return args, content_digest(run.models)
-
-
-class TokenizeStage(Stage):
-    def check(self, run: RunContext) -> None:
-        tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
-        if not run.auto_tokenizer and not tokenizer_fs.isfile(tokenizer_path):
-            raise RunError(f"tokenizer file not found: {run.tokenizer}")
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        if run.auto_tokenizer:  # trained again unless trained from this very input and [tokenize] keys
-            from jobs.run_tokenizer import ensure_trained
-
-            ensure_trained(previous, run.tokenizer, run.config.tokenize, run.ran_upstream)
-        return ["--tokenizer", run.tokenizer], content_digest(run.tokenizer)
-
-
-class DecontaminateStage(Stage):
-    def enabled(self, config: RunConfig) -> bool:
-        return config.decontaminate.enabled
-
-    def prepare(self, run: RunContext, previous: str) -> tuple[list[str], str]:
-        from pipeline.decontaminate.eval_sets import EvalSetError, eval_set_digests
-
-        try:  # the evaluation sets' contents decide the output: a changed set redoes this stage
-            return [], eval_set_digests(run.config.decontaminate.eval_sets)
-        except EvalSetError as e:
-            raise RunError(str(e)) from None
-
-
-STAGES: tuple[Stage, ...] = (
-    ExtractStage("extract", "documents", "jobs.extract:ExtractJob", ("extract", "filters", "pii", "audit")),
-    Stage("dedup", "deduped", "jobs.dedup:DedupJob", ("dedup", "integrity", "audit")),
-    SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity")),
-    ClassifyStage("classify", "classified", "jobs.classify:ClassifyJob", ("classify", "integrity", "audit")),
-    DecontaminateStage("decontaminate", "decontaminated", "jobs.decontaminate:DecontaminateJob",
-                       ("decontaminate", "integrity")),
-    TokenizeStage("tokenize", "shards", "jobs.tokenize_shards:TokenizeJob", ("tokenize", "integrity")),
-)
-# The first stage for a document corpus, in extract's place (same output folder: both write documents).
-FILTER_STAGE = FilterStage("filter", "documents", "jobs.filter:FilterJob", ("input", "filters", "pii", "audit"))
-
-
-def stages_for(kind: str) -> tuple[Stage, ...]:
-    """The stages of a run over `kind` ("warc" or "documents") input."""
-    return (FILTER_STAGE, *STAGES[1:]) if kind == "documents" else STAGES
-
-
-def _job(stage: Stage):
-    module, cls = stage.job.split(":")
-    return getattr(importlib.import_module(module), cls)()
 
 
 def recorded_hash(output: str) -> str | None:
@@ -248,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: trained on the corpus into OUTPUT)")
     p.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077 (default local[*])")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--until", choices=[s.name for s in (FILTER_STAGE, *STAGES)], default="tokenize",
+    p.add_argument("--until", choices=registry.stage_names(), default=registry.STAGES[-1].name,
                    help="last stage to run (extract and filter both mean the first)")
     return p
 
@@ -265,14 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UserError, FileNotFoundError) as e:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
-    stages = stages_for(kind)
+    stages = registry.stages_for(kind, registry.STAGES)
     until = stages[0].name if args.until in ("extract", "filter") else args.until
+    stages = stages[:[s.name for s in stages].index(until) + 1]  # the stages this invocation runs
     out = args.output.rstrip("/")
     run = RunContext(args=args, config=config, out=out, models=args.models or f"{out}/models",
                      tokenizer=args.tokenizer or config.tokenize.tokenizer or f"{out}/tokenizer.json",
                      auto_tokenizer=not args.tokenizer and not config.tokenize.tokenizer)
     try:  # what the stages to run need, named before Spark starts
-        for stage in stages[:[s.name for s in stages].index(until) + 1]:
+        for stage in stages:
             if stage.enabled(config):
                 stage.check(run)
     except RunError as e:
@@ -283,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with output_lock(run_lock_path(out), out):  # one writer per output: a second run stops here
-            return _run_stages(args, config, run, stages, until, out)
+            return _run_stages(args, config, run, stages, out)
     except OutputLocked as e:
         print(f"sluice run: {e}", file=sys.stderr)
         return 2
@@ -295,37 +99,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _run_stages(args, config, run: RunContext, stages, until: str, out: str) -> int:
+def _run_stages(args, config, run: RunContext, stages, out: str) -> int:
     spark = spark_session("sluice-run", args.master)
     ship_packages(spark)
-    common = ["--config", args.config] if args.config else []
     upstream = previous = ""
-    for stage in stages:
+    for position, stage in enumerate(stages):
         if not stage.enabled(config):
             continue
         output = f"{out}/{stage.directory}"
         run.current = stage.name
         try:
-            argv_stage, extra = stage.prepare(run, previous)
+            given, extra = stage.prepare(run, previous)
         except RunError as e:
             print(f"sluice run: {e}", file=sys.stderr)
             return 2
-        sections = {name: getattr(config, name) for name in stage.sections}
-        stage_hash = config_hash({"stage": stage.name, "upstream": upstream, "config": sections, "extra": extra})
+        settings = stage.settings(config)
+        stage_hash = stage.config_hash(settings, upstream, extra)
         if not args.force and output_is_complete(output) and recorded_hash(output) == stage_hash:
             print(f"{stage.name}: {output} is complete and its config is unchanged; skipped")
         else:
-            rc = _job(stage).main(
-                ["--input", *stage.inputs(run, previous), *argv_stage, "--output", output, *common, "--force"],
-                stage_record={"stage": stage.name, "config_hash": stage_hash},
-            )
+            stage_args = StageArgs(input=stage.inputs(run, previous), output=output, force=True, **given)
+            record = {"stage": stage.name, "config_hash": stage_hash, "position": position}  # inspect's funnel order
+            rc = stage.execute(spark, settings, stage_args, record)
             if rc:
                 return rc
             run.ran_upstream = True
         upstream, previous = stage_hash, output
-        if stage.name == until:
-            break
-    if until == "tokenize":
+    if "tokenize" in [s.name for s in stages]:
         try:
             _write_report(out)
         except (ShardError, OSError) as e:
@@ -333,8 +133,8 @@ def _run_stages(args, config, run: RunContext, stages, until: str, out: str) -> 
             return 1
         print(f"sluice run: done; shards in {out}/shards (sluice inspect {out}/shards); report {out}/report.html")
     else:
-        last = next(s for s in stages if s.name == until)
-        print(f"sluice run: done through {until}; its output is {out}/{last.directory}")
+        last = [s for s in stages if s.enabled(config)][-1]
+        print(f"sluice run: done through {last.name}; its output is {out}/{last.directory}")
     return 0
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from jobs.base import STAGE_FILE, filesystem, remove_stale_temp_outputs
+from jobs.base import filesystem, remove_stale_temp_outputs
 from pipeline.config import config_hash
+from pipeline.stats import STAGE_FILE
 
 RECORD_SUFFIX = ".trained-on"
 TRAINING_KEYS = ("vocab_size", "eos_token", "min_frequency", "train_sample_mb")

@@ -23,8 +23,9 @@ import math
 import sys
 
 from jobs.base import (
-    SparkJob,
+    UserError,
     content_digest,
+    directory_archive,
     filesystem,
     input_bytes,
     merge_task_stats,
@@ -35,6 +36,7 @@ from jobs.base import (
     write_task_stats,
 )
 from jobs.semdedup_audit import audit_rows
+from jobs.stage import RunContext, RunError, Settings, Stage, StageArgs
 from pipeline.semdedup.primitives import SemDedupConfig
 from pipeline.stats import DropReason, Stats
 
@@ -166,37 +168,70 @@ def apply_verdicts(batches, columns: list[str], tmp_output: str):
     write_task_stats(tmp_output, TaskContext.get().partitionId(), stats)
 
 
-class SemDedupJob(SparkJob):
+class SemDedupStage(Stage):
     name = "semdedup"
+    directory = "semdeduped"
     description = "Remove documents whose embeddings nearly coincide with another's inside a k-means cluster."
+    tables = ("semdedup",)
+
+    def enabled(self, config) -> bool:
+        return config.semdedup.enabled
+
+    @staticmethod
+    def _encoder_dir(run: RunContext) -> str | None:
+        """The directory of a packaged or path-given sentence encoder (its files decide the vectors), else None."""
+        from pathlib import Path
+
+        from classifiers.embedding import PACKAGED_ENCODERS, packaged_encoder_dir
+        from classifiers.fasttext_model import ModelError
+
+        encoder = run.config.semdedup.model
+        if encoder in PACKAGED_ENCODERS:
+            try:
+                return str(packaged_encoder_dir(encoder))
+            except ModelError as e:
+                raise RunError(f"semdedup: {e}") from None
+        return encoder if Path(encoder).is_dir() else None
+
+    def check(self, run: RunContext) -> None:
+        encoder = run.config.semdedup.model
+        models_fs, models_path = filesystem(run.models)
+        if self._encoder_dir(run) is None and not models_fs.isdir(models_path):
+            raise RunError(f"semdedup: no models at {run.models} for the embedding model {encoder!r}: pass "
+                           "--models DIR (train it with `sluice classifiers train embedding`, see README)")
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
+        self.check(run)
+        encoder_dir = self._encoder_dir(run)
+        models_fs, models_path = filesystem(run.models)
+        has_models = models_fs.isdir(models_path)
+        given = {"models": run.models} if has_models else {}
+        if encoder_dir:
+            return given, content_digest(encoder_dir) + (content_digest(run.models) if has_models else "")
+        return given, content_digest(run.models)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--models", default=None, help="models directory holding the embedding model "
                             "(and quality_v1 when the input has no quality column)")
 
-    def check_inputs(self, args) -> None:
+    def check_inputs(self, settings: Settings, args: StageArgs) -> None:
         """Besides the input files: the embedding model loads, before Spark starts (one line naming the file)."""
         from classifiers.embedding import load_embedding
         from classifiers.fasttext_model import ModelError
-        from jobs.base import UserError
-        from jobs.run_config import RunConfig
 
-        super().check_inputs(args)
-        cfg = RunConfig.load(args.config).semdedup
+        super().check_inputs(settings, args)
+        cfg = settings.semdedup
         try:
             load_embedding(cfg.model, args.models, cfg.max_chars)
         except ModelError as e:
             raise UserError(str(e)) from None
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from pyspark.errors import AnalysisException
 
-        from jobs.run_config import RunConfig
-
-        run_config = RunConfig.load(args.config)
-        cfg = run_config.semdedup
+        cfg = settings.semdedup
         try:
-            docs, skipped = read_verified_parquet(spark, args.input, run_config.integrity, self.name)
+            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
         except AnalysisException as e:
             raise SystemExit(f"semdedup: cannot read Parquet input {args.input}: {e}") from None
         missing = {"id", "text"} - set(docs.columns)
@@ -239,7 +274,7 @@ class SemDedupJob(SparkJob):
         for role, directory in (("encoder", cfg.model if Path(cfg.model).is_dir() else None),
                                 ("models", args.models if quality_source == "model" or from_models else None)):
             if directory:
-                archive = _directory_archive(str(Path(directory).resolve()))
+                archive = directory_archive(str(Path(directory).resolve()), "sluice-semdedup")
                 spark.sparkContext.addArchive(str(archive))  # unpacked on every executor, found by SparkFiles
                 shipped[role] = archive.name
         return shipped, quality_source
@@ -359,29 +394,5 @@ class SemDedupJob(SparkJob):
         return round_centers(np.array(model.clusterCenters()))
 
 
-def _directory_archive(directory: str):
-    """A directory (models, or a sentence-transformers model with its subfolders) as one zip named by its content,
-    which Spark ships to the executors and unpacks there."""
-    import os
-    import tempfile
-    import zipfile
-    from pathlib import Path
-
-    root = Path(directory)
-    archive = Path(tempfile.gettempdir()) / f"sluice-semdedup-{content_digest(directory)}.zip"
-    if not archive.exists():
-        partial = archive.with_suffix(f".{os.getpid()}.tmp")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    z.write(path, path.relative_to(root).as_posix())
-        os.replace(partial, archive)
-    return archive
-
-
-def main(argv: list[str] | None = None) -> int:
-    return SemDedupJob().main(argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(SemDedupStage().main())

@@ -20,23 +20,52 @@ import math
 import os
 import sys
 
-from jobs.base import SparkJob, filesystem, merge_task_stats, read_verified_parquet, with_skipped, write_task_stats
+from jobs.base import (
+    content_digest,
+    filesystem,
+    merge_task_stats,
+    read_verified_parquet,
+    with_skipped,
+    write_task_stats,
+)
+from jobs.stage import WHOLE_CONFIG, RunContext, RunError, Settings, Stage, StageArgs
 from pipeline.stats import Stats
 
 INPUT_COLUMNS = ("id", "text", "category", "quality", "weight", "lang", "domain", "web_type")
 SAMPLE_BYTES = 1 << 20  # of text, read and tokenized on the driver to measure tokens per byte
 
 
-class TokenizeJob(SparkJob):
+class TokenizeStage(Stage):
     name = "tokenize"
+    directory = "shards"
     description = "classified documents → tokenized Parquet shards with a manifest"
+    tables = WHOLE_CONFIG  # the manifest records the run's whole config, so every key decides its bytes
+
+    def check(self, run: RunContext) -> None:
+        tokenizer_fs, tokenizer_path = filesystem(run.tokenizer)
+        if not run.auto_tokenizer and not tokenizer_fs.isfile(tokenizer_path):
+            raise RunError(f"tokenizer file not found: {run.tokenizer}")
+
+    def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
+        if run.auto_tokenizer:  # trained again unless trained from this very input and [tokenize] keys
+            from jobs.run_tokenizer import ensure_trained
+
+            ensure_trained(previous, run.tokenizer, run.config.tokenize, run.ran_upstream)
+        return {"tokenizer": run.tokenizer}, content_digest(run.tokenizer)
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--tokenizer", default=None, help="tokenizer.json (tokenize.tokenizer)")
         parser.add_argument("--target-shard-mb", type=int, default=None, help="tokenize.target_shard_mb")
         parser.add_argument("--seed", type=int, default=None, help="shuffle and weight seed (tokenize.seed)")
 
-    def run(self, spark, args, tmp_output: str) -> Stats:
+    def configure(self, config, options):
+        from dataclasses import replace
+
+        overrides = {"target_shard_mb": options.target_shard_mb, "seed": options.seed}
+        return replace(config, tokenize=replace(config.tokenize, **{k: v for k, v in overrides.items()
+                                                                   if v is not None}))
+
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
         from dataclasses import replace
 
         import pyspark.sql.functions as F
@@ -46,11 +75,11 @@ class TokenizeJob(SparkJob):
         from pipeline.shards.format import MANIFEST, TOKENIZER_FILE, build_manifest, manifest_json, row_bytes
         from pipeline.tokenize.tokenizer import PLANNED_DDL, load_tokenizer, sample_texts, tokens_per_byte
 
-        overrides = {"tokenizer": args.tokenizer, "target_shard_mb": args.target_shard_mb, "seed": args.seed}
+        config = RunConfig(**settings.tables())
+        if args.tokenizer:
+            config = replace(config, tokenize=replace(config.tokenize, tokenizer=args.tokenizer))
+        cfg = config.tokenize
         try:
-            config = RunConfig.load(args.config)
-            config.tokenize = replace(config.tokenize, **{k: v for k, v in overrides.items() if v is not None})
-            cfg = config.tokenize
             tokenizer_json, tokenizer_info = _tokenizer(cfg)
         except ConfigError as e:
             raise SystemExit(f"tokenize: {e}") from None
@@ -182,4 +211,4 @@ def _complete(tmp_output: str, infos: list[dict], n_shards: int) -> list:
 
 
 if __name__ == "__main__":
-    sys.exit(TokenizeJob().main())
+    sys.exit(TokenizeStage().main())

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 STATS_FILE = "_stats.json"  # a stage output's Stats, beside its data
+STAGE_FILE = "_stage.json"  # what `sluice run` records beside a stage's output: its config hash, its position
 
 
 class DropReason:

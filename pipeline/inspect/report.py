@@ -14,10 +14,9 @@ import numpy as np
 
 from pipeline.shards.format import DICTIONARY_COLUMNS, ShardError
 from pipeline.shards.reader import ShardReader
-from pipeline.stats import STATS_FILE
+from pipeline.stats import STAGE_FILE, STATS_FILE
 
 SMALL_COLUMNS = ["n_tokens", "category", "quality", "lang", "domain", "web_type"]
-STAGE_ORDER = {"extract": 0, "filter": 0, "dedup": 1, "semdedup": 2, "classify": 3, "decontaminate": 4, "tokenize": 5}
 PERCENTILES = (1, 10, 25, 50, 75, 90, 99)
 TOP_DOMAINS = 20
 
@@ -111,7 +110,10 @@ def _quality(quality: np.ndarray) -> dict:
 
 
 def stage_funnel(shards_path: str, stages: list[str] | None = None) -> list[dict]:
-    """The `_stats.json` of each stage, in pipeline order: `stages` as given, else SHARDS' sibling outputs."""
+    """The `_stats.json` of each stage, in pipeline order: `stages` as given, else SHARDS' sibling outputs in the
+    order `sluice run` recorded (`position` in their _stage.json), else by records in, descending: every stage
+    only drops (tokenize's weighted copies count as added, not as records in), so its input is no larger than the
+    one before."""
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(shards_path.rstrip("/"))
@@ -135,10 +137,20 @@ def stage_funnel(shards_path: str, stages: list[str] | None = None) -> list[dict
             raise ShardError(f"{d}/{STATS_FILE}: not valid JSON ({e})") from None
         funnel.append({"stage": stats.get("stage", ""), "path": d, "records_in": stats.get("records_in", 0),
                        "dropped": stats.get("dropped", {}), "records_out": stats.get("records_out", 0),
-                       "counters": stats.get("counters", {})})
+                       "counters": stats.get("counters", {}), "position": _position(fs, d)})
     if not stages:
-        funnel.sort(key=lambda s: (STAGE_ORDER.get(s["stage"], len(STAGE_ORDER)), s["path"]))
+        funnel.sort(key=lambda s: (s["position"], -s["records_in"], s["path"]))
+    for s in funnel:
+        del s["position"]
     return funnel
+
+
+def _position(fs, directory: str) -> int:
+    try:
+        with fs.open(f"{directory}/{STAGE_FILE}", "r") as f:
+            return int(json.load(f).get("position", 1 << 30))
+    except (FileNotFoundError, ValueError, TypeError, AttributeError):
+        return 1 << 30
 
 
 def _duplicates(funnel: list[dict]) -> dict:

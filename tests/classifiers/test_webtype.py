@@ -169,7 +169,7 @@ def test_web_type_config_errors():
 
 @pytest.mark.spark
 def test_web_type_stage_on_spark_equals_plain_python(spark, webtype_models, tmp_path):
-    from jobs.classify import ClassifyJob
+    from jobs.classify import ClassifyStage
 
     models, _ = webtype_models
     docs = _documents(labelled(8, seed=4))
@@ -178,7 +178,7 @@ def test_web_type_stage_on_spark_equals_plain_python(spark, webtype_models, tmp_
     pq.write_table(docs.slice(15), tmp_path / "in" / "b.parquet")
     (tmp_path / "run.toml").write_text('[classify]\nclutter_model = ""\nquality_model = ""\ndomain_model = ""\n'
                                        'webtype_model = "webtype_v1"\ndrop_web_types = ["listing"]\n')
-    assert ClassifyJob().main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--models",
+    assert ClassifyStage().main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--models",
                                str(models), "--config", str(tmp_path / "run.toml")]) == 0
     spark_rows = sorted(pq.read_table(tmp_path / "out").select(["id", "web_type", "web_type_score"]).to_pylist(),
                         key=lambda r: r["id"])

@@ -39,7 +39,7 @@ def _documents(n: int = 60) -> pa.Table:
 
 
 def test_classify_job_equals_plain_python(spark, tmp_path):
-    from jobs.classify import ClassifyJob
+    from jobs.classify import ClassifyStage
 
     models = tmp_path / "models"
     train_small_models(models)
@@ -51,7 +51,7 @@ def test_classify_job_equals_plain_python(spark, tmp_path):
     out = tmp_path / "classified"
     argv = ["--input", str(tmp_path / "docs"), "--output", str(out), "--models", str(models),
             "--config", str(tmp_path / "run.toml")]
-    assert ClassifyJob().main(argv) == 0
+    assert ClassifyStage().main(argv) == 0
 
     stats = json.loads((out / "_stats.json").read_text())
     result = pq.read_table(out).sort_by("id").to_pylist()
@@ -76,13 +76,13 @@ def test_classify_job_equals_plain_python(spark, tmp_path):
 
 
 def test_unknown_category_in_balance_table_stops_the_job(spark, tmp_path, capsys):
-    from jobs.classify import ClassifyJob
+    from jobs.classify import ClassifyStage
 
     models = tmp_path / "models"
     train_small_models(models)
     pq.write_table(_documents(5), tmp_path / "docs.parquet")
     (tmp_path / "run.toml").write_text('[classify.balance.targets]\nsciense = 2.0\n')
-    assert ClassifyJob().main(["--input", str(tmp_path / "docs.parquet"), "--output", str(tmp_path / "out"),
+    assert ClassifyStage().main(["--input", str(tmp_path / "docs.parquet"), "--output", str(tmp_path / "out"),
                                "--models", str(models), "--config", str(tmp_path / "run.toml")]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown category 'sciense'" in err and len(err.splitlines()) == 1, err

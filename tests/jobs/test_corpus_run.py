@@ -73,14 +73,14 @@ def test_dropped_documents_can_be_looked_at(corpus_run):
 
 def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path, capsys):
     """classify used to crash on any Parquet without an n_chars column (ArrowColumnVector getFloat)."""
-    from jobs.classify import ClassifyJob
+    from jobs.classify import ClassifyStage
 
     (tmp_path / "docs").mkdir()
     pq.write_table(pa.table({"text": ["Some words here.", "More words there."], "id": ["a", "b"],
                              "token_count": [3, 3], "tags": [["x"], []]}), tmp_path / "docs" / "part-00000.parquet")
     (tmp_path / "run.toml").write_text(CONFIG)
     out = tmp_path / "classified"
-    assert ClassifyJob().main(["--input", str(tmp_path / "docs"), "--output", str(out),
+    assert ClassifyStage().main(["--input", str(tmp_path / "docs"), "--output", str(out),
                                "--config", str(tmp_path / "run.toml")]) == 0
     table = pq.read_table(out)
     assert sorted(table.column("n_chars").to_pylist()) == [16, 17]
@@ -88,7 +88,7 @@ def test_classify_takes_a_corpus_without_n_chars(spark, tmp_path, capsys):
     assert "web_type" not in table.column_names  # no page type in a corpus, no web-type model: no web type
     # filtering by web type on it is one line, before any work
     (tmp_path / "typed.toml").write_text(CONFIG + 'keep_web_types = ["article"]\n')
-    assert ClassifyJob().main(["--input", str(tmp_path / "docs"), "--output", str(tmp_path / "typed"),
+    assert ClassifyStage().main(["--input", str(tmp_path / "docs"), "--output", str(tmp_path / "typed"),
                                "--config", str(tmp_path / "typed.toml")]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("classify: classify.keep_web_types") and "the input has no page_type column" in error

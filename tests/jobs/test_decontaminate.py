@@ -44,7 +44,8 @@ def test_cut_mode_rewrites_text_and_n_chars_and_stats_add_up(tmp_path):
 
 
 def test_bad_eval_set_path_stops_the_run_with_one_line(tmp_path):
-    from jobs.run import STAGES, RunContext, RunError
+    from jobs.registry import STAGES
+    from jobs.stage import RunContext, RunError
 
     (tmp_path / "run.toml").write_text('[decontaminate]\nenabled = true\n[[decontaminate.eval_sets]]\nname = "x"\n'
                                        f'paths = ["{tmp_path}/nope/*.parquet"]\n')
@@ -58,7 +59,7 @@ def test_bad_eval_set_path_stops_the_run_with_one_line(tmp_path):
 
 @pytest.mark.spark
 def test_decontaminate_job_drops_planted_copies_and_lists_eval_sets(spark, tmp_path):
-    from jobs.decontaminate import DecontaminateJob
+    from jobs.decontaminate import DecontaminateStage
     from jobs.tokenize_shards import _eval_sets
 
     config = write_eval_sets(tmp_path)
@@ -71,7 +72,7 @@ def test_decontaminate_job_drops_planted_copies_and_lists_eval_sets(spark, tmp_p
     pq.write_table(table.slice(3), tmp_path / "docs" / "part-00001.parquet")
     out = tmp_path / "decontaminated"
     argv = ["--input", str(tmp_path / "docs"), "--output", str(out), "--config", str(tmp_path / "run.toml")]
-    assert DecontaminateJob().main(argv) == 0
+    assert DecontaminateStage().main(argv) == 0
 
     assert sorted(pq.read_table(out).column("id").to_pylist()) == ["d1", "d2"]
     stats = json.loads((out / "_stats.json").read_text())

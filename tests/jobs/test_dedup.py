@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.dedup import DedupJob
+from jobs.dedup import DedupStage
 from pipeline.dedup.lsh import band_hashes
 from pipeline.dedup.minhash import MinHasher
 from pipeline.dedup.oracle import reference_components, reference_near_duplicate_clusters
@@ -71,7 +71,7 @@ def test_dedup_job_same_kept_ids_on_any_layout(spark, tmp_path):
     for n_files in (1, 7):
         _write_input(tmp_path / f"in{n_files}", texts, n_files)
         out = tmp_path / f"out{n_files}"
-        assert DedupJob().main(["--input", str(tmp_path / f"in{n_files}"), "--output", str(out),
+        assert DedupStage().main(["--input", str(tmp_path / f"in{n_files}"), "--output", str(out),
                                 "--config", str(config)]) == 0
         table = pq.read_table(out).sort_by("id")
         kept_by_layout[n_files] = table.to_pylist()

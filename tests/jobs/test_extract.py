@@ -58,9 +58,9 @@ def test_extract_job_end_to_end(crawl, tmp_path, spark):
     assert {p: (out / p).read_bytes() for p in parquet_files(out)} == before
 
     # The same input gives the same files, also from an in-process run on another session.
-    from jobs.extract import ExtractJob
+    from jobs.extract import ExtractStage
 
     out2 = tmp_path / "documents2"
-    assert ExtractJob().main(["--input", f"{crawl}/*.warc.gz", "--output", str(out2)]) == 0
+    assert ExtractStage().main(["--input", f"{crawl}/*.warc.gz", "--output", str(out2)]) == 0
     assert {p: (out2 / p).read_bytes() for p in parquet_files(out2)} == before
     assert json.loads((out2 / "_stats.json").read_text()) == stats

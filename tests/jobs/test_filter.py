@@ -25,13 +25,13 @@ def _hf_folder(root):
 
 
 def test_filter_job_on_a_dataset_folder(spark, tmp_path):
-    from jobs.filter import FilterJob
+    from jobs.filter import FilterStage
 
     corpus = _hf_folder(tmp_path / "corpus")
     (tmp_path / "run.toml").write_text('[input]\ncarry = ["score"]\n')
     out = tmp_path / "documents"
     argv = ["--input", str(corpus), "--output", str(out), "--config", str(tmp_path / "run.toml")]
-    assert FilterJob().main(argv) == 0
+    assert FilterStage().main(argv) == 0
     stats = json.loads((out / "_stats.json").read_text())
     assert (stats["records_in"], stats["records_out"], stats["dropped"]) == (7, 6, {"gopher_quality": 1})
     table = pq.read_table(out)
@@ -42,11 +42,11 @@ def test_filter_job_on_a_dataset_folder(spark, tmp_path):
 
 
 def test_a_column_map_that_does_not_fit_is_one_line(spark, tmp_path, capsys):
-    from jobs.filter import FilterJob
+    from jobs.filter import FilterStage
 
     corpus = _hf_folder(tmp_path / "corpus")
     (tmp_path / "run.toml").write_text('[input]\ntext = "body"\n')
-    assert FilterJob().main(["--input", str(corpus), "--output", str(tmp_path / "out"),
+    assert FilterStage().main(["--input", str(corpus), "--output", str(tmp_path / "out"),
                              "--config", str(tmp_path / "run.toml")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "input.text = 'body', but it has no such column" in err
@@ -54,9 +54,9 @@ def test_a_column_map_that_does_not_fit_is_one_line(spark, tmp_path, capsys):
 
 
 def test_warc_input_is_sent_to_extract(tmp_path, capsys):
-    from jobs.filter import FilterJob
+    from jobs.filter import FilterStage
     from tests.conftest import shared_data
 
     warc = shared_data("warc", "example.warc.gz")
-    assert FilterJob().main(["--input", str(warc), "--output", str(tmp_path / "out")]) == 2
+    assert FilterStage().main(["--input", str(warc), "--output", str(tmp_path / "out")]) == 2
     assert "WARC files go through extract" in capsys.readouterr().err

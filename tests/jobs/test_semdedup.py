@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.paraphrase_set import build
 from classifiers.embedding import train_embedding
-from jobs.semdedup import SemDedupJob, assign_groups, embed_documents, group_pairs
+from jobs.semdedup import SemDedupStage, assign_groups, embed_documents, group_pairs
 from pipeline.dedup.lsh import band_hashes
 from pipeline.dedup.minhash import MinHasher
 from pipeline.dedup.primitives import DedupConfig
@@ -51,7 +51,7 @@ def corpus(tmp_path_factory):
 
 def _run(root, output: str, config: str = CHUNKED, models: str = "models") -> int:
     (root / f"{output}.toml").write_text(config)
-    return SemDedupJob().main(["--input", str(root / "in"), "--output", str(root / output), "--models",
+    return SemDedupStage().main(["--input", str(root / "in"), "--output", str(root / output), "--models",
                                str(root / models), "--config", str(root / f"{output}.toml"), "--force"])
 
 
@@ -173,13 +173,14 @@ def test_run_stage_takes_the_packaged_encoder_without_a_models_dir(tmp_path, mon
     import argparse
 
     from classifiers import embedding
-    from jobs.run import RunContext, RunError, SemDedupStage
     from jobs.run_config import RunConfig
+    from jobs.semdedup import SemDedupStage
+    from jobs.stage import RunContext, RunError
 
     run = RunContext(argparse.Namespace(), RunConfig(), str(tmp_path), str(tmp_path / "no-models"), "", False)
-    stage = SemDedupStage("semdedup", "semdeduped", "jobs.semdedup:SemDedupJob", ("semdedup", "integrity"))
-    args, digest = stage.prepare(run, "")
-    assert args == [] and len(digest) == 16
+    stage = SemDedupStage()
+    given, digest = stage.prepare(run, "")
+    assert given == {} and len(digest) == 16
     monkeypatch.setitem(embedding.PACKAGED_ENCODERS, "all-MiniLM-L6-v2",
                         ("sluice_no_such_package", "model", "sluice[semdedup]"))
     with pytest.raises(RunError, match="'all-MiniLM-L6-v2' is not installed"):

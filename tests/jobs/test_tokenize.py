@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.tokenize_shards import TokenizeJob
+from jobs.tokenize_shards import TokenizeStage
 from pipeline.shards.reader import ShardReader
 from pipeline.tokenize.tokenizer import train_tokenizer
 from tests.pipeline.tokenize.test_tokenizer import EOS, corpus_texts
@@ -52,7 +52,7 @@ def job(tmp_path_factory, spark):
     for name, tokenizer_path in (("shards_a", root / "tokenizer.json"), ("shards_b", root / "elsewhere" / "tok.json")):
         argv = ["--input", str(root / "classified"), "--output", str(root / name), "--config",
                 str(root / "run.toml"), "--tokenizer", str(tokenizer_path), "--master", "local[2]"]
-        assert TokenizeJob().main(argv) == 0
+        assert TokenizeStage().main(argv) == 0
         outputs.append(root / name)
     return {"texts": texts, "tokenizer": tokenizer, "outputs": outputs,
             "tokenizer_json": (root / "tokenizer.json").read_text()}
@@ -122,5 +122,5 @@ def test_complete_output_is_not_redone(job, capsys):
     out = job["outputs"][0]
     argv = ["--input", str(out.parent / "classified"), "--output", str(out), "--tokenizer",
             str(out.parent / "tokenizer.json")]
-    assert TokenizeJob().main(argv) == 0
+    assert TokenizeStage().main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out

@@ -16,13 +16,13 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.classify import ClassifyJob
-from jobs.dedup import DedupJob
-from jobs.extract import ExtractJob
-from jobs.tokenize_shards import TokenizeJob
+from jobs.classify import ClassifyStage
+from jobs.dedup import DedupStage
+from jobs.extract import ExtractStage
+from jobs.tokenize_shards import TokenizeStage
 from tests.jobs.pipeline_fixtures import PYTHON, ROOT, SPARK_SUBMIT, spark_env
 
-JOBS = {"extract": ExtractJob, "dedup": DedupJob, "classify": ClassifyJob, "tokenize": TokenizeJob}
+JOBS = {"extract": ExtractStage, "dedup": DedupStage, "classify": ClassifyStage, "tokenize": TokenizeStage}
 NO_SPARK_S = 8  # a failure before Spark starts; a session alone takes 8-12 s here
 
 
@@ -168,7 +168,7 @@ def test_damaged_input_stops_the_stage_naming_the_file_or_is_skipped_counted(spa
     damaged = files / "docs" / "part-00000.parquet"
     flip_text_page(damaged)
     argv = stage_argv("tokenize", files, **{"--config": str(files / "run.toml")})
-    assert TokenizeJob().main(argv) == 2
+    assert TokenizeStage().main(argv) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith(f"tokenize: {damaged}: damaged Parquet file (") and "CRC" in line, line
     assert "integrity.fail_on_corrupt_input = false" in line
@@ -176,13 +176,13 @@ def test_damaged_input_stops_the_stage_naming_the_file_or_is_skipped_counted(spa
 
     (files / "run.toml").write_text((files / "run.toml").read_text() + "[integrity]\nfail_on_corrupt_input = false\n")
     # skipped and counted, but 50 of 80 rows is more than the loss guard lets a stage lose (0.2 by default)
-    assert TokenizeJob().main(argv) == 2
+    assert TokenizeStage().main(argv) == 2
     line = one_line(capsys.readouterr().err)
     assert line == ("tokenize: 50 of 80 records (62.5%) dropped for operational reasons (corrupt_input 50), more "
                     "than integrity.max_operational_drop_share = 0.2; nothing was written"), line
     assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
     (files / "run.toml").write_text((files / "run.toml").read_text() + "max_operational_drop_share = 0.7\n")
-    assert TokenizeJob().main(argv) == 0
+    assert TokenizeStage().main(argv) == 0
     stats = json.loads((files / "out" / "_stats.json").read_text())
     assert stats["dropped"]["corrupt_input"] == 50 and stats["failed_inputs"] == [str(damaged)]
     assert stats["records_in"] == 80 and stats["records_out"] + sum(stats["dropped"].values()) == 80
@@ -199,7 +199,7 @@ def test_an_output_emptied_by_balancing_stops_tokenize(spark, files, tokenizer, 
                       "weight": pa.array([0.0] * 40, pa.float32())})
     pq.write_table(table, files / "weighted" / "part-00000.parquet", write_page_checksum=True)
     argv = stage_argv("tokenize", files, **{"--input": str(files / "weighted"), "--config": str(files / "run.toml")})
-    assert TokenizeJob().main(argv) == 2
+    assert TokenizeStage().main(argv) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith("tokenize: balancing left no document: all 40 documents that reached it"), line
     assert not (files / "out").exists() and not list(files.glob("out.tmp-*"))
@@ -216,20 +216,20 @@ def test_classify_refuses_a_model_without_its_card(spark, files, capsys):
     data = (models / "quality_v1.bin").read_bytes()
     (models / "quality_v1.bin").write_bytes(data[: len(data) // 2])
     (models / "quality_v1.json").unlink()
-    assert ClassifyJob().main(stage_argv("classify", files, **{"--output": str(files / "c")})[:-1] +
+    assert ClassifyStage().main(stage_argv("classify", files, **{"--output": str(files / "c")})[:-1] +
                               [str(models)]) == 2
     line = one_line(capsys.readouterr().err)
     assert line.startswith(f"classify: {models / 'quality_v1.bin'}: quality model has no card"), line
     assert not (files / "c").exists()
 
     missing = stage_argv("classify", files, **{"--output": str(files / "c")})[:-1] + [str(files / "no_models")]
-    assert ClassifyJob().main(missing) == 2
+    assert ClassifyStage().main(missing) == 2
     assert "models directory not found" in one_line(capsys.readouterr().err)
 
 
 @pytest.mark.spark
 def test_missing_tokenizer_is_one_line(spark, files, capsys):
-    assert TokenizeJob().main(stage_argv("tokenize", files)) == 2
+    assert TokenizeStage().main(stage_argv("tokenize", files)) == 2
     assert one_line(capsys.readouterr().err) == f"tokenize: tokenizer file not found: {files / 'tok.json'}"
 
 
@@ -244,11 +244,11 @@ def test_classify_stops_when_a_model_would_drop_nearly_everything(spark, files, 
     (files / "strict.toml").write_text('[classify]\nmin_quality = 1.0\nclutter_model = ""\ndomain_model = ""\n')
     argv = ["--input", str(files / "docs"), "--output", str(files / "c"), "--models", str(models),
             "--config", str(files / "strict.toml")]
-    assert ClassifyJob().main(argv) == 2
+    assert ClassifyStage().main(argv) == 2
     line = one_line(capsys.readouterr().err)
     assert re.match(r"classify: model quality_v1 would drop 50 of 50 documents \(low_quality\), 100\.0% dropped in "
                     r"all, more than classify\.max_drop_share = 0\.9", line), line
     assert not (files / "c").exists() and not list(files.glob("c.tmp-*"))
     (files / "strict.toml").write_text((files / "strict.toml").read_text() + "max_drop_share = 1.0\n")
-    assert ClassifyJob().main(argv) == 0
+    assert ClassifyStage().main(argv) == 0
     assert json.loads((files / "c" / "_stats.json").read_text())["dropped"] == {"low_quality": 50}

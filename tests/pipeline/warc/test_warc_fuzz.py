@@ -1,14 +1,14 @@
 """The WARC reader under seeded random damage: no undamaged record lost, changed or mixed up; every damage counted.
 
 336 .warc.gz files and 336 .warc files (16 seeds × every damage kind and position, see
-tests/pipeline/warc/warc_damage.py); the benchmark benchmarks/warc_fuzz_bench.py runs thousands and compares with
+demo/warc_damage.py); the benchmark benchmarks/warc_fuzz_bench.py runs thousands and compares with
 the reader before member-wise (gzip) or frame-checked (plain) reading.
 """
 
 import pytest
 
+from demo.warc_damage import FAILURES, KINDS, judge, make, positions
 from pipeline.warc.reader import iter_responses
-from tests.pipeline.warc.warc_damage import FAILURES, KINDS, judge, make, positions
 
 SEEDS = range(16)
 

@@ -1,4 +1,5 @@
-"""Damaged WARC files with a known answer, for the reader's fuzz test and benchmarks/warc_fuzz_bench.py.
+"""Damaged WARC files with a known answer, for the reader's fuzz test (tests/pipeline/warc/test_warc_fuzz.py) and
+benchmarks/warc_fuzz_bench.py: sample data with its answer key, like demo/crawl.py's clean crawl.
 
 A file is 5 well-formed response records, one gzip member each (seeded random record ids, dates and bodies), or the
 same 5 records uncompressed (`plain=True`), with exactly one damage: a member (record) cut short, random garbage
