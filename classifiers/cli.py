@@ -89,7 +89,9 @@ def parser(extra: dict[str, tuple[Callable, str]] | None = None) -> argparse.Arg
     extractor.add_argument("--crawl", help="a sample crawl directory (its labels.jsonl): generator labels")
     extractor.add_argument("--wcxb", help="a WCXB-format directory (ground-truth.jsonl.gz, html/): blocks labelled by "
                                           "overlap with the real main content, a page-type model beside OUTPUT, "
-                                          "CV by domain (other sources are then not used)")
+                                          "CV by domain; with --extraction-dev its annotated pages train the blocks "
+                                          "too (teacher labels overridden by the snippets) and are cross-validated "
+                                          "by domain alongside (--crawl is then not used)")
     extractor.add_argument("--output", required=True, help="model path (.npz; the card is written beside it)")
     extractor.add_argument("--folds", type=int, default=5)
     extractor.add_argument("--seed", type=int, default=1)

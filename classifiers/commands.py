@@ -149,7 +149,8 @@ def train_extractor(args) -> dict:
     if getattr(args, "wcxb", None):
         from classifiers.extractor_wcxb import WcxbTraining, train_wcxb_extractor
 
-        metrics = train_wcxb_extractor(args.wcxb, args.output, WcxbTraining(folds=args.folds, seed=args.seed))
+        metrics = train_wcxb_extractor(args.wcxb, args.output, WcxbTraining(folds=args.folds, seed=args.seed),
+                                       getattr(args, "extraction_dev", None))
         return {**metrics, "output": args.output}
     settings = ExtractorTraining(folds=args.folds, seed=args.seed, annotation_weight=args.annotation_weight)
     return {**train_extractor(args.extraction_dev, args.crawl, args.output, settings), "output": args.output}

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from classifiers.extraction_dev_wcxb import dev_domain, snippet_rates
 from classifiers.fasttext_model import TrainingError
 from classifiers.wcxb import PAGE_TYPES, WcxbPage, load_pages, score, tokens
 
 log = logging.getLogger("sluice.classifiers")
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+# (threshold, relative threshold) pairs the CV scores (pipeline.extract.fast.keep_blocks)
+SETTINGS = tuple((t, r) for t in (0.4, 0.5, 0.6, 0.7) for r in (0.6, 0.75, 0.9))
 
 
 @dataclass(kw_only=True)
@@ -42,8 +44,16 @@ class WcxbTraining:
     type_rounds: int = 300
     type_leaves: int = 15
     type_learning_rate: float = 0.05
+    # A second pass reading the first pass's scores around each block (pipeline.extract.fast.context_features),
+    # trained on out-of-fold first-pass scores (inner by-domain folds): +0.006 WCXB F1, listings and collections most.
+    second_stage: bool = True
+    inner_folds: int = 3
+    # extraction-dev pages (when given): each block weighs extraction_dev_weight, a snippet-marked block
+    # annotation_weight times that (classifiers/extraction_dev_wcxb.py).
+    extraction_dev_weight: float = 3.0
+    annotation_weight: float = 10.0
+    threshold: float | None = None  # None: the (threshold, relative) with the best cross-validated mean word F1
     relative_threshold: float = 0.6
-    threshold: float | None = None  # None: the threshold with the best cross-validated mean word F1
     folds: int = 5
     seed: int = 1
     limit: int = 0  # > 0: only the first `limit` pages of each type (tests)
@@ -51,11 +61,19 @@ class WcxbTraining:
 
 @dataclass
 class TrainingPage:
-    page: WcxbPage
+    page: WcxbPage | None  # None: an extraction-dev page (`entry` holds its snippets)
     blocks: object | None  # pipeline.extract.blocks.PageBlocks; None: no blocks (trafilatura's at run time)
     features: np.ndarray
     signals: np.ndarray
     labels: np.ndarray
+    entry: dict | None = None
+    url: str = ""
+    teacher: str = ""  # extraction-dev: trafilatura's text (the labels' source, the text of a page without blocks)
+    marks: np.ndarray | None = None  # extraction-dev: per block 1 holds a `with` snippet, -1 a `without` one, 0
+
+    @property
+    def domain(self) -> str:
+        return self.page.domain if self.page is not None else dev_domain(self.url)
 
 
 def overlap_labels(texts: list[str], reference: str) -> np.ndarray:
@@ -134,64 +152,117 @@ def _block_matrix(page: TrainingPage, type_probabilities: np.ndarray) -> np.ndar
     return with_page_type(page.features, type_probabilities)
 
 
-def train_blocks(pages: list[TrainingPage], type_probabilities: np.ndarray, settings: WcxbTraining):
+def block_targets(page: TrainingPage, settings: WcxbTraining) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, weights) of a page's blocks: WCXB pages their overlap labels at weight 1; extraction-dev pages the
+    teacher's labels overridden by the snippet marks (classifiers/extraction_dev_wcxb.py)."""
+    if page.marks is None:
+        return page.labels, np.ones(len(page.labels), np.float32)
+    labels = np.where(page.marks > 0, 1, np.where(page.marks < 0, 0, page.labels)).astype(np.int8)
+    weight = settings.extraction_dev_weight
+    return labels, np.where(page.marks != 0, settings.annotation_weight * weight, weight).astype(np.float32)
+
+
+def train_blocks(pages: list[TrainingPage], type_probabilities, settings: WcxbTraining) -> dict:
+    """{"first": TreeEnsemble} and, with settings.second_stage, "second": trees over the block features plus the
+    first pass's context, trained on first-pass scores from inner by-domain folds (as they are on unseen pages)."""
     import lightgbm
+    from sklearn.model_selection import GroupKFold
 
     from pipeline.extract.block_trees import TreeEnsemble
+    from pipeline.extract.fast import context_features
 
-    x = np.vstack([_block_matrix(p, q) for p, q in zip(pages, type_probabilities, strict=True)])
-    y = np.concatenate([p.labels for p in pages])
-    if y.min() == y.max():
+    xs = [_block_matrix(p, q) for p, q in zip(pages, type_probabilities, strict=True)]
+    targets = [block_targets(p, settings) for p in pages]
+    if len({int(v) for y, _w in targets for v in np.unique(y)}) < 2:
         raise TrainingError("extractor: every training block has the same label")
     params = _lgb_params(settings, objective="binary", num_leaves=settings.leaves,
                          learning_rate=settings.learning_rate, min_child_samples=settings.min_child_samples,
                          feature_fraction=settings.feature_fraction)
-    return TreeEnsemble.from_lightgbm(lightgbm.train(params, lightgbm.Dataset(x, y), settings.rounds).dump_model())
+
+    def fit(rows, context=None):
+        x = np.vstack([xs[j] if context is None else np.hstack([xs[j], context[j]]) for j in rows])
+        y = np.concatenate([targets[j][0] for j in rows])
+        weight = np.concatenate([targets[j][1] for j in rows])
+        return lightgbm.train(params, lightgbm.Dataset(x, y, weight=weight), settings.rounds)
+
+    every = range(len(pages))
+    out = {"first": TreeEnsemble.from_lightgbm(fit(every).dump_model())}
+    if settings.second_stage:
+        context: list = [None] * len(pages)
+        groups = [p.domain for p in pages]
+        for train, test in GroupKFold(n_splits=settings.inner_folds).split(np.zeros(len(pages)), groups=groups):
+            booster = fit(train)
+            for j in test:
+                context[j] = context_features(booster.predict(xs[j]), pages[j].blocks)
+        out["second"] = TreeEnsemble.from_lightgbm(fit(every, context).dump_model())
+    return out
 
 
-def _texts(pages: list[TrainingPage], scores: list, threshold: float, relative: float) -> list[str]:
+def _texts(pages: list[TrainingPage], scores: list, setting: tuple[float, float]) -> list[str]:
     from pipeline.extract.fast import blocks_to_text, keep_blocks
 
-    return ["" if p.blocks is None else blocks_to_text(p.blocks, keep_blocks(s, threshold, relative))
+    return [p.teacher if p.blocks is None else blocks_to_text(p.blocks, keep_blocks(s, *setting))
             for p, s in zip(pages, scores, strict=True)]
 
 
-def cross_validate(pages: list[TrainingPage], settings: WcxbTraining) -> tuple[dict, np.ndarray]:
-    """By-domain k-fold: page-type accuracy, and word F1 per type of the block trees at each threshold. Returns the
-    metrics and every page's out-of-fold type probabilities (what the final block trees train on)."""
+def _by_domain(pages: list[TrainingPage], folds: int) -> list:
     from sklearn.model_selection import GroupKFold
 
+    if not pages:
+        return [([], [])] * folds
+    groups = [p.domain for p in pages]
+    return list(GroupKFold(n_splits=folds).split(np.zeros(len(pages)), groups=groups))
+
+
+def cross_validate(pages: list[TrainingPage], settings: WcxbTraining, dev: list[TrainingPage] = ()) -> tuple:
+    """By-domain k-fold over the WCXB pages and, paired fold by fold, the extraction-dev pages (`dev`): page-type
+    accuracy, word F1 per type of the block trees and the extraction-dev snippet rates at each (threshold, relative)
+    setting. Returns the metrics and the out-of-fold type probabilities of the WCXB and the dev pages (what the
+    final block trees train on)."""
+    from pipeline.extract.fast import block_scores
     from pipeline.extract.page_type import softmax_scores
 
     parsed = [p for p in pages if p.blocks is not None]
-    groups = np.array([p.page.domain for p in parsed])
-    folds = list(GroupKFold(n_splits=settings.folds).split(np.zeros(len(parsed)), groups=groups))
-    types = np.zeros((len(parsed), len(PAGE_TYPES)))
-    scores: list = [None] * len(parsed)
-    for train, test in folds:
+    dev = [p for p in dev if p.blocks is not None]
+    folds, dev_folds = _by_domain(parsed, settings.folds), _by_domain(dev, settings.folds)
+    types, dev_types = np.zeros((len(parsed), len(PAGE_TYPES))), np.zeros((len(dev), len(PAGE_TYPES)))
+    for (train, test), (_dev_train, dev_test) in zip(folds, dev_folds, strict=True):
         model = train_page_type([parsed[i] for i in train], settings)
         types[test] = softmax_scores(model, np.stack([parsed[i].signals for i in test]))
-    for train, test in folds:
-        trees = train_blocks([parsed[i] for i in train], types[train], settings)
+        if len(dev_test):
+            dev_types[dev_test] = softmax_scores(model, np.stack([dev[i].signals for i in dev_test]))
+    scores: list = [None] * len(parsed)
+    dev_scores: list = [None] * len(dev)
+    for (train, test), (dev_train, dev_test) in zip(folds, dev_folds, strict=True):
+        trees = train_blocks([parsed[i] for i in train] + [dev[i] for i in dev_train],
+                             [types[i] for i in train] + [dev_types[i] for i in dev_train], settings)
         for i in test:
-            scores[i] = trees.probabilities(_block_matrix(parsed[i], types[i]))
+            scores[i] = block_scores(trees, _block_matrix(parsed[i], types[i]), parsed[i].blocks)
+        for i in dev_test:
+            dev_scores[i] = block_scores(trees, _block_matrix(dev[i], dev_types[i]), dev[i].blocks)
     truth = np.array([PAGE_TYPES.index(p.page.page_type) for p in parsed])
     hits = types.argmax(axis=1) == truth
     metrics = {"folds": settings.folds, "split": "GroupKFold by domain", "pages": len(parsed),
                "page_type_accuracy": float(hits.mean()),
                "page_type_accuracy_by_type": {t: float(hits[truth == k].mean()) for k, t in enumerate(PAGE_TYPES)
                                               if (truth == k).any()},
-               "word_f1_by_threshold": {}}
-    for threshold in THRESHOLDS:
-        result = score(_texts(parsed, scores, threshold, settings.relative_threshold), [p.page for p in parsed])
-        metrics["word_f1_by_threshold"][str(threshold)] = {k: {m: round(v[m], 4) for m in ("f1", "with", "without")}
-                                                           for k, v in result.items()}
-    return metrics, types
+               "word_f1_by_setting": {}, "extraction_dev_by_setting": {}}
+    for setting in SETTINGS:
+        key = f"{setting[0]}/{setting[1]}"
+        result = score(_texts(parsed, scores, setting), [p.page for p in parsed])
+        metrics["word_f1_by_setting"][key] = {k: {m: round(v[m], 4) for m in ("f1", "with", "without")}
+                                              for k, v in result.items()}
+        if dev:
+            metrics["extraction_dev_by_setting"][key] = snippet_rates(_texts(dev, dev_scores, setting), dev)
+    return metrics, types, dev_types
 
 
-def train_wcxb_extractor(root: str | Path, output: str | Path, settings: WcxbTraining | None = None) -> dict:
+def train_wcxb_extractor(root: str | Path, output: str | Path, settings: WcxbTraining | None = None,
+                         extraction_dev: str | Path | None = None) -> dict:
     """Cross-validate, train the page-type model and the block trees on every page, write both with their cards:
-    OUTPUT (.npz + .json) and page_type_v1.npz (+ .json) beside it."""
+    OUTPUT (.npz + .json) and page_type_v1.npz (+ .json) beside it. `extraction_dev`: that folder's annotated
+    pages train the block trees too and are cross-validated alongside (never the page-type model)."""
+    from classifiers.extraction_dev_wcxb import extraction_dev_pages
     from pipeline.extract.block_trees import save_ensembles
     from pipeline.extract.fast import CONTEXT_FEATURES, MODEL_KIND, TYPED_FEATURE_NAMES
     from pipeline.extract.page_type import MODEL_KIND as TYPE_KIND
@@ -202,13 +273,17 @@ def train_wcxb_extractor(root: str | Path, output: str | Path, settings: WcxbTra
     parsed = [p for p in pages if p.blocks is not None]
     if len({p.page.page_type for p in parsed}) < 2 or len({p.page.domain for p in parsed}) < settings.folds:
         raise TrainingError(f"extractor: {root} has too few page types or domains to train and cross-validate")
-    metrics, oof_types = cross_validate(pages, settings)
-    by_threshold = metrics["word_f1_by_threshold"]
-    threshold = settings.threshold
-    if threshold is None:
-        threshold = max(THRESHOLDS, key=lambda t: by_threshold[str(t)]["all"]["f1"])
-    metrics["threshold"] = threshold
-    metrics["cross_validation"] = by_threshold[str(threshold)]
+    dev = [p for p in extraction_dev_pages(extraction_dev) if p.blocks is not None] if extraction_dev else []
+    metrics, oof_types, dev_types = cross_validate(pages, settings, dev)
+    by_setting = metrics["word_f1_by_setting"]
+    setting = (settings.threshold, settings.relative_threshold)
+    if settings.threshold is None:
+        setting = max(SETTINGS, key=lambda s: by_setting[f"{s[0]}/{s[1]}"]["all"]["f1"])
+    key = f"{setting[0]}/{setting[1]}"
+    metrics["threshold"], metrics["relative_threshold"] = setting
+    metrics["cross_validation"] = by_setting[key]
+    if dev:
+        metrics["extraction_dev_cross_validation"] = metrics["extraction_dev_by_setting"][key]
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     source = {"data": f"WCXB-format pages in {Path(root).name} ({len(pages)} pages, {len(parsed)} with blocks)",
@@ -219,11 +294,16 @@ def train_wcxb_extractor(root: str | Path, output: str | Path, settings: WcxbTra
     _write_card(type_path, {"kind": TYPE_KIND, "signals": list(signal_names()), "types": list(PAGE_TYPES), **source,
                             "metrics": {k: metrics[k] for k in ("split", "folds", "pages", "page_type_accuracy",
                                                                 "page_type_accuracy_by_type")}})
-    save_ensembles(output, {"first": train_blocks(parsed, oof_types, settings)})
-    _write_card(output, {"kind": MODEL_KIND, "threshold": threshold, "relative_threshold": settings.relative_threshold,
+    if dev:
+        source["data"] += f" + extraction-dev pages in {Path(extraction_dev).name} ({len(dev)} with blocks)"
+        source["supervision"] += ("; extraction-dev: trafilatura(favor_precision) block labels overridden by the "
+                                  "with/without snippets")
+    trees = train_blocks(parsed + dev, np.vstack([oof_types, dev_types]), settings)
+    save_ensembles(output, trees)
+    _write_card(output, {"kind": MODEL_KIND, "threshold": setting[0], "relative_threshold": setting[1],
                          "features": list(TYPED_FEATURE_NAMES), "context_features": list(CONTEXT_FEATURES),
                          "page_type_model": type_path.name, **source, "training": asdict(settings),
-                         "blocks": int(sum(len(p.labels) for p in parsed)), "metrics": metrics})
+                         "blocks": int(sum(len(p.labels) for p in parsed + dev)), "metrics": metrics})
     return metrics
 
 

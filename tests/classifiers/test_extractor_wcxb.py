@@ -62,7 +62,7 @@ def test_the_model_reproduces_from_its_seed(trained):
     types = np.full((len(pages), 7), 1 / 7)
 
     def arrays(settings):
-        trees = [train_blocks(pages, types, settings), *train_page_type(pages, settings).values()]
+        trees = [*train_blocks(pages, types, settings).values(), *train_page_type(pages, settings).values()]
         return [(t.feature.tolist(), t.threshold.tolist(), t.value.tolist()) for t in trees]
 
     assert arrays(SMALL) == arrays(SMALL)
@@ -85,3 +85,13 @@ def test_cli_refuses_a_folder_that_is_not_wcxb(tmp_path, capsys):
     args = ["train", "extractor", "--wcxb", str(tmp_path), "--output", str(tmp_path / "m.npz")]
     assert classifiers_main(args) == 1
     assert "ground-truth.jsonl.gz: not found (is" in capsys.readouterr().err
+
+
+def test_extraction_dev_snippets_override_the_teacher_and_weigh_more():
+    from classifiers.extractor_wcxb import TrainingPage, block_targets
+
+    page = TrainingPage(None, None, np.zeros((4, 1)), np.zeros(1), np.array([1, 0, 1, 0], np.int8),
+                        url="https://www.example.org/a", marks=np.array([0, 1, -1, 0], np.int8))
+    labels, weights = block_targets(page, WcxbTraining(extraction_dev_weight=2.0, annotation_weight=5.0))
+    assert labels.tolist() == [1, 1, 0, 0] and weights.tolist() == [2.0, 10.0, 10.0, 2.0]
+    assert page.domain == "example.org"
