@@ -31,9 +31,10 @@ def dev_domain(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def extraction_dev_pages(root: str | Path) -> list:
-    """classifiers.extractor_wcxb.TrainingPage per annotated page (sorted by key), `entry` set; a page without
-    blocks has blocks None and `teacher` as its text (what the extract stage's trafilatura fallback would give)."""
+def extraction_dev_pages(root: str | Path, limit: int = 0) -> list:
+    """classifiers.extractor_wcxb.TrainingPage per annotated page (sorted by key; the first `limit` when > 0),
+    `entry` set; a page without blocks has blocks None and `teacher` as its text (what the extract stage's
+    trafilatura fallback would give)."""
     from classifiers.extractor_wcxb import TrainingPage
     from pipeline.extract.fast import FastParseError, block_features, parse_page
     from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
@@ -45,7 +46,8 @@ def extraction_dev_pages(root: str | Path) -> list:
         raise TrainingError(f"{path}: not found (is {root} the extraction-dev folder?)")
     teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True, page_type=False))
     out = []
-    for key, entry in sorted(json.loads(path.read_text()).items()):
+    entries = sorted(json.loads(path.read_text()).items())
+    for key, entry in entries[:limit] if limit else entries:
         html = decode_html(gzip.decompress((root / "html" / entry["file"]).read_bytes())) or ""
         url = dev_url(key)
         text = teacher.extract_html(html, None, url)[0] or ""

@@ -7,7 +7,8 @@ Two shipped models (package data, scored by pipeline/extract/block_trees.py, eac
 - extractor_v2: distilled from trafilatura(favor_precision) with the extraction-dev annotations on top
   (classifiers/extractor.py); news-style articles only. `[extract] fast_model = "extractor_v2"` selects it.
 A block is kept when it scores at least the card's threshold, or relative_threshold x the page's best score when that
-is lower (keep_blocks).
+is lower (keep_blocks); a card's `type_thresholds` {type: [threshold, relative]} replace both on pages of that
+predicted type.
 
 Output has trafilatura's txt form: one block per line, list items as "- item", table rows as "| a | b |".
 """
@@ -213,6 +214,7 @@ class BlockModel:
         self.card = card
         self.threshold = float(card["threshold"])
         self.relative_threshold = float(card.get("relative_threshold", 0.0))
+        self.type_thresholds = {t: (float(a), float(b)) for t, (a, b) in card.get("type_thresholds", {}).items()}
         self.ensembles = load_ensembles(io.BytesIO(data))
         if "first" not in self.ensembles:
             raise ValueError(f"{self.path}: no 'first' tree ensemble")
@@ -256,4 +258,6 @@ class FastExtractor:
             self.last_page_type, self.last_page_type_score = top_type(types)
             features = with_page_type(features, types)
         scores = self.model.scores(features, blocks)
-        return blocks_to_text(blocks, keep_blocks(scores, self.model.threshold, self.model.relative_threshold))
+        threshold, relative = self.model.type_thresholds.get(
+            self.last_page_type, (self.model.threshold, self.model.relative_threshold))
+        return blocks_to_text(blocks, keep_blocks(scores, threshold, relative))

@@ -95,3 +95,14 @@ def test_extraction_dev_snippets_override_the_teacher_and_weigh_more():
     labels, weights = block_targets(page, WcxbTraining(extraction_dev_weight=2.0, annotation_weight=5.0))
     assert labels.tolist() == [1, 1, 0, 0] and weights.tolist() == [2.0, 10.0, 10.0, 2.0]
     assert page.domain == "example.org"
+
+
+def test_extraction_dev_pages_train_and_are_cross_validated(tmp_path):
+    out = tmp_path / "extractor.npz"
+    metrics = train_wcxb_extractor(shared_data("wcxb-dev"), out, SMALL, shared_data("extraction-dev"))
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert "extraction-dev" in card["data"] and "snippets" in card["supervision"]
+    rates = metrics["extraction_dev_cross_validation"]
+    assert rates["pages"] >= 18 and 0 <= rates["with"] <= 1 and 0 <= rates["without"] <= 1
+    article = tuple(card["type_thresholds"]["article"])
+    assert FastExtractor(out).model.type_thresholds == {"article": article}
