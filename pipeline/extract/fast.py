@@ -1,9 +1,12 @@
 """The fast extractor: lexbor parse → text blocks → structural features → boosted trees keep or drop each block.
 
-Two shipped models (package data, scored by pipeline/extract/block_trees.py, each with its JSON card):
-- extractor_v3 (default): trained on real annotations, the WCXB dev pages' full main content (a block is content
-  when its words are in it; classifiers/extractor_wcxb.py), and typed: the page-type model page_type_v1 (pipeline/
-  extract/page_type.py) gives each page its 7 type probabilities, which every block reads as features.
+Three shipped models (package data, scored by pipeline/extract/block_trees.py, each with its JSON card):
+- extractor_v4 (default): trained on real annotations, the WCXB dev pages' full main content (a block is content
+  when its words are in it; classifiers/extractor_wcxb.py) plus extraction-dev (trafilatura's labels overridden by
+  its with/without snippets), typed (the page-type model page_type_v1, pipeline/extract/page_type.py, gives each
+  page its 7 type probabilities, which every block reads as features), in two passes (the second reads the first
+  pass's scores around each block), with its own keep setting for pages typed article.
+- extractor_v3: the same on WCXB alone, one pass, one setting. `[extract] fast_model = "extractor_v3"`.
 - extractor_v2: distilled from trafilatura(favor_precision) with the extraction-dev annotations on top
   (classifiers/extractor.py); news-style articles only. `[extract] fast_model = "extractor_v2"` selects it.
 A block is kept when it scores at least the card's threshold, or relative_threshold x the page's best score when that
@@ -31,9 +34,9 @@ from pipeline.extract.blocks import (
     page_blocks,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v3.npz"
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "extractor_v4.npz"
 DISTILLED_MODEL = DEFAULT_MODEL.with_name("extractor_v2.npz")  # distilled from trafilatura, no page types
-SHIPPED_MODELS = ("extractor_v3", "extractor_v2")  # names `[extract] fast_model` accepts besides paths
+SHIPPED_MODELS = ("extractor_v4", "extractor_v3", "extractor_v2")  # names `[extract] fast_model` accepts besides paths
 MODEL_KIND = "extractor"
 _LI = BLOCK_CATEGORY["li"]
 # Chosen by measurement (5-fold CV on extraction-dev): dates, mean word length and lower-case shares moved the
@@ -57,7 +60,7 @@ FEATURE_NAMES = (
     + tuple(f"own_class_{i}" for i in range(N_CLASS_BITS))
 )
 
-# A typed model (extractor_v3, trained on WCXB) also reads the page type probabilities (pipeline/extract/page_type):
+# A typed model (extractor_v3/v4, trained on WCXB) also reads the page type probabilities (pipeline/extract/page_type):
 # a forum's posts, a product's description and a listing's cards are content on their pages and clutter elsewhere.
 TYPE_FEATURES = ("type_article", "type_forum", "type_product", "type_collection", "type_listing",
                  "type_documentation", "type_service")

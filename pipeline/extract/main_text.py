@@ -153,7 +153,8 @@ class ExtractConfig:
     # cannot parse goes to trafilatura (counted as fast_extractor_fallback). The trafilatura switches above then
     # only apply to those pages.
     extractor: Literal["trafilatura", "fast"] = "trafilatura"
-    fast_model: str = ""  # a model path (.npz + .json card) or a shipped one: "extractor_v3" (= ""), "extractor_v2"
+    # a model path (.npz + .json card) or a shipped one: "extractor_v4" (= ""), "extractor_v3", "extractor_v2"
+    fast_model: str = ""
     # keep the page_* structure columns the fastText web-type model reads (pipeline.extract.page_features), computed
     # from the tree trafilatura extracts from (no second parse); the fast extractor's pages get none
     page_features: bool = False
