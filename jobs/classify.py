@@ -160,9 +160,10 @@ def _needs_models(config) -> bool:
 
 def _without_models(run: RunContext) -> bool:
     """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
-    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
+    off, said in one line), unless the config names a web-type model (its types are not the page types that
+    keep/drop_web_types and balance.by = "web_type" otherwise use, which need no model)."""
     c = run.config.classify
-    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
+    if run.args.models or c.webtype_model:
         return False
     models_fs, models_path = filesystem(run.models)
     return not models_fs.isdir(models_path)

@@ -75,9 +75,7 @@ class DecontaminateStage(Stage):
     directory = "decontaminated"
     description = "documents → the same rows without evaluation-set text (drop or cut)"
     tables = ("decontaminate",)
-
-    def enabled(self, config) -> bool:
-        return config.decontaminate.enabled
+    switch = "decontaminate"  # off by default
 
     def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
         from pipeline.decontaminate.eval_sets import EvalSetError, eval_set_digests

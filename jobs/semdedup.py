@@ -173,9 +173,7 @@ class SemDedupStage(Stage):
     directory = "semdeduped"
     description = "Remove documents whose embeddings nearly coincide with another's inside a k-means cluster."
     tables = ("semdedup",)
-
-    def enabled(self, config) -> bool:
-        return config.semdedup.enabled
+    switch = "semdedup"  # off by default
 
     @staticmethod
     def _encoder_dir(run: RunContext) -> str | None:
