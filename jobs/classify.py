@@ -18,7 +18,6 @@ from jobs.base import (
     directory_archive,
     filesystem,
     merge_task_stats,
-    read_verified_parquet,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -94,7 +93,7 @@ class ClassifyStage(Stage):
         spark.sparkContext.addArchive(str(shipped))  # Spark ships no directory to a cluster; an archive it unpacks
         shipped = shipped.name
 
-        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
+        frame, skipped = self.read_input(spark, settings, args, columns=("text",))
         try:  # web types from the model, else from the extract stage's page_type column, else none
             added = output_columns(config, frame.columns)
         except ConfigError as e:

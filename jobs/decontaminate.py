@@ -17,7 +17,6 @@ import sys
 from jobs.base import (
     filesystem,
     merge_task_stats,
-    read_verified_parquet,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -94,9 +93,7 @@ class DecontaminateStage(Stage):
         except EvalSetError as e:
             raise SystemExit(f"decontaminate: {e}") from None
         shared = spark.sparkContext.broadcast(index)
-        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        if "text" not in frame.columns:
-            raise SystemExit(f"decontaminate: input {' '.join(args.input)} has no column 'text'")
+        frame, skipped = self.read_input(spark, settings, args, columns=("text",))
 
         def judge(batches):
             from pyspark import TaskContext

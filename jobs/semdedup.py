@@ -29,7 +29,6 @@ from jobs.base import (
     filesystem,
     input_bytes,
     merge_task_stats,
-    read_verified_parquet,
     shuffle_sized_for,
     with_skipped,
     write_partitions,
@@ -225,16 +224,9 @@ class SemDedupStage(Stage):
             raise UserError(str(e)) from None
 
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
-        from pyspark.errors import AnalysisException
 
         cfg = settings.semdedup
-        try:
-            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        except AnalysisException as e:
-            raise SystemExit(f"semdedup: cannot read Parquet input {args.input}: {e}") from None
-        missing = {"id", "text"} - set(docs.columns)
-        if missing:
-            raise SystemExit(f"semdedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
+        docs, skipped = self.read_input(spark, settings, args)
         shipped, quality_source = self._ship_models(spark, args, cfg, "quality" in docs.columns)
         n_bytes = input_bytes(docs.inputFiles())
         n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))

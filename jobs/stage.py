@@ -135,6 +135,22 @@ class Stage:
         except ConfigError as e:
             raise UserError(f"--input {e}") from None
 
+    def read_input(self, spark, settings: Settings, args: StageArgs, columns: tuple[str, ...] = ("id", "text")):
+        """(DataFrame, Stats of the files left out): the input Parquet once every page of it is checked
+        (jobs.base.read_verified_parquet), holding the columns this stage needs, else one line naming what lacks."""
+        from pyspark.errors import AnalysisException
+
+        from jobs.base import read_verified_parquet
+
+        try:
+            frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
+        except AnalysisException as e:
+            raise SystemExit(f"{self.name}: cannot read Parquet input {' '.join(args.input)}: {e}") from None
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise SystemExit(f"{self.name}: input {' '.join(args.input)} lacks column(s) {', '.join(missing)}")
+        return frame, skipped
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Its own command-line flags; --input, --output, --config, --master and --force are common."""
 
