@@ -16,13 +16,11 @@ with their verdicts, hash-partitioned and sorted by id, and written.
 
 from __future__ import annotations
 
-import math
 import sys
 
 from jobs.base import (
-    input_bytes,
     merge_task_stats,
-    shuffle_sized_for,
+    sized_for_input,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -141,9 +139,7 @@ class DedupStage(Stage):
                   f"{s_curve_midpoint(bands, rows):.3f} (threshold {cfg.threshold}, verify "
                   f"{'on' if cfg.verify else 'off'})")
         docs, skipped = self.read_input(spark, settings, args)
-        n_bytes = input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
-        with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
+        with sized_for_input(spark, docs, cfg.output_files, cfg.shuffle_partitions) as n_files:
             stats = self._dedup(spark, cfg, settings.audit, bands, rows, docs, n_files, tmp_output)
         return with_skipped(stats, skipped)
 

@@ -27,9 +27,8 @@ from jobs.base import (
     content_digest,
     directory_archive,
     filesystem,
-    input_bytes,
     merge_task_stats,
-    shuffle_sized_for,
+    sized_for_input,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -224,15 +223,12 @@ class SemDedupStage(Stage):
             raise UserError(str(e)) from None
 
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
-
         cfg = settings.semdedup
         docs, skipped = self.read_input(spark, settings, args)
         shipped, quality_source = self._ship_models(spark, args, cfg, "quality" in docs.columns)
-        n_bytes = input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
         scratch = f"{tmp_output}-embeddings"  # beside the output, never in it; `.tmp-*` cleanup covers a killed run
         try:
-            with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
+            with sized_for_input(spark, docs, cfg.output_files, cfg.shuffle_partitions) as n_files:
                 stats = self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
             return with_skipped(stats, skipped)
         finally:
