@@ -63,6 +63,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from demo import site_words
 from demo import text as st
 from demo.pages import render
 from demo.site import (
@@ -111,7 +112,7 @@ def _page_url(page: Page, rng: random.Random) -> str:
                 "print": f"{src}?print=1&id={page.pid}", "http": f"http://{page.site}{path}?ref={page.pid}",
                 "ref": f"{src}?ref=related-{page.pid}"}[page.subtype]
     if page.kind == "spam":
-        return f"{base}/{rng.choice(st.SPAM_KEYWORDS).replace(' ', '-')}-{page.pid}.html"
+        return f"{base}/{rng.choice(site_words.SPAM_KEYWORDS).replace(' ', '-')}-{page.pid}.html"
     if page.kind == "keyword_list":
         return f"{base}/tags/{page.subtype.replace('_', '-')}-{page.pid}/"
     if page.kind == "junk":
@@ -170,7 +171,7 @@ def plan(n_pages: int, seed: int) -> list[Page]:
         lang = kw_langs[i % len(kw_langs)]
         add("keyword_list", subtype=KEYWORD_KINDS[i % len(KEYWORD_KINDS)], lang=lang, charset=UTF8,
             site=rng.choice(SITES[lang]))
-    junk_kinds = sorted(st.JUNK_PAGES)
+    junk_kinds = sorted(site_words.JUNK_PAGES)
     for i in range(counts["junk"]):
         sub = junk_kinds[i % len(junk_kinds)]
         server_page = sub in ("not_found_404", "access_denied", "redirect")  # no <meta> in a server's error page

@@ -12,6 +12,7 @@ import zlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from demo import site_words
 from demo import text as st
 from demo.site import (
     CRAWL_START,
@@ -31,7 +32,7 @@ from demo.text import UTF8, Article
 
 
 def _article_html(page: Page, art: Article, rng: random.Random) -> Html:
-    ui = st.UI[page.lang or "en"]
+    ui = site_words.UI[page.lang or "en"]
     style = site_style(page.site)
     doc = Html()
     vocab = st.vocabulary(st.pool_for(page.lang or "en", page.category), 120)
@@ -114,7 +115,7 @@ def _article(page: Page, seed: int) -> Article:
 
 def _simple_html(doc: Html, page: Page, title: str, main: str, rng: random.Random, chrome: bool) -> None:
     """A page of one kind of main content, with the site's chrome or without any."""
-    ui = st.UI.get(page.lang or "en", st.UI["en"])
+    ui = site_words.UI.get(page.lang or "en", site_words.UI["en"])
     page_head(doc, page, title, title, rng)
     if chrome:
         chrome_top(doc, page, ui, rng, [])
@@ -128,11 +129,11 @@ def _simple_html(doc: Html, page: Page, title: str, main: str, rng: random.Rando
 
 
 def _spam(page: Page, rng: random.Random) -> tuple[str, list[str], str]:
-    kws = rng.sample(st.SPAM_KEYWORDS, 3)
+    kws = rng.sample(site_words.SPAM_KEYWORDS, 3)
 
     def fill(template: str) -> str:
         return template.format(kw=kws[0], kw2=kws[1], kw3=kws[2], n=rng.randint(2, 90), year=CRAWL_START.year,
-                               city=rng.choice(st.SPAM_CITIES))
+                               city=rng.choice(site_words.SPAM_CITIES))
 
     if page.subtype == "link_farm":
         lines = [fill(rng.choice(("{kw} {city}", "cheap {kw2} {n}"))) for _ in range(rng.randint(40, 90))]
@@ -148,7 +149,7 @@ def _spam(page: Page, rng: random.Random) -> tuple[str, list[str], str]:
                     words.insert(j, kws[j % 3])
                 lines.append(" ".join(words))
             else:
-                lines.append(" ".join(fill(rng.choice(st.SPAM_TEMPLATES)) for _ in range(rng.randint(3, 8))))
+                lines.append(" ".join(fill(rng.choice(site_words.SPAM_TEMPLATES)) for _ in range(rng.randint(3, 8))))
         main = "".join(f"<p>{esc(x)}</p>\n" for x in lines)
     hidden = " ".join(rng.choice(kws) for _ in range(200))
     main += f'<div style="display:none">{esc(hidden)}</div>\n'  # hidden from readers, not from extractors
@@ -176,7 +177,7 @@ def _keywords(page: Page, rng: random.Random) -> tuple[str, list[str], str]:
 
 
 def _junk(page: Page, rng: random.Random) -> Rendered:
-    lines = list(st.JUNK_PAGES[page.subtype])
+    lines = list(site_words.JUNK_PAGES[page.subtype])
     status = {"not_found_404": "404 Not Found", "access_denied": "403 Forbidden",
               "redirect": "301 Moved Permanently"}.get(page.subtype, "200 OK")
     if not lines:

@@ -10,6 +10,7 @@ import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from demo import site_words
 from demo import text as st
 from demo.text import UTF8, Charset
 
@@ -22,7 +23,7 @@ NON_HTML_KINDS = ("png", "pdf", "json", "robots_txt", "sitemap_xml")
 DUPLICATE_URLS = ("utm", "amp", "mirror", "print", "http", "ref")
 # Share of the crawl per kind, and the least any crawl gets so that a small test crawl has every subtype.
 KIND_SHARE = {"duplicate": (0.07, len(DUPLICATE_URLS)), "near_duplicate": (0.09, 10), "spam": (0.04, len(SPAM_KINDS)),
-              "keyword_list": (0.03, len(KEYWORD_KINDS)), "junk": (0.05, len(st.JUNK_PAGES)),
+              "keyword_list": (0.03, len(KEYWORD_KINDS)), "junk": (0.05, len(site_words.JUNK_PAGES)),
               "non_html": (0.04, len(NON_HTML_KINDS))}
 BROKEN = ("content_length_too_long", "content_length_too_short", "truncated_gzip")
 MIN_PAGES = 80  # the least that holds every kind, subtype, language, charset and category
