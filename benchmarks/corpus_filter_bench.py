@@ -27,12 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.e2e_bench import OURS_DRIVER, TREE_CPU, add, run_driver, spans, spark_env  # noqa: E402
+from benchmarks.e2e_bench import DATATROVE_STAGES, OURS_DRIVER, add, run_driver, spans, spark_env  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 
-DATATROVE_DRIVER = TREE_CPU + r"""
-import glob, gzip, json, sys, time
-from datatrove.executor import LocalPipelineExecutor
+DATATROVE_DRIVER = DATATROVE_STAGES + r"""
+import json, sys
 from datatrove.pipeline.dedup import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
                                       MinhashDedupSignature)
 from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
@@ -52,15 +51,7 @@ stages = [
     ("minhash cluster", [MinhashDedupCluster(buckets, remove, config=mh)], 1),
     ("minhash filter", [JsonlReader(docs), MinhashDedupFilter(remove), JsonlWriter(f"{out}/deduped")], cores),
 ]
-marks = []
-for name, pipeline, tasks in stages:
-    executor = LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(tasks, cores),
-                                     logging_dir=f"{work}/logs/{name.replace(' ', '_')}")
-    marks.append([name + ":start", time.perf_counter(), tree_cpu()])
-    executor.run()
-    marks.append([name + ":end", time.perf_counter(), tree_cpu()])
-def count(folder):
-    return sum(sum(1 for _ in gzip.open(f, "rt")) for f in glob.glob(f"{folder}/*.jsonl.gz"))
+marks = run_stages(stages, cores, work)
 import importlib.metadata as md
 print("RESULT " + json.dumps({"marks": marks, "kept_after_filters": count(docs),
       "kept_after_dedup": count(f"{out}/deduped"), "versions": {"datatrove": md.version("datatrove")}}), flush=True)

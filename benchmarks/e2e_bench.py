@@ -63,6 +63,24 @@ def tree_cpu():
     return total / tick
 """
 
+# datatrove's pipelines, one stage after another, each marked at its start and end (wall clock, CPU of the tree);
+# count: the documents a JsonlWriter wrote into a folder.
+DATATROVE_STAGES = TREE_CPU + r"""
+import glob, gzip, time
+from datatrove.executor import LocalPipelineExecutor
+def run_stages(stages, cores, work):
+    marks = []
+    for name, pipeline, tasks in stages:
+        executor = LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(tasks, cores),
+                                         logging_dir=f"{work}/logs/{name.replace(' ', '_')}")
+        marks.append([name + ":start", time.perf_counter(), tree_cpu()])
+        executor.run()
+        marks.append([name + ":end", time.perf_counter(), tree_cpu()])
+    return marks
+def count(folder):
+    return sum(sum(1 for _ in gzip.open(f, "rt")) for f in glob.glob(f"{folder}/*.jsonl.gz"))
+"""
+
 OURS_DRIVER = TREE_CPU + r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -88,9 +106,8 @@ print("RESULT " + json.dumps({"rc": rc, "marks": marks}), flush=True)
 sys.exit(rc)
 """
 
-DATATROVE_DRIVER = TREE_CPU + r"""
-import glob, gzip, json, os, sys, time
-from datatrove.executor import LocalPipelineExecutor
+DATATROVE_DRIVER = DATATROVE_STAGES + r"""
+import json, os, sys
 from datatrove.pipeline.dedup import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
                                       MinhashDedupSignature)
 from datatrove.pipeline.extractors import Trafilatura
@@ -136,15 +153,7 @@ stages = [
     # The same dedup on the documents our extract stage kept (converted to JSONL, untimed): equal input.
     *minhash("same-input ", p["ours_docs"], f"{work}/same-input"),
 ]
-marks = []
-for name, pipeline, tasks in stages:
-    executor = LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=min(tasks, cores),
-                                     logging_dir=f"{work}/logs/{name.replace(' ', '_')}")
-    marks.append([name + ":start", time.perf_counter(), tree_cpu()])
-    executor.run()
-    marks.append([name + ":end", time.perf_counter(), tree_cpu()])
-def count(folder):
-    return sum(sum(1 for _ in gzip.open(f, "rt")) for f in glob.glob(f"{folder}/*.jsonl.gz"))
+marks = run_stages(stages, cores, work)
 import importlib.metadata as md
 print("RESULT " + json.dumps({"marks": marks, "kept_after_filters": count(docs),
       "kept_after_dedup": count(f"{work}/own/deduped"), "same_input_kept": count(f"{work}/same-input/deduped"),

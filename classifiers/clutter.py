@@ -22,7 +22,7 @@ from classifiers.fasttext_model import (
     FastTextClassifier,
     TrainingError,
     TrainParams,
-    auc,
+    binary_metrics,
     label_probabilities,
     normalize,
 )
@@ -130,10 +130,7 @@ class ClutterModel(FastTextClassifier):
         examples = page_examples(held)
         metrics = {"train_pages": len(train), "heldout_pages": len(held), "heldout_lines": len(examples)}
         if examples:
-            scores = label_probabilities(model, [f for _, f in examples], CONTENT)
-            truth = np.array([label == CONTENT for label, _ in examples])
-            metrics["heldout_accuracy"] = round(float(((scores >= 0.5) == truth).mean()), 4)
-            metrics["heldout_auc"] = round(auc(scores, truth), 4)
+            metrics["heldout_accuracy"], metrics["heldout_auc"] = binary_metrics(model, examples, CONTENT)
         return metrics
 
 

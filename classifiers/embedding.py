@@ -145,6 +145,9 @@ class SentenceTransformerEmbedding:
         except ImportError:
             raise ModelError(f"{name or path}: a sentence-transformers model needs the package: "
                              'pip install "sluice[semdedup]"') from None
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar per load: noise on a stage's stderr
         try:  # the device is the executor's GPU when it has one, else its CPU (sentence-transformers picks)
             self._model = SentenceTransformer(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as e:

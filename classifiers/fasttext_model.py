@@ -283,6 +283,17 @@ def label_probabilities(model, texts: list[str], label: str):
     return np.clip(out, 0.0, 1.0)
 
 
+def binary_metrics(model, examples: list[tuple[str, str]], positive: str) -> tuple[float | None, float]:
+    """(accuracy of P(positive) >= 0.5, AUC of P(positive)) on held-out (label, model text) pairs, to 4 places;
+    accuracy None and AUC nan when there are none."""
+    import numpy as np
+
+    scores = label_probabilities(model, [text for _, text in examples], positive)
+    truth = np.array([label == positive for label, _ in examples])
+    accuracy = round(float(((scores >= 0.5) == truth).mean()), 4) if examples else None
+    return accuracy, round(auc(scores, truth), 4)
+
+
 def auc(scores, positives) -> float:
     """Area under the ROC curve by ranks (Mann-Whitney U), ties averaged; no scikit-learn needed."""
     import numpy as np

@@ -15,7 +15,7 @@ from classifiers.fasttext_model import (
     FastTextClassifier,
     TrainingError,
     TrainParams,
-    auc,
+    binary_metrics,
     label_probabilities,
     normalize,
 )
@@ -33,14 +33,8 @@ class QualityModel(FastTextClassifier):
 
     @classmethod
     def evaluate(cls, model, train: list, held: list) -> dict:
-        scores = label_probabilities(model, [text for _, text in held], HIGH)
-        positive = np.array([label == HIGH for label, _ in held])
-        return {
-            "train_rows": len(train),
-            "heldout_rows": len(held),
-            "heldout_auc": round(auc(scores, positive), 4),
-            "heldout_accuracy": round(float(((scores >= 0.5) == positive).mean()), 4) if held else None,
-        }
+        accuracy, area = binary_metrics(model, held, HIGH)
+        return {"train_rows": len(train), "heldout_rows": len(held), "heldout_auc": area, "heldout_accuracy": accuracy}
 
 
 @dataclass(kw_only=True)

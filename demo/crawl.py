@@ -47,7 +47,6 @@ charset and category.
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import hashlib
 import io
@@ -55,476 +54,43 @@ import json
 import math
 import random
 import re
-import string
-import struct
 import sys
 import uuid
 import zlib
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from demo import site_words
 from demo import text as st
-from demo.text import UTF8, Article, Charset
-
-KINDS = ("article", "duplicate", "near_duplicate", "spam", "keyword_list", "junk", "non_html", "broken")
-QUALITY = {"article": "good", "duplicate": "good", "near_duplicate": "good", "spam": "bad", "keyword_list": "bad",
-           "junk": "bad"}
-SPAM_KINDS = ("keyword_stuffing", "word_salad", "link_farm")
-KEYWORD_KINDS = ("tag_cloud", "popular_searches", "comma_list")
-NON_HTML_KINDS = ("png", "pdf", "json", "robots_txt", "sitemap_xml")
-DUPLICATE_URLS = ("utm", "amp", "mirror", "print", "http", "ref")
-# Share of the crawl per kind, and the least any crawl gets so that a small test crawl has every subtype.
-KIND_SHARE = {"duplicate": (0.07, len(DUPLICATE_URLS)), "near_duplicate": (0.09, 10), "spam": (0.04, len(SPAM_KINDS)),
-              "keyword_list": (0.03, len(KEYWORD_KINDS)), "junk": (0.05, len(st.JUNK_PAGES)),
-              "non_html": (0.04, len(NON_HTML_KINDS))}
-BROKEN = ("content_length_too_long", "content_length_too_short", "truncated_gzip")
-MIN_PAGES = 80  # the least that holds every kind, subtype, language, charset and category
-# Per-unit edit probabilities: a word edit touches five 5-gram shingles, a sentence edit many more.
-EDIT_RATES = {"words": (0.005, 0.01, 0.02, 0.05, 0.1), "sentences": (0.03, 0.08, 0.15, 0.3, 0.5)}
-CATEGORY_WEIGHTS = (0.3, 0.09, 0.15, 0.12, 0.12, 0.1, 0.12)  # demo.text.CATEGORIES order; unbalanced on purpose
-USER_AGENT = "SluiceSampleBot/0.1 (+https://sluice.invalid/bot)"
-SERVERS = ("nginx/1.24.0", "Apache/2.4.58 (Debian)", "cloudflare", "LiteSpeed", "Microsoft-IIS/10.0")
-CRAWL_START = datetime(2024, 3, 4, 6, 0, 0, tzinfo=UTC)
-SITES: dict[str, tuple[str, ...]] = {
-    "en": ("pyref-notes.net", "thecodingdesk.com", "dailydevnews.com", "stackpile.io", "learnbytes.org"),
-    "de": ("programmier-ecke.de", "technik-tagebuch.de"), "fr": ("le-coin-du-code.fr", "devnouvelles.fr"),
-    "es": ("rincondelcodigo.es", "noticiastecnicas.es"), "ru": ("kod-zametki.ru", "it-novosti.ru"),
-    "pl": ("notatki-programisty.pl",), "zh": ("biancheng-biji.cn", "kaifazhe-ribao.cn"),
-    "ja": ("kaihatsu-memo.jp", "techno-nikki.jp"),
-}
-STYLES = ("blog", "news", "docs")  # a site's template: by its position in SITES
-SPAM_SITES = ("best-cheap-deals-online.biz", "top-casino-bonus.info", "free-followers-now.xyz")
-PARKED_SITE = "great-domain-4sale.com"
-UTF8_HEADER = Charset("utf-8", "utf-8", "utf-8", "header")
-MIRROR_SITE = "archive-mirror.net"
-
-
-@dataclass(slots=True, eq=False)  # identity hash: render() caches by page
-class Page:
-    """One response record as planned: what it is and where it lives; rendering adds the bytes."""
-
-    pid: int
-    kind: str
-    subtype: str = ""
-    lang: str | None = None
-    charset: Charset | None = None
-    category: str | None = None
-    site: str = ""
-    url: str = ""
-    source: Page | None = None  # the original of a duplicate or near duplicate
-    edit_rate: float | None = None
-    edit_mode: str | None = None
-    content_encoding: str | None = None
-
-
-@dataclass(slots=True)
-class Rendered:
-    status: str
-    mime: str
-    body: bytes
-    title: str | None = None
-    lines: list[str] | None = None
-    clutter: list[dict] | None = None
-    sources: list[str] | None = None
-    location: str | None = None
-    jaccard: float | None = None
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class _Html:
-    """An HTML page under construction that remembers every clutter line it was given."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.clutter: list[dict] = []
-
-    def add(self, *parts: str) -> None:
-        self.parts.extend(parts)
-
-    def clut(self, kind: str, text: str) -> str:
-        self.clutter.append({"kind": kind, "text": text})
-        return _esc(text)
-
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
-def _site_name(site: str) -> str:
-    return site.split(".")[0].replace("-", " ").title().replace(" ", "")
-
-
-def _style(site: str) -> str:
-    for sites in SITES.values():
-        if site in sites:
-            return STYLES[sites.index(site) % len(STYLES)]
-    return "blog"
-
-
-def _ident(rng: random.Random) -> str:
-    return "".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(1, 2)))
-
-
-@functools.cache
-def _site_assets(site: str) -> tuple[str, str, str]:
-    """Per-site inline CSS, a minified-looking script bundle and an SVG icon: the weight of real pages."""
-    rng = random.Random(f"sample-crawl:assets:{site}")
-    parts = ("header", "nav", "menu", "post", "entry", "byline", "share", "related", "comment", "footer", "cookie",
-             "ad-slot", "sidebar", "widget", "btn", "card", "grid", "hero", "toc", "badge")
-    props = ("margin:{}px {}px", "padding:{}px", "color:#{:06x}", "background:#{:06x}", "font-size:{}px",
-             "line-height:1.{}", "border-radius:{}px", "max-width:{}0px", "gap:{}px", "z-index:{}")
-    rules = []
-    for i in range(rng.randint(160, 320)):
-        sel = f".{rng.choice(parts)}-{_ident(rng)}{i}" + rng.choice(("", " a", ":hover", " > li", " .title"))
-        decls = ";".join(p.format(*(rng.randint(0, 0xFFFFFF if "#" in p else 64) for _ in range(p.count("{"))))
-                         for p in rng.sample(props, rng.randint(2, 5)))
-        rules.append(f"{sel}{{{decls}}}")
-    funcs = []
-    for _ in range(rng.randint(70, 150)):
-        f, a, b, c = (_ident(rng) for _ in range(4))
-        attr = rng.choice(parts)
-        funcs.append(f"function {f}({a},{b}){{var {c}={a}.getAttribute(\"data-{attr}\")||\"\";"
-                     f"return {b}&&{b}.length>{rng.randint(2, 99)}?{c}+{b}.slice(0,{rng.randint(2, 40)}):{c}}}")
-    script = "!function(){\"use strict\";" + ";".join(funcs) + "}();"
-    path = "M" + " ".join(f"{rng.randint(0, 24)}.{rng.randint(0, 99)} {rng.randint(0, 24)}.{rng.randint(0, 99)}"
-                          for _ in range(rng.randint(20, 40))) + "z"
-    svg = f'<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="{path}"/></svg>'
-    return "".join(rules), script, svg
-
-
-def _head(doc: _Html, page: Page, title: str, description: str, rng: random.Random) -> None:
-    cs = page.charset or UTF8
-    css, _, _ = _site_assets(page.site)
-    meta = ""
-    if cs.where in ("meta", "header+meta"):
-        meta = (f'<meta http-equiv="Content-Type" content="text/html; charset={cs.declared}">' if _style(page.site)
-                == "news" else f'<meta charset="{cs.declared}">')
-    ld = json.dumps({"@context": "https://schema.org", "@type": "Article", "headline": title, "url": page.url,
-                     "publisher": {"@type": "Organization", "name": _site_name(page.site)}})
-    doc.add(f'<!DOCTYPE html>\n<html lang="{page.lang or "en"}">\n<head>\n{meta}\n',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-            f"<title>{_esc(title)} | {_site_name(page.site)}</title>\n",
-            f'<meta name="description" content="{_esc(description[:160]).replace(chr(34), "&quot;")}">\n',
-            f'<link rel="canonical" href="{page.url}">\n<link rel="stylesheet" href="/static/css/main.'
-            f'{rng.getrandbits(32):08x}.css">\n<style>{css}</style>\n',
-            f'<script type="application/ld+json">{ld}</script>\n',
-            '<script async src="https://www.googletagmanager.com/gtag/js?id=G-SLUICE0001"></script>\n'
-            "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}"
-            "gtag('js',new Date());gtag('config','G-SLUICE0001');</script>\n</head>\n")
-
-
-def _chrome_top(doc: _Html, page: Page, ui: dict, rng: random.Random, vocab: list[str]) -> None:
-    doc.add(f'<body class="{_style(page.site)} single">\n')
-    if rng.random() < 0.75:
-        text, accept, settings = ui["cookie"]
-        doc.add('<div id="cookie-consent" class="cookie-banner" role="dialog"><p>', doc.clut("cookie", text),
-                '</p><button class="btn-accept">', doc.clut("cookie", accept),
-                '</button> <button class="btn-settings">', doc.clut("cookie", settings), "</button></div>\n")
-    doc.add(f'<header class="site-header"><a class="logo" href="https://{page.site}/">',
-            doc.clut("nav", _site_name(page.site)), '</a>\n<nav class="main-nav" aria-label="Main"><ul>')
-    for i, label in enumerate(ui["nav"]):
-        doc.add(f'<li class="menu-item"><a href="/{i}/">', doc.clut("nav", label), "</a>")
-        if i < 5 and vocab:
-            doc.add('<ul class="sub-menu">')
-            for word in rng.sample(vocab, min(len(vocab), rng.randint(3, 6))):
-                doc.add(f'<li><a href="/topic/{i}/">', doc.clut("nav", word.capitalize()), "</a></li>")
-            doc.add("</ul>")
-        doc.add("</li>")
-    doc.add('</ul></nav><form class="search" role="search"><input type="search" name="q"></form></header>\n')
-    if rng.random() < 0.5:
-        doc.add('<div class="ad-slot ad-leaderboard"><span class="ad-label">', doc.clut("ad", ui["ad"][0]),
-                f'</span><a rel="sponsored" href="https://ads.adnet.invalid/c?id={rng.getrandbits(40):x}">'
-                '<img src="/ads/728x90.png" width="728" height="90" alt=""></a></div>\n')
-
-
-def _chrome_bottom(doc: _Html, page: Page, ui: dict, rng: random.Random) -> None:
-    year = CRAWL_START.year
-    doc.add('<footer class="site-footer"><ul class="footer-links">')
-    for label in ui["footer"][1:]:
-        doc.add('<li><a href="/legal/">', doc.clut("footer", label.format(site=_site_name(page.site))), "</a></li>")
-    doc.add('</ul><p class="copyright">',
-            doc.clut("footer", ui["footer"][0].format(year=year, site=_site_name(page.site))), "</p></footer>\n")
-    _, script, _ = _site_assets(page.site)
-    doc.add(f"<script>{script}</script>\n</body>\n</html>\n")
-
-
-def _other_titles(page: Page, rng: random.Random, n: int) -> list[str]:
-    pool = st.pool_for(page.lang or "en", page.category)
-    return [p.title or " ".join(p.text.split()[:8]) for p in (rng.choice(pool) for _ in range(n))]
-
-
-def _article_html(page: Page, art: Article, rng: random.Random) -> _Html:
-    ui = st.UI[page.lang or "en"]
-    style = _style(page.site)
-    doc = _Html()
-    vocab = st.vocabulary(st.pool_for(page.lang or "en", page.category), 120)
-    _head(doc, page, art.title, art.blocks[0][1] if art.blocks else art.title, rng)
-    _chrome_top(doc, page, ui, rng, vocab)
-    doc.add('<div class="container"><main id="main" class="site-main">\n')
-    if style == "docs":
-        crumb = f"{ui['nav'][0]} › {ui['nav'][3]} › {art.title}"
-        doc.add('<nav class="breadcrumbs">', doc.clut("breadcrumb", crumb), "</nav>\n")
-    published = (CRAWL_START - timedelta(days=rng.randint(3, 900))).strftime("%Y-%m-%d")
-    byline = ui["byline"].format(author=rng.choice(ui["authors"]), date=published,
-                                 minutes=max(1, sum(len(t) for _, t in art.blocks) // 1200))
-    doc.add(f'<article id="post-{page.pid}" class="post type-post hentry">\n<header class="entry-header">'
-            f'<h1 class="entry-title">{_esc(art.title)}</h1>\n<div class="entry-meta byline">',
-            doc.clut("byline", byline), '</div></header>\n<div class="entry-content">\n')
-    inline_at = set(rng.sample(range(1, len(art.blocks)), min(len(art.blocks) - 1, rng.randint(0, 2))))
-    in_list = False
-    for i, (tag, text) in enumerate(art.blocks):
-        if i in inline_at:
-            which = rng.randrange(3)
-            if in_list:
-                doc.add("</ul>\n")
-                in_list = False
-            if which == 0:
-                line = ui["inline"][0].format(title=_other_titles(page, rng, 1)[0])
-                doc.add('<p class="read-also"><a href="/related/">', doc.clut("related", line), "</a></p>\n")
-            elif which == 1:
-                doc.add('<div class="ad-inline"><span>', doc.clut("ad", ui["inline"][1]), "</span></div>\n")
-            else:
-                doc.add('<p class="promo"><em>', doc.clut("promo", ui["inline"][2]), "</em></p>\n")
-        if tag == "li" and not in_list:
-            doc.add("<ul>\n")
-            in_list = True
-        elif tag != "li" and in_list:
-            doc.add("</ul>\n")
-            in_list = False
-        if tag == "pre":
-            doc.add(f'<pre><code class="language-python">{_esc(text)}</code></pre>\n')
-        else:
-            doc.add(f"<{tag}>{_esc(text)}</{tag}>\n")
-    doc.add("</ul>\n" if in_list else "", '</div>\n<footer class="entry-footer"><div class="share-buttons">',
-            '<span class="share-label">', doc.clut("share", ui["share"][0]), "</span>")
-    _, _, svg = _site_assets(page.site)
-    for label in ui["share"][1:]:
-        doc.add(f'<a class="share" href="https://share.invalid/?u={page.url}">{svg}<span>',
-                doc.clut("share", label), "</span></a>")
-    doc.add("</div></footer>\n</article>\n")
-    doc.add('<section class="related-posts"><h3>', doc.clut("related", ui["related"]), "</h3><ul>")
-    for title in _other_titles(page, rng, rng.randint(3, 6)):
-        doc.add(f'<li><a href="/p/{rng.getrandbits(24)}/">', doc.clut("related", title), "</a></li>")
-    doc.add("</ul></section>\n")
-    if style != "docs" and rng.random() < 0.7:
-        n = rng.randint(1, 6)
-        doc.add('<section id="comments" class="comments-area"><h3 class="comments-title">',
-                doc.clut("comment", ui["comments"].format(n=n)), '</h3><ol class="comment-list">')
-        for _ in range(n):
-            when = (CRAWL_START - timedelta(days=rng.randint(0, 60))).strftime("%Y-%m-%d")
-            doc.add('<li class="comment"><div class="comment-meta">',
-                    doc.clut("comment", f"{rng.choice(ui['authors'])} · {when}"), '</div><div class="comment-content">'
-                    "<p>", doc.clut("comment", rng.choice(ui["comment_bodies"])), '</p></div><a class="reply">',
-                    doc.clut("comment", ui["reply"]), "</a></li>")
-        doc.add('</ol><div id="respond"><h3>', doc.clut("comment", ui["leave"]), "</h3><textarea></textarea></div>"
-                "</section>\n")
-    doc.add("</main>\n")
-    if style != "blog" or rng.random() < 0.5:
-        head, text, button = ui["newsletter"]
-        doc.add('<aside class="sidebar"><div class="widget newsletter"><h3>', doc.clut("newsletter", head), "</h3><p>",
-                doc.clut("newsletter", text), "</p><button>", doc.clut("newsletter", button), "</button></div>",
-                '<div class="widget ad-slot"><span>', doc.clut("ad", ui["ad"][1]), "</span><p>",
-                doc.clut("ad", ui["ad"][2]), "</p></div></aside>\n")
-    doc.add("</div>\n")
-    _chrome_bottom(doc, page, ui, rng)
-    return doc
-
-
-def _article(page: Page, seed: int) -> Article:
-    rng = random.Random(f"sample-crawl:article:{seed}:{page.pid}")
-    return st.make_article(rng, page.lang or "en", page.category, page.charset or UTF8)
-
-
-def _simple_html(doc: _Html, page: Page, title: str, main: str, rng: random.Random, chrome: bool) -> None:
-    """A page of one kind of main content, with the site's chrome or without any."""
-    ui = st.UI.get(page.lang or "en", st.UI["en"])
-    _head(doc, page, title, title, rng)
-    if chrome:
-        _chrome_top(doc, page, ui, rng, [])
-    else:
-        doc.add("<body>\n")
-    doc.add(f'<main class="content"><h1>{_esc(title)}</h1>\n{main}</main>\n')
-    if chrome:
-        _chrome_bottom(doc, page, ui, rng)
-    else:
-        doc.add("</body>\n</html>\n")
-
-
-def _spam(page: Page, rng: random.Random) -> tuple[str, list[str], str]:
-    kws = rng.sample(st.SPAM_KEYWORDS, 3)
-
-    def fill(template: str) -> str:
-        return template.format(kw=kws[0], kw2=kws[1], kw3=kws[2], n=rng.randint(2, 90), year=CRAWL_START.year,
-                               city=rng.choice(st.SPAM_CITIES))
-
-    if page.subtype == "link_farm":
-        lines = [fill(rng.choice(("{kw} {city}", "cheap {kw2} {n}"))) for _ in range(rng.randint(40, 90))]
-        main = "<ul class=\"links\">" + "".join(f'<li><a href="https://{SPAM_SITES[i % 3]}/go/{i}">{_esc(x)}</a></li>'
-                                                for i, x in enumerate(lines)) + "</ul>\n"
-    else:
-        lines = []
-        for _ in range(rng.randint(4, 9)):
-            if page.subtype == "word_salad":  # "spun" text: real words in a shuffled order, keywords stuffed in
-                words = rng.choice(st.english_pool("networking")).text.split()
-                rng.shuffle(words)
-                for j in range(0, len(words), 7):
-                    words.insert(j, kws[j % 3])
-                lines.append(" ".join(words))
-            else:
-                lines.append(" ".join(fill(rng.choice(st.SPAM_TEMPLATES)) for _ in range(rng.randint(3, 8))))
-        main = "".join(f"<p>{_esc(x)}</p>\n" for x in lines)
-    hidden = " ".join(rng.choice(kws) for _ in range(200))
-    main += f'<div style="display:none">{_esc(hidden)}</div>\n'  # hidden from readers, not from extractors
-    lines.append(hidden)
-    return fill("Best {kw} online {year} - {kw2} - {kw3}"), lines, main
-
-
-def _keywords(page: Page, rng: random.Random) -> tuple[str, list[str], str]:
-    vocab = st.vocabulary(st.pool_for(page.lang or "en", None), 800)
-    words = rng.sample(vocab, min(len(vocab), rng.randint(60, 200)))
-    title = {"tag_cloud": "Tags", "popular_searches": "Popular searches", "comma_list": "Keywords"}[page.subtype]
-    if page.subtype == "tag_cloud":
-        lines = [" ".join(words)]
-        main = '<div class="tag-cloud">' + " ".join(
-            f'<a href="/tag/{i}/" style="font-size:{rng.randint(9, 28)}px">{_esc(w)}</a>' for i, w in enumerate(words))
-        main += "</div>\n"
-    elif page.subtype == "popular_searches":
-        lines = [" ".join(words[i:i + rng.randint(1, 3)]) for i in range(0, len(words), 3)]
-        main = "<ul>" + "".join(f'<li><a href="/search?q={i}">{_esc(x)}</a></li>' for i, x in enumerate(lines))
-        main += "</ul>\n"
-    else:
-        lines = [", ".join(words)]
-        main = f"<p>{_esc(lines[0])}</p>\n"
-    return title, lines, main
-
-
-def _junk(page: Page, rng: random.Random) -> Rendered:
-    lines = list(st.JUNK_PAGES[page.subtype])
-    status = {"not_found_404": "404 Not Found", "access_denied": "403 Forbidden",
-              "redirect": "301 Moved Permanently"}.get(page.subtype, "200 OK")
-    if not lines:
-        return Rendered(status, "text/html", b"", None, [], [], [])
-    doc = _Html()
-    title = lines[0]
-    if page.subtype in ("not_found_404", "access_denied", "redirect"):  # what the server writes, no site chrome
-        doc.add(f"<html><head><title>{_esc(title)}</title></head><body><h1>{_esc(title)}</h1>",
-                *(f"<p>{_esc(x)}</p>" for x in lines[1:]), "</body></html>\n")
-    elif page.subtype == "js_shell":
-        _, script, _ = _site_assets(page.site)
-        doc.add(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{_esc(title)}</title></head><body>"
-                f"<noscript>{_esc(lines[1])}</noscript><div id=\"root\"></div><script>{script * 3}</script>"
-                "</body></html>\n")
-    else:
-        _simple_html(doc, page, title, "".join(f"<p>{_esc(x)}</p>\n" for x in lines[1:]), rng,
-                     chrome=page.subtype != "parked")
-    location = f"https://{page.site}/moved/{page.pid}.html" if page.subtype == "redirect" else None
-    return Rendered(status, "text/html", doc.text().encode("utf-8"), title, lines, doc.clutter, [], location)
-
-
-def _png(rng: random.Random, width: int = 96, height: int = 64) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    base = [rng.randrange(256) for _ in range(3)]
-    rows = b"".join(b"\x00" + bytes((base[c] + x * 2 + y * 3 + rng.randrange(8)) % 256
-                                    for x in range(width) for c in range(3)) for y in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
-
-
-def _pdf(text: str) -> bytes:
-    words, lines, line = text.encode("ascii", "replace").decode().split(), [], ""
-    for w in words:
-        if len(line) + len(w) > 80:
-            lines.append(line)
-            line = ""
-        line += w + " "
-    lines.append(line)
-    esc = [ln.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for ln in lines]
-    stream = "BT /F1 11 Tf 72 740 Td 14 TL " + " ".join(f"({ln}) '" for ln in esc) + " ET"
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               ("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               "/Resources << /Font << /F1 5 0 R >> >> >>"),
-               f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out, offsets = "%PDF-1.4\n", []
-    for i, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n{obj}\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n" + "".join(f"{o:010d} 00000 n \n" for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-    return out.encode("latin-1")
-
-
-def _non_html(page: Page, rng: random.Random) -> Rendered:
-    host = urlsplit(page.url).hostname
-    if page.subtype == "png":
-        return Rendered("200 OK", "image/png", _png(rng))
-    if page.subtype == "pdf":
-        paras = st.english_pool("data-formats")
-        return Rendered("200 OK", "application/pdf", _pdf(" ".join(rng.choice(paras).text for _ in range(6))))
-    if page.subtype == "json":
-        items = [{"id": rng.getrandbits(31), "title": t, "url": f"https://{host}/p/{rng.getrandbits(20)}/"}
-                 for t in _other_titles(page, rng, 8)]
-        body = json.dumps({"page": page.pid, "per_page": 8, "items": items}, indent=1).encode()
-        return Rendered("200 OK", "application/json", body)
-    if page.subtype == "robots_txt":
-        body = f"User-agent: *\nDisallow: /wp-admin/\nDisallow: /search\nSitemap: https://{host}/sitemap.xml\n"
-        return Rendered("200 OK", "text/plain", body.encode())
-    urls = "".join(f"<url><loc>https://{host}/{CRAWL_START.year}/{rng.randint(1, 12):02d}/p-{rng.getrandbits(20)}"
-                   f".html</loc><lastmod>{CRAWL_START.date()}</lastmod></url>\n" for _ in range(rng.randint(20, 60)))
-    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-            f"{urls}</urlset>\n")
-    return Rendered("200 OK", "application/xml", body.encode())
-
-
-@functools.lru_cache(maxsize=64)
-def render(page: Page, seed: int) -> Rendered:
-    """The bytes a server sent for `page`: a pure function of (page, seed), so a copy renders identically."""
-    rng = random.Random(f"sample-crawl:render:{seed}:{page.pid}")
-    if page.kind == "duplicate":
-        return render(page.source, seed)
-    if page.kind == "junk":
-        return _junk(page, rng)
-    if page.kind == "non_html":
-        return _non_html(page, rng)
-    cs = page.charset or UTF8
-    if page.kind in ("spam", "keyword_list"):
-        title, lines, main = (_spam if page.kind == "spam" else _keywords)(page, rng)
-        doc = _Html()
-        _simple_html(doc, page, title, main, rng, chrome=page.kind == "keyword_list")
-        return Rendered("200 OK", "text/html", doc.text().encode(cs.codec, "xmlcharrefreplace"), title, lines,
-                        doc.clutter, [])
-    art = _article(page.source if page.kind == "near_duplicate" else page, seed)
-    jac = None
-    if page.kind == "near_duplicate":
-        edit_rng = random.Random(f"sample-crawl:edit:{seed}:{page.pid}")
-        original = art
-        art = st.edit_article(art, edit_rng, page.edit_rate, page.edit_mode, page.lang, cs)
-        jac = jaccard(shingles(art.lines(), page.lang), shingles(original.lines(), page.lang))
-    doc = _article_html(page, art, rng)
-    body = doc.text().encode(cs.codec, "xmlcharrefreplace")
-    return Rendered("200 OK", "text/html", body, art.title, art.lines(), doc.clutter, art.sources, jaccard=jac)
-
-
-def shingles(lines: list[str], lang: str | None) -> set:
-    text = "\n".join(lines).lower()
-    if lang in ("zh", "ja"):
-        chars = re.sub(r"\s+", "", text)
-        return {chars[i:i + 5] for i in range(max(1, len(chars) - 4))}
-    words = re.findall(r"\w+", text)
-    return {tuple(words[i:i + 5]) for i in range(max(1, len(words) - 4))}
-
-
-def jaccard(a: set, b: set) -> float:
-    return round(len(a & b) / len(a | b), 4) if a or b else 1.0
+from demo.pages import render
+from demo.site import (
+    BROKEN,
+    CATEGORY_WEIGHTS,
+    CRAWL_START,
+    DUPLICATE_URLS,
+    EDIT_RATES,
+    KEYWORD_KINDS,
+    KIND_SHARE,
+    KINDS,
+    MIN_PAGES,
+    MIRROR_SITE,
+    NON_HTML_KINDS,
+    PARKED_SITE,
+    QUALITY,
+    SERVERS,
+    SITES,
+    SPAM_KINDS,
+    SPAM_SITES,
+    USER_AGENT,
+    UTF8_HEADER,
+    Page,
+    Rendered,
+    site_style,
+)
+from demo.text import UTF8
 
 
 def kind_counts(n_pages: int) -> dict[str, int]:
@@ -546,7 +112,7 @@ def _page_url(page: Page, rng: random.Random) -> str:
                 "print": f"{src}?print=1&id={page.pid}", "http": f"http://{page.site}{path}?ref={page.pid}",
                 "ref": f"{src}?ref=related-{page.pid}"}[page.subtype]
     if page.kind == "spam":
-        return f"{base}/{rng.choice(st.SPAM_KEYWORDS).replace(' ', '-')}-{page.pid}.html"
+        return f"{base}/{rng.choice(site_words.SPAM_KEYWORDS).replace(' ', '-')}-{page.pid}.html"
     if page.kind == "keyword_list":
         return f"{base}/tags/{page.subtype.replace('_', '-')}-{page.pid}/"
     if page.kind == "junk":
@@ -605,7 +171,7 @@ def plan(n_pages: int, seed: int) -> list[Page]:
         lang = kw_langs[i % len(kw_langs)]
         add("keyword_list", subtype=KEYWORD_KINDS[i % len(KEYWORD_KINDS)], lang=lang, charset=UTF8,
             site=rng.choice(SITES[lang]))
-    junk_kinds = sorted(st.JUNK_PAGES)
+    junk_kinds = sorted(site_words.JUNK_PAGES)
     for i in range(counts["junk"]):
         sub = junk_kinds[i % len(junk_kinds)]
         server_page = sub in ("not_found_404", "access_denied", "redirect")  # no <meta> in a server's error page
@@ -655,7 +221,7 @@ def web_type(page: Page) -> str | None:
         return None
     if page.kind in ("article", "duplicate", "near_duplicate"):
         origin = page.source or page  # a copy on a mirror is still the type of page it copies
-        return "reference" if _style(origin.site) == "docs" else "article"
+        return "reference" if site_style(origin.site) == "docs" else "article"
     if page.kind == "keyword_list" or page.subtype == "link_farm":
         return "listing"
     return "spam" if page.kind == "spam" else "other"

@@ -161,6 +161,15 @@ def shuffle_sized_for(spark, configured: int, n_bytes: int):
         spark.conf.set("spark.sql.shuffle.partitions", previous)
 
 
+@contextlib.contextmanager
+def sized_for_input(spark, frame, output_files: int, shuffle_partitions: int):
+    """The number of output files for a stage that rewrites `frame` (`output_files` when set, else one per 128 MB of
+    input), with the shuffle sized for the input meanwhile (shuffle_sized_for)."""
+    n_bytes = input_bytes(frame.inputFiles())
+    with shuffle_sized_for(spark, shuffle_partitions, n_bytes):
+        yield output_files or max(1, math.ceil(n_bytes / (128 << 20)))
+
+
 def with_skipped(stats: Stats, skipped: Stats) -> Stats:
     """`stats` plus the input files read_verified_parquet left out (in place; unlike `+`, keeps zero counters)."""
     stats.records_in += skipped.records_in

@@ -18,7 +18,6 @@ from jobs.base import (
     directory_archive,
     filesystem,
     merge_task_stats,
-    read_verified_parquet,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -94,7 +93,7 @@ class ClassifyStage(Stage):
         spark.sparkContext.addArchive(str(shipped))  # Spark ships no directory to a cluster; an archive it unpacks
         shipped = shipped.name
 
-        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
+        frame, skipped = self.read_input(spark, settings, args, columns=("text",))
         try:  # web types from the model, else from the extract stage's page_type column, else none
             added = output_columns(config, frame.columns)
         except ConfigError as e:
@@ -160,9 +159,10 @@ def _needs_models(config) -> bool:
 
 def _without_models(run: RunContext) -> bool:
     """No --models given and no OUTPUT/models: a corpus still goes through with --input alone (classify's models
-    off, said in one line), unless the config asks for what only a model gives (web types to keep or drop)."""
+    off, said in one line), unless the config names a web-type model (its types are not the page types that
+    keep/drop_web_types and balance.by = "web_type" otherwise use, which need no model)."""
     c = run.config.classify
-    if run.args.models or c.keep_web_types or c.drop_web_types or c.balance.by == "web_type":
+    if run.args.models or c.webtype_model:
         return False
     models_fs, models_path = filesystem(run.models)
     return not models_fs.isdir(models_path)

@@ -8,73 +8,46 @@ from collections.abc import Callable
 
 Main = Callable[[list[str]], int]
 
-
-# Each subcommand's entry, imported when it runs; written as imports (not module-name strings) so that the layer
-# test and any checker see that this command, and only it, reaches trainer/ and demo/ from jobs/.
-def _sample_crawl() -> Main:
-    from demo.crawl import main
-
-    return main
-
-
-def _stats() -> Main:
-    from jobs.stats import main
-
-    return main
-
-
-def _run() -> Main:
-    from jobs.run import main
-
-    return main
-
-
-def _config() -> Main:
-    from jobs.run import config_main
-
-    return config_main
-
-
-def _classifiers() -> Main:
-    return classifiers_main
-
-
-def _tokenizer() -> Main:
-    from jobs.tokenizer_cli import main
-
-    return main
-
-
-def _inspect() -> Main:
-    from jobs.inspect_cli import main
-
-    return main
-
-
-def _train() -> Main:
-    from trainer.train import main
-
-    return main
-
-
-def _export_hf() -> Main:
-    from trainer.export import main
-
-    return main
-
-
-# subcommand -> (its entry, one-line help)
-SUBCOMMANDS: dict[str, tuple[Callable[[], Main], str]] = {
-    "sample-crawl": (_sample_crawl, "write a realistic sample crawl of WARC.gz files"),
-    "stats": (_stats, "print the _stats.json of stage outputs"),
-    "run": (_run, "run every stage: extract (or filter) → dedup → classify → tokenize"),
-    "config": (_config, "print the default run.toml"),
-    "classifiers": (_classifiers, "train the quality, domain and clutter models"),
-    "tokenizer": (_tokenizer, "train a byte-level BPE tokenizer on a corpus"),
-    "inspect": (_inspect, "statistics and plots of a shard directory"),
-    "train": (_train, "train the MoE model on shards, or print its memory plan (--plan)"),
-    "export-hf": (_export_hf, "write a trained run as a Hugging Face dots1 model directory"),
+# subcommand -> one-line help
+SUBCOMMANDS: dict[str, str] = {
+    "sample-crawl": "write a realistic sample crawl of WARC.gz files",
+    "stats": "print the _stats.json of stage outputs",
+    "run": "run every stage: extract (or filter) → dedup → classify → tokenize",
+    "config": "print the default run.toml",
+    "classifiers": "train the quality, domain and clutter models",
+    "tokenizer": "train a byte-level BPE tokenizer on a corpus",
+    "inspect": "statistics and plots of a shard directory",
+    "train": "train the MoE model on shards, or print its memory plan (--plan)",
+    "export-hf": "write a trained run as a Hugging Face dots1 model directory",
 }
+
+
+def entry(command: str) -> Main:
+    """The subcommand's main, imported only when it runs (so `sluice train` needs no pyspark, `sluice inspect` no
+    torch); written as imports, not module-name strings, so that the layer test and any checker see that this
+    command, and only it, reaches trainer/ and demo/ from jobs/."""
+    match command:
+        case "sample-crawl":
+            from demo.crawl import main
+        case "stats":
+            from jobs.stats import main
+        case "run":
+            from jobs.run import main
+        case "config":
+            from jobs.run import config_main as main
+        case "classifiers":
+            main = classifiers_main
+        case "tokenizer":
+            from jobs.tokenizer_cli import main
+        case "inspect":
+            from jobs.inspect_cli import main
+        case "train":
+            from trainer.train import main
+        case "export-hf":
+            from trainer.export import main
+        case _:
+            raise KeyError(command)
+    return main
 
 
 def classifiers_main(argv: list[str]) -> int:
@@ -103,7 +76,7 @@ def classifiers_main(argv: list[str]) -> int:
 
 def usage() -> str:
     lines = ["usage: sluice <command> [args]", "", "commands:"]
-    lines += [f"  {name:<14}{help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<14}{help_}" for name, help_ in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -116,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in SUBCOMMANDS:
         print(f"sluice: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
         return 2
-    entry, _ = SUBCOMMANDS[command]
     try:
-        command_main = entry()
+        command_main = entry(command)
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] in ("demo", "jobs", "trainer", "classifiers", "pipeline"):
             print(f"sluice {command}: not available in this build ({e.name} is missing)", file=sys.stderr)

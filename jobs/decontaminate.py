@@ -17,7 +17,6 @@ import sys
 from jobs.base import (
     filesystem,
     merge_task_stats,
-    read_verified_parquet,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -75,9 +74,7 @@ class DecontaminateStage(Stage):
     directory = "decontaminated"
     description = "documents → the same rows without evaluation-set text (drop or cut)"
     tables = ("decontaminate",)
-
-    def enabled(self, config) -> bool:
-        return config.decontaminate.enabled
+    switch = "decontaminate"  # off by default
 
     def prepare(self, run: RunContext, previous: str) -> tuple[dict, str]:
         from pipeline.decontaminate.eval_sets import EvalSetError, eval_set_digests
@@ -96,9 +93,7 @@ class DecontaminateStage(Stage):
         except EvalSetError as e:
             raise SystemExit(f"decontaminate: {e}") from None
         shared = spark.sparkContext.broadcast(index)
-        frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        if "text" not in frame.columns:
-            raise SystemExit(f"decontaminate: input {' '.join(args.input)} has no column 'text'")
+        frame, skipped = self.read_input(spark, settings, args, columns=("text",))
 
         def judge(batches):
             from pyspark import TaskContext

@@ -16,14 +16,11 @@ with their verdicts, hash-partitioned and sorted by id, and written.
 
 from __future__ import annotations
 
-import math
 import sys
 
 from jobs.base import (
-    input_bytes,
     merge_task_stats,
-    read_verified_parquet,
-    shuffle_sized_for,
+    sized_for_input,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -132,7 +129,6 @@ class DedupStage(Stage):
     tables = ("dedup", "audit")
 
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
-        from pyspark.errors import AnalysisException
 
         cfg = settings.dedup
         bands, rows = cfg.lsh_params()
@@ -142,16 +138,8 @@ class DedupStage(Stage):
             print(f"dedup: MinHash LSH {bands} bands x {rows} rows of {cfg.num_perm} hashes: S-curve midpoint "
                   f"{s_curve_midpoint(bands, rows):.3f} (threshold {cfg.threshold}, verify "
                   f"{'on' if cfg.verify else 'off'})")
-        try:
-            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        except AnalysisException as e:
-            raise SystemExit(f"dedup: cannot read Parquet input {args.input}: {e}") from None
-        missing = {"id", "text"} - set(docs.columns)
-        if missing:
-            raise SystemExit(f"dedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
-        n_bytes = input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
-        with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
+        docs, skipped = self.read_input(spark, settings, args)
+        with sized_for_input(spark, docs, cfg.output_files, cfg.shuffle_partitions) as n_files:
             stats = self._dedup(spark, cfg, settings.audit, bands, rows, docs, n_files, tmp_output)
         return with_skipped(stats, skipped)
 

@@ -2,9 +2,8 @@
 
 The rule filters over an existing document corpus (Parquet, JSON lines plain/.gz/.zst, Arrow, Hugging Face dataset
 folders): what extract does to WARC pages after extraction, on documents that already have their text. Files are
-distributed over tasks by path (one task per file); each task streams its file through
-`pipeline.corpus.filter_stage.filter_corpus`, writes `part-NNNNN.parquet` itself (NNNNN = the file's index in the
-sorted input list) and returns only its stats, so documents never pass through the driver or the JVM.
+distributed over tasks by path, one task per file (jobs.stage.FileInputStage); each task streams its file through
+`pipeline.corpus.filter_stage.filter_corpus` into its own part file.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from jobs.base import UserError, filesystem
+from jobs.base import UserError
 from jobs.stage import FileInputStage, RunContext, Settings, StageArgs
 from pipeline.stats import Stats
 
@@ -38,39 +37,25 @@ class FilterStage(FileInputStage):
         except (FileNotFoundError, InputFormatError) as e:
             raise UserError(f"--input: {e}") from None
 
-    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
-        from pipeline.audit import DroppedSample
-        from pipeline.corpus.detect import InputFormatError, expand_corpus
-        from pipeline.corpus.filter_stage import filter_corpus, write_corpus_documents
-        from pipeline.filters import build_chain
+    def files(self, settings: Settings, args: StageArgs) -> list[str]:
+        from pipeline.corpus.detect import expand_corpus
 
-        build_chain(settings.filters).prepare()  # a bad block-list or model path fails here, not in every task
-        paths = expand_corpus(args.input)
-        fs, tmp = filesystem(tmp_output)
-        fs.makedirs(tmp, exist_ok=True)
-        target = tmp_output.rstrip("/")
-        source, filters, pii, audit = settings.input, settings.filters, settings.pii, settings.audit
+        return expand_corpus(args.input)
 
-        def process(items):
-            for index, path in items:
-                stats, dropped = Stats(stage="filter"), DroppedSample(audit)
-                try:
-                    batches = filter_corpus(path, source, filters, stats, pii, dropped)
-                    write_corpus_documents(batches, f"{target}/part-{index:05d}.parquet")
-                except InputFormatError as e:  # a column map that does not fit: the driver names it
-                    yield {"error": str(e)}
-                    continue
-                dropped.write(target, index)
-                yield stats.to_dict()
+    def file_writer(self, settings: Settings):
+        source, filters, pii = settings.input, settings.filters, settings.pii
 
-        results = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths)).mapPartitions(
-            process).collect()
-        errors = [r["error"] for r in results if "error" in r]
-        if errors:
-            raise UserError(f"filter: {errors[0]}")
-        stats = Stats.merge([Stats.from_dict(r) for r in results], stage=self.name)
-        self.check_rule_shares(stats, settings, tmp_output)
-        return stats
+        def write(path: str, output_file: str, stats: Stats, dropped) -> str | None:
+            from pipeline.corpus.detect import InputFormatError
+            from pipeline.corpus.filter_stage import filter_corpus, write_corpus_documents
+
+            try:
+                write_corpus_documents(filter_corpus(path, source, filters, stats, pii, dropped), output_file)
+            except InputFormatError as e:  # a column map that does not fit: the driver names it
+                return str(e)
+            return None
+
+        return write
 
 
 if __name__ == "__main__":

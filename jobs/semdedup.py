@@ -27,10 +27,8 @@ from jobs.base import (
     content_digest,
     directory_archive,
     filesystem,
-    input_bytes,
     merge_task_stats,
-    read_verified_parquet,
-    shuffle_sized_for,
+    sized_for_input,
     with_skipped,
     write_partitions,
     write_task_stats,
@@ -173,9 +171,7 @@ class SemDedupStage(Stage):
     directory = "semdeduped"
     description = "Remove documents whose embeddings nearly coincide with another's inside a k-means cluster."
     tables = ("semdedup",)
-
-    def enabled(self, config) -> bool:
-        return config.semdedup.enabled
+    switch = "semdedup"  # off by default
 
     @staticmethod
     def _encoder_dir(run: RunContext) -> str | None:
@@ -227,22 +223,12 @@ class SemDedupStage(Stage):
             raise UserError(str(e)) from None
 
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
-        from pyspark.errors import AnalysisException
-
         cfg = settings.semdedup
-        try:
-            docs, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
-        except AnalysisException as e:
-            raise SystemExit(f"semdedup: cannot read Parquet input {args.input}: {e}") from None
-        missing = {"id", "text"} - set(docs.columns)
-        if missing:
-            raise SystemExit(f"semdedup: input {args.input} lacks column(s) {', '.join(sorted(missing))}")
+        docs, skipped = self.read_input(spark, settings, args)
         shipped, quality_source = self._ship_models(spark, args, cfg, "quality" in docs.columns)
-        n_bytes = input_bytes(docs.inputFiles())
-        n_files = cfg.output_files or max(1, math.ceil(n_bytes / (128 << 20)))
         scratch = f"{tmp_output}-embeddings"  # beside the output, never in it; `.tmp-*` cleanup covers a killed run
         try:
-            with shuffle_sized_for(spark, cfg.shuffle_partitions, n_bytes):
+            with sized_for_input(spark, docs, cfg.output_files, cfg.shuffle_partitions) as n_files:
                 stats = self._semdedup(spark, cfg, docs, shipped, quality_source, n_files, scratch, tmp_output)
             return with_skipped(stats, skipped)
         finally:

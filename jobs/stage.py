@@ -102,6 +102,7 @@ class Stage:
     directory: ClassVar[str] = ""  # its output folder under a `sluice run` output
     description: ClassVar[str] = ""
     tables: ClassVar[tuple[str, ...]] = ()  # the RunConfig tables `run` reads (besides ALWAYS_READ)
+    switch: ClassVar[str] = ""  # an optional stage: the table whose `enabled` key turns it on
 
     # --- what a stage does -------------------------------------------------------------------------------------
     def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
@@ -110,8 +111,8 @@ class Stage:
 
     # --- hooks with defaults -----------------------------------------------------------------------------------
     def enabled(self, config) -> bool:
-        """Whether `sluice run` runs this stage under `config` (optional stages have an `enabled` key)."""
-        return True
+        """Whether `sluice run` runs this stage under `config`."""
+        return not self.switch or getattr(config, self.switch).enabled
 
     def inputs(self, run: RunContext, previous: str) -> list[str]:
         """Its input under `sluice run`: the output of the stage before it."""
@@ -133,6 +134,22 @@ class Stage:
             parquet_files(args.input)
         except ConfigError as e:
             raise UserError(f"--input {e}") from None
+
+    def read_input(self, spark, settings: Settings, args: StageArgs, columns: tuple[str, ...] = ("id", "text")):
+        """(DataFrame, Stats of the files left out): the input Parquet once every page of it is checked
+        (jobs.base.read_verified_parquet), holding the columns this stage needs, else one line naming what lacks."""
+        from pyspark.errors import AnalysisException
+
+        from jobs.base import read_verified_parquet
+
+        try:
+            frame, skipped = read_verified_parquet(spark, args.input, settings.integrity, self.name)
+        except AnalysisException as e:
+            raise SystemExit(f"{self.name}: cannot read Parquet input {' '.join(args.input)}: {e}") from None
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise SystemExit(f"{self.name}: input {' '.join(args.input)} lacks column(s) {', '.join(missing)}")
+        return frame, skipped
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Its own command-line flags; --input, --output, --config, --master and --force are common."""
@@ -234,24 +251,62 @@ class Stage:
 
 
 class FileInputStage(Stage):
-    """A first stage: its input is the files `sluice run --input` names (WARC files or a document corpus), spread
-    over tasks one file each. Its hash records the files the patterns match now; the stage itself gets the patterns,
-    so a file that vanishes after this listing is counted as missing_input there instead of failing the run."""
+    """A first stage: its input is the files `sluice run --input` names (WARC files or a document corpus), one task
+    per file. Each task writes `part-NNNNN.parquet` itself (NNNNN = the file's index in the sorted input list) and
+    returns only its stats, so documents never pass through the driver or the JVM; a retried task rewrites the same
+    file, and only successful attempts' stats reach the driver, so nothing counts twice. Its hash records the files
+    the patterns match now; the stage itself gets the patterns, so a file that vanishes after this listing is
+    counted as missing_input there instead of failing the run."""
+
+    def files(self, settings: Settings, args: StageArgs) -> list[str]:
+        """The input files the patterns match, sorted: their order names the output files."""
+        raise NotImplementedError
+
+    def file_writer(self, settings: Settings):
+        """A function (path, output_file, stats, dropped) run in the task of each input file: it writes the file's
+        documents to output_file, counting and sampling its drops; it returns an error line for the driver to stop
+        the stage with (a column map that does not fit the file), else None."""
+        raise NotImplementedError
+
+    def finish(self, stats: Stats, settings: Settings) -> None:
+        """A check of the merged stats before the rule shares are checked (extract: unreadable inputs)."""
 
     def inputs(self, run: RunContext, previous: str) -> list[str]:
         return list(run.args.input)
 
-    def check_rule_shares(self, stats: Stats, settings: Settings, tmp_output: str) -> None:
-        """Before anything is committed: a rule that drops nearly every document stops the stage (UserError);
-        then the sampled drops of every task are merged into _dropped/."""
-        from pipeline.audit import merge_dropped
-        from pipeline.filters import RuleShareError, check_rule_shares
+    def run(self, spark, settings: Settings, args: StageArgs, tmp_output: str) -> Stats:
+        from pipeline.audit import DroppedSample, merge_dropped
+        from pipeline.filters import RuleShareError, build_chain, check_rule_shares
 
-        try:
+        build_chain(settings.filters).prepare()  # a bad block-list or model path fails here, not in every task
+        paths = self.files(settings, args)
+        fs, tmp = filesystem(tmp_output)
+        fs.makedirs(tmp, exist_ok=True)
+        target, name, audit, write_file = tmp_output.rstrip("/"), self.name, settings.audit, self.file_writer(settings)
+
+        def process(items):
+            for index, path in items:
+                stats, dropped = Stats(stage=name), DroppedSample(audit)
+                error = write_file(path, f"{target}/part-{index:05d}.parquet", stats, dropped)
+                if error:
+                    yield {"error": error}
+                    continue
+                dropped.write(target, index)
+                yield stats.to_dict()
+
+        results = spark.sparkContext.parallelize(list(enumerate(paths)), numSlices=len(paths)).mapPartitions(
+            process).collect()
+        errors = [r["error"] for r in results if "error" in r]
+        if errors:
+            raise UserError(f"{self.name}: {errors[0]}")
+        stats = Stats.merge([Stats.from_dict(r) for r in results], stage=self.name)
+        self.finish(stats, settings)
+        try:  # before anything is committed: a rule that drops nearly every document stops the stage here
             check_rule_shares(stats, settings.filters, self.name)
         except RuleShareError as e:
             raise UserError(str(e)) from None
         merge_dropped(tmp_output, settings.audit)
+        return stats
 
 
 def _remove(tmp_output: str, stage: str) -> None:

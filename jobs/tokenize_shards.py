@@ -24,7 +24,6 @@ from jobs.base import (
     content_digest,
     filesystem,
     merge_task_stats,
-    read_verified_parquet,
     with_skipped,
     write_task_stats,
 )
@@ -84,10 +83,7 @@ class TokenizeStage(Stage):
         except ConfigError as e:
             raise SystemExit(f"tokenize: {e}") from None
 
-        frame, skipped = read_verified_parquet(spark, args.input, config.integrity, self.name)
-        missing = [c for c in ("id", "text") if c not in frame.columns]
-        if missing:
-            raise SystemExit(f"tokenize: input {' '.join(args.input)} has no column {missing[0]!r}")
+        frame, skipped = self.read_input(spark, settings, args)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2048")
         frame = frame.select([c for c in INPUT_COLUMNS if c in frame.columns])
         frame = frame.withColumn("text_bytes", F.octet_length("text"))

@@ -16,6 +16,11 @@ class Filter:
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         raise NotImplementedError
 
+    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
+        """The verdict of a rule-based filter that drops: reason "<name>:<rule>", the measured value remembered."""
+        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
+        return False, f"{self.name}:{rule}"
+
     def __call__(self, doc: Document) -> str | None:
         """None when the document is kept, else the drop reason."""
         verdict = self.filter(doc)

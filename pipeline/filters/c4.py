@@ -69,10 +69,6 @@ class C4Filter(Filter):
         self.config = config or C4Config()
         self.counters: Counter = Counter()  # removed lines per rule, drained by the chain
 
-    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
-        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
-        return False, f"{self.name}:{rule}"
-
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg = self.config
         text = doc.text

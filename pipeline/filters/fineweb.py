@@ -50,10 +50,6 @@ class FineWebFilter(Filter):
     def __init__(self, config: FineWebConfig | None = None) -> None:
         self.config = config or FineWebConfig()
 
-    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
-        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
-        return False, f"{self.name}:{rule}"
-
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg = self.config
         view = view_of(doc)

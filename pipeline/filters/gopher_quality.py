@@ -65,10 +65,6 @@ class GopherQualityFilter(Filter):
         self._stop_word = re.compile(rf"\b(?:{words})\b", re.IGNORECASE) if words else None
         self._stop_words_langs = frozenset(self.config.stop_words_langs)
 
-    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
-        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
-        return False, f"{self.name}:{rule}"
-
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg = self.config
         view = view_of(doc)

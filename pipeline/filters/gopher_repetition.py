@@ -70,10 +70,6 @@ class GopherRepetitionFilter(Filter):
         # once it is under every threshold still to check, the larger n cannot fail.
         self._dup_floor = {n: min(f for m, f in self._dup.items() if m >= n) for n in self._dup}
 
-    def _drop(self, rule: str, value: float | None = None) -> tuple[bool, str]:
-        self.last_value = value  # what the rule measured, for the dropped-documents audit (pipeline/audit.py)
-        return False, f"{self.name}:{rule}"
-
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         cfg = self.config
         view = view_of(doc)

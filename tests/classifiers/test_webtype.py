@@ -188,3 +188,24 @@ def test_web_type_stage_on_spark_equals_plain_python(spark, webtype_models, tmp_
     assert spark_rows == sorted(local.to_pylist(), key=lambda r: r["id"])
     spark_stats = json.loads((tmp_path / "out" / "_stats.json").read_text())
     assert spark_stats["dropped"] == {DropReason.WEB_TYPE: stats.dropped[DropReason.WEB_TYPE]}
+
+
+def test_a_run_without_models_filters_by_page_type_but_not_by_a_named_model(tmp_path):
+    """`sluice run` with no models directory runs classify with its models off: web types to keep or drop are
+    then the page types, which need no model; a config naming a web-type model still needs its directory."""
+    import argparse
+
+    from jobs.classify import _without_models
+    from jobs.run_config import RunConfig
+    from jobs.stage import RunContext
+
+    config = RunConfig()
+
+    def without_models(classify: ClassifyConfig) -> bool:
+        config.classify = classify
+        return _without_models(RunContext(argparse.Namespace(models=None), config, str(tmp_path / "out"),
+                                          str(tmp_path / "no-models"), "", False))
+
+    assert without_models(ClassifyConfig(keep_web_types=["article"]))
+    assert without_models(ClassifyConfig(balance=BalanceConfig(by="web_type")))
+    assert not without_models(ClassifyConfig(webtype_model="webtype_v1", keep_web_types=["article"]))

@@ -16,6 +16,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from demo import crawl as sample_crawl
+from demo import site_words
 from demo import text as sample_text
 
 PAGES, SEED = 80, 3
@@ -82,7 +83,7 @@ def test_every_kind_subtype_language_and_charset_present(labels, summary):
     assert [label["kind"] for label in labels].count("broken") == 3
     assert set(summary["kinds"]) == set(sample_crawl.KINDS) and all(summary["kinds"].values())
     subtypes = {(label["kind"], label["subtype"]) for label in labels}
-    for kind, wanted in (("junk", sample_text.JUNK_PAGES), ("non_html", sample_crawl.NON_HTML_KINDS),
+    for kind, wanted in (("junk", site_words.JUNK_PAGES), ("non_html", sample_crawl.NON_HTML_KINDS),
                          ("spam", sample_crawl.SPAM_KINDS), ("keyword_list", sample_crawl.KEYWORD_KINDS),
                          ("duplicate", sample_crawl.DUPLICATE_URLS), ("broken", sample_crawl.BROKEN)):
         assert {(kind, s) for s in wanted} <= subtypes

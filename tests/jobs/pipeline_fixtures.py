@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,25 +63,53 @@ def sluice_run_args(inputs: Inputs, output: Path, *extra: str) -> list[str]:
             *extra]
 
 
+def start_logged(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `command` with stdout and stderr into `log`, in its own process group: `kill_group` then ends the JVM
+    and Python workers it starts too."""
+    with open(log, "wb") as out:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(command, cwd=ROOT, env=env or spark_env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def run_to_exit(command: list[str], log: Path, env: dict[str, str] | None = None,
+                timeout: float = RUN_TIMEOUT_S) -> int:
+    """Run `command` (stdout and stderr into `log`) to its end and return its exit code; on a timeout its whole
+    process group is killed and the test fails with the log's tail."""
+    proc = start_logged(command, log, env)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise AssertionError(f"{' '.join(command)} ran over {timeout} s; log {log}:\n{tail(log)}") from None
+    except BaseException:
+        kill_group(proc)
+        raise
+
+
 def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None,
                timeout: float = RUN_TIMEOUT_S) -> str:
-    """Run `command` (stdout and stderr into `log`) to completion; fail with the log's tail unless it exits 0.
-
-    The child gets its own process group, so that on a timeout the JVM and Python workers it started go too."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env or spark_env(), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            raise AssertionError(f"{' '.join(command)} ran over {timeout} s; log {log}:\n{tail(log)}") from None
-        except BaseException:
-            kill_group(proc)
-            raise
+    """Run `command` (stdout and stderr into `log`) to completion; fail with the log's tail unless it exits 0."""
+    rc = run_to_exit(command, log, env, timeout)
     text = log.read_text(errors="replace")
     assert rc == 0, f"{' '.join(command)} exited {rc}; log {log}:\n{tail(log)}"
     return text
+
+
+def kill_when(command: list[str], log: Path, ready: Callable[[], bool], event: str) -> subprocess.Popen:
+    """Start `command` and SIGKILL its whole process group (driver, JVM and Python workers at once, as when its
+    machine dies) as soon as `ready()` holds, checked every 20 ms; fail if it ends before `event` or
+    RUN_TIMEOUT_S passes. Returns the killed process (its returncode is set)."""
+    driver = start_logged(command, log)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not ready():
+            assert driver.poll() is None, f"the run ended before {event}:\n{tail(log)}"
+            assert time.monotonic() < deadline, f"not within {RUN_TIMEOUT_S} s: {event}"
+            time.sleep(0.02)
+        os.killpg(driver.pid, signal.SIGKILL)
+    finally:
+        kill_group(driver)
+    return driver
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -34,7 +34,11 @@ def parquet_files(path):
 
 def test_extract_job_end_to_end(crawl, tmp_path, spark):
     out = tmp_path / "documents"
-    result = spark_submit("--input", f"{crawl}/*.warc.gz", "--output", str(out))
+    # the runs are compared byte for byte: a generous page limit, so that a loaded machine cannot time a page out in
+    # one run only
+    config = tmp_path / "run.toml"
+    config.write_text("[extract]\ntimeout_s = 60\n")
+    result = spark_submit("--input", f"{crawl}/*.warc.gz", "--output", str(out), "--config", str(config))
     assert result.returncode == 0, result.stderr[-4000:]
 
     stats = json.loads((out / "_stats.json").read_text())
@@ -53,7 +57,7 @@ def test_extract_job_end_to_end(crawl, tmp_path, spark):
 
     # A rerun over a complete output does nothing.
     before = {p: (out / p).read_bytes() for p in parquet_files(out)}
-    again = spark_submit("--input", f"{crawl}/*.warc.gz", "--output", str(out))
+    again = spark_submit("--input", f"{crawl}/*.warc.gz", "--output", str(out), "--config", str(config))
     assert again.returncode == 0 and "nothing to do" in again.stdout
     assert {p: (out / p).read_bytes() for p in parquet_files(out)} == before
 
@@ -61,6 +65,6 @@ def test_extract_job_end_to_end(crawl, tmp_path, spark):
     from jobs.extract import ExtractStage
 
     out2 = tmp_path / "documents2"
-    assert ExtractStage().main(["--input", f"{crawl}/*.warc.gz", "--output", str(out2)]) == 0
+    assert ExtractStage().main(["--input", f"{crawl}/*.warc.gz", "--output", str(out2), "--config", str(config)]) == 0
     assert {p: (out2 / p).read_bytes() for p in parquet_files(out2)} == before
     assert json.loads((out2 / "_stats.json").read_text()) == stats

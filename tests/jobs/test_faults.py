@@ -28,6 +28,7 @@ from tests.jobs.pipeline_fixtures import (
     SPARK_SUBMIT,
     assert_same_files,
     kill_group,
+    kill_when,
     reference_run,
     run_logged,
     session_inputs,
@@ -122,18 +123,7 @@ def test_driver_killed_mid_stage_then_rerun_resumes(reference, tmp_path):
                *sluice_run_args(reference.inputs, run, "--tokenizer", str(reference.tokenizer))]
 
     first_log = tmp_path / "killed.log"
-    with open(first_log, "wb") as out:
-        driver = subprocess.Popen(command, cwd=ROOT, env=spark_env(), stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        try:
-            deadline = time.monotonic() + RUN_TIMEOUT_S
-            while not writing(run, "shards"):
-                assert driver.poll() is None, f"the run ended before tokenize wrote anything:\n{tail(first_log)}"
-                assert time.monotonic() < deadline, f"tokenize did not start in {RUN_TIMEOUT_S} s"
-                time.sleep(0.02)
-            os.killpg(driver.pid, signal.SIGKILL)
-        finally:
-            kill_group(driver)
+    driver = kill_when(command, first_log, lambda: writing(run, "shards"), "tokenize wrote anything")
     assert driver.returncode == -signal.SIGKILL
     assert ran(first_log.read_text(errors="replace"), "classify") and (run / "classified" / "_SUCCESS").exists()
     assert not (run / "shards").exists() and list(run.glob("shards.tmp-*"))

@@ -12,10 +12,8 @@ recovers. The issue's reproducers, on one WARC file of the session's sample craw
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -25,15 +23,16 @@ import pytest
 from tests.jobs.pipeline_fixtures import (
     CONFIG,
     PYTHON,
-    ROOT,
     RUN_TIMEOUT_S,
     assert_same_files,
     kill_group,
+    kill_when,
     reference_run,
     run_logged,
+    run_to_exit,
     session_inputs,
     sluice_run_args,
-    spark_env,
+    start_logged,
     tail,
     temp_dirs,
 )
@@ -51,13 +50,7 @@ def one_file(tmp_path_factory) -> Path:
 
 def sluice_run(args: list[str], log: Path) -> tuple[int, str]:
     """`sluice run ARGS` as a user runs it: (exit code, what it printed)."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([PYTHON, "-m", "jobs.cli", "run", *args], cwd=ROOT, env=spark_env(), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            rc = proc.wait(timeout=RUN_TIMEOUT_S)
-        finally:
-            kill_group(proc)
+    rc = run_to_exit([PYTHON, "-m", "jobs.cli", "run", *args], log)
     return rc, log.read_text(errors="replace")
 
 
@@ -143,9 +136,7 @@ def test_a_full_disk_is_one_line_naming_the_path_and_the_next_run_recovers(one_f
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
-    out = open(log, "wb")  # noqa: SIM115 - closed by the child's end
-    return subprocess.Popen([PYTHON, "-m", "jobs.cli", "run", *args], cwd=ROOT, env=spark_env(), stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return start_logged([PYTHON, "-m", "jobs.cli", "run", *args], log)
 
 
 @pytest.mark.parametrize("apart_s", [0, 20])
@@ -209,16 +200,7 @@ def test_a_run_trained_tokenizer_is_retrained_after_a_kill_behind_classified(tmp
         return record["config_hash"] != old_hash and (run / "classified" / "_SUCCESS").exists()
 
     killed_log = tmp_path / "killed.log"
-    driver = start(args, killed_log)
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while not new_classified():
-            assert driver.poll() is None, f"the run ended before classify committed:\n{tail(killed_log)}"
-            assert time.monotonic() < deadline, "classify did not finish in time"
-            time.sleep(0.02)
-        os.killpg(driver.pid, signal.SIGKILL)
-    finally:
-        kill_group(driver)
+    kill_when([PYTHON, "-m", "jobs.cli", "run", *args], killed_log, new_classified, "classify committed")
     assert (run / "tokenizer.json").read_bytes() == (reference.run / "tokenizer.json").read_bytes(), \
         "the kill came after the tokenizer was trained again: nothing left to test"
 

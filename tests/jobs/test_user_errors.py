@@ -252,3 +252,23 @@ def test_classify_stops_when_a_model_would_drop_nearly_everything(spark, files, 
     (files / "strict.toml").write_text((files / "strict.toml").read_text() + "max_drop_share = 1.0\n")
     assert ClassifyStage().main(argv) == 0
     assert json.loads((files / "c" / "_stats.json").read_text())["dropped"] == {"low_quality": 50}
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("stage", ["dedup", "tokenize", "semdedup", "decontaminate", "classify"])
+def test_an_input_without_the_text_column_is_one_line(spark, files, tokenizer, stage, capsys):
+    """Parquet without `text` (a corpus written by another tool): the stage names the missing column."""
+    import pyarrow as pa
+
+    from jobs.registry import STAGES
+    from jobs.run_config import RunConfig
+    from jobs.stage import StageArgs
+
+    (files / "no_text").mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "body": ["x", "y"]}), files / "no_text" / "part-0.parquet")
+    given = StageArgs(input=[str(files / "no_text")], output=str(files / "out"), tokenizer=str(tokenizer),
+                      without_models=True)
+    target = next(s for s in STAGES if s.name == stage)
+    assert target.execute(spark, target.settings(RunConfig()), given) == 2
+    line = one_line(capsys.readouterr().err)
+    assert re.fullmatch(rf"{stage}: input .*no_text lacks column\(s\) text", line), line

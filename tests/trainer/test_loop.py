@@ -12,6 +12,16 @@ class Killed(Exception):
     pass
 
 
+def crash_at(step_to_crash: int):
+    """An on_step_end hook that stops the run like a crash (raises Killed) when step `step_to_crash` ends."""
+
+    def on_step_end(step, metrics):
+        if step == step_to_crash:
+            raise Killed
+
+    return on_step_end
+
+
 def losses(run_dir) -> list[float]:
     return [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -39,12 +49,8 @@ def test_resume_after_a_crash_reproduces_the_loss_curve_bitwise(shard_dir, tmp_p
     cfg = load_config("tiny", overrides)
     uninterrupted = [m["loss"] for m in train(cfg, shard_dir, tmp_path / "a")]
 
-    def crash_at_step_7(step, metrics):
-        if step == 7:
-            raise Killed
-
     with pytest.raises(Killed):
-        train(cfg, shard_dir, tmp_path / "b", on_step_end=crash_at_step_7)
+        train(cfg, shard_dir, tmp_path / "b", on_step_end=crash_at(7))
     assert len(losses(tmp_path / "b")) == 7  # steps 5..7 ran after the last save (step 4)
     train(cfg, shard_dir, tmp_path / "b", resume=True)
     assert losses(tmp_path / "b") == uninterrupted  # exact float equality; steps 5..10 recomputed
@@ -54,12 +60,8 @@ def test_resume_with_workers_matches_too(shard_dir, tmp_path):
     cfg = load_config("tiny", {"train.steps": 5, "save.every": 3, "data.num_workers": 2, "train.log_every": 100})
     uninterrupted = [m["loss"] for m in train(cfg, shard_dir, tmp_path / "a")]
 
-    def crash_at_step_4(step, metrics):
-        if step == 4:
-            raise Killed
-
     with pytest.raises(Killed):
-        train(cfg, shard_dir, tmp_path / "b", on_step_end=crash_at_step_4)
+        train(cfg, shard_dir, tmp_path / "b", on_step_end=crash_at(4))
     train(cfg, shard_dir, tmp_path / "b", resume=True)
     assert losses(tmp_path / "b") == uninterrupted
 

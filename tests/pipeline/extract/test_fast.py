@@ -27,8 +27,8 @@ from pipeline.extract.fast import (
 )
 from pipeline.extract.main_text import FAST_FALLBACK, ExtractConfig, TextExtractor
 from pipeline.stats import DropReason, Stats
-from pipeline.warc.reader import WarcResponse
 from tests.conftest import shared_data
+from tests.pipeline.extract.responses import response
 
 SENTENCE = "The river rose slowly through the night, and by morning the old mill stood in water to its windows. "
 ARTICLE = (
@@ -44,14 +44,6 @@ ARTICLE = (
 )
 FLOORS = {"with": 0.91, "without": 0.915}  # under the cross-validated means on the card (see test_extractor.py)
 LIMIT_S = ExtractConfig().timeout_s
-
-
-def response(body: bytes, content_type: str = "text/html") -> WarcResponse:
-    return WarcResponse(
-        url="http://example.com/a", record_id="<urn:x>", offset=0, fetch_time="2024-01-01T00:00:00Z",
-        http_headers=[("Content-Type", content_type)], content_type=content_type, body=body,
-        warc_path="x.warc.gz", truncated=False,
-    )
 
 
 @pytest.fixture(scope="module")

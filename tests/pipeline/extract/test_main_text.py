@@ -14,21 +14,13 @@ import pytest
 from pipeline.config import ConfigError
 from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html, html_to_text, time_limit
 from pipeline.stats import DropReason
-from pipeline.warc.reader import WarcResponse
 from tests.conftest import shared_data
+from tests.pipeline.extract.responses import response
 
 PARAGRAPH = "<p>" + "The quick brown fox jumps over the lazy dog near the river bank on a sunny day. " * 8 + "</p>\n"
 ARTICLE = f"<html><head><title>t</title></head><body><article>{PARAGRAPH * 30}</article></body></html>"
 GERMAN = "Größere Äpfel schmecken süß, sagte die Großmutter in München, als wir über die Brücke gingen."
 LIMIT_S = ExtractConfig().timeout_s
-
-
-def response(body: bytes, content_type: str = "text/html", truncated: bool = False) -> WarcResponse:
-    return WarcResponse(
-        url="http://example.com/a", record_id="<urn:x>", offset=0, fetch_time="2024-01-01T00:00:00Z",
-        http_headers=[("Content-Type", content_type)], content_type=content_type, body=body,
-        warc_path="x.warc.gz", truncated=truncated,
-    )
 
 
 @pytest.fixture(scope="module")
