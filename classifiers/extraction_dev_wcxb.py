@@ -11,14 +11,12 @@ page-type model like any page's (extraction-dev has no type labels; it never tra
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from classifiers.extractor import TEACHER_TIMEOUT_S, annotation_marks, squash, teacher_labels
-from classifiers.fasttext_model import TrainingError
+from classifiers.extractor import annotation_marks, squash, teacher_labels
 
 
 def dev_url(key: str) -> str:
@@ -35,18 +33,15 @@ def extraction_dev_pages(root: str | Path, limit: int = 0) -> list:
     """classifiers.extractor_wcxb.TrainingPage per annotated page (sorted by key; the first `limit` when > 0),
     `entry` set; a page without blocks has blocks None and `teacher` as its text (what the extract stage's
     trafilatura fallback would give)."""
+    from classifiers.extractor import dev_annotations
     from classifiers.extractor_wcxb import TrainingPage
     from pipeline.extract.fast import FastParseError, block_features, parse_page
-    from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
+    from pipeline.extract.main_text import decode_html
     from pipeline.extract.page_type import page_signals, signal_names
 
     root = Path(root)
-    path = root / "evaldata-dev.json"
-    if not path.is_file():
-        raise TrainingError(f"{path}: not found (is {root} the extraction-dev folder?)")
-    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True, page_type=False))
+    entries, teacher = dev_annotations(root)
     out = []
-    entries = sorted(json.loads(path.read_text()).items())
     for key, entry in entries[:limit] if limit else entries:
         html = decode_html(gzip.decompress((root / "html" / entry["file"]).read_bytes())) or ""
         url = dev_url(key)

@@ -150,19 +150,28 @@ def _page(key: str, html: str, labeller, entry: dict | None = None, teacher: str
     return Page(key, blocks, block_features(blocks), labeller(blocks), entry, teacher)
 
 
+def dev_annotations(root: str | Path) -> tuple[list[tuple[str, dict]], object]:
+    """The extraction-dev annotations (page key, entry), sorted by key, and the teacher that labels their blocks:
+    trafilatura(favor_precision), on these news-style pages the better one (0.935 "without" absent against 0.906 for
+    its defaults), with the project's settings but a generous time limit: on a busy machine a page must not lose its
+    labels to a timeout."""
+    from pipeline.extract.main_text import ExtractConfig, TextExtractor
+
+    path = Path(root) / "evaldata-dev.json"
+    if not path.is_file():
+        raise TrainingError(f"{path}: not found (is {root} the extraction-dev folder?)")
+    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True, page_type=False))
+    return sorted(json.loads(path.read_text()).items()), teacher
+
+
 def dev_pages(root: str | Path) -> list[Page]:
-    """The extraction-dev pages, labelled by trafilatura(favor_precision): on these news-style pages its
-    boilerplate-free output is the better teacher (0.935 "without" absent against 0.906 for its defaults)."""
-    from pipeline.extract.main_text import ExtractConfig, TextExtractor, decode_html
+    """The extraction-dev pages, labelled by the teacher of `dev_annotations`."""
+    from pipeline.extract.main_text import decode_html
 
     root = Path(root)
-    annotations_path = root / "evaldata-dev.json"
-    if not annotations_path.is_file():
-        raise TrainingError(f"{annotations_path}: not found (is {root} the extraction-dev folder?)")
-    # The project's settings but a generous time limit: on a busy machine a page must not lose its labels to a timeout.
-    teacher = TextExtractor(ExtractConfig(timeout_s=TEACHER_TIMEOUT_S, favor_precision=True, page_type=False))
+    entries, teacher = dev_annotations(root)
     pages = []
-    for key, entry in sorted(json.loads(annotations_path.read_text()).items()):
+    for key, entry in entries:
         html = decode_html(gzip.decompress((root / "html" / entry["file"]).read_bytes())) or ""
         text, _reason = teacher.extract_html(html, None, key.split("::")[-1])
         page = _page(key, html, lambda b, t=text or "": teacher_labels(b, t), entry, text or "")
