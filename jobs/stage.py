@@ -196,13 +196,7 @@ class Stage:
             commit_output(tmp_output, args.output, stats, extra)
         except BaseException as e:
             _remove(tmp_output, self.name)
-            if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
-                return self._user_error(e)
-            line = io_error_line(e, self.name, args.output)  # disk full, read-only, permission: one line
-            if line is None:
-                raise
-            print(line, file=sys.stderr)
-            return 2
+            return self._exit_code(e, args.output)
         print(f"{self.name}: {stats.records_in} in, {stats.records_out} out, dropped {dict(stats.dropped)} "
               f"({time.monotonic() - started:.1f} s)", flush=True)
         return 0
@@ -226,10 +220,9 @@ class Stage:
         options = self.parser().parse_args(argv)
         given = {f.name for f in fields(StageArgs)}
         args = StageArgs(**{k: v for k, v in vars(options).items() if k in given})
-        try:  # every table checked before Spark starts
+        try:  # every table checked before Spark starts (execute checks --output and --input)
             settings = self.settings(self.configure(RunConfig.load(options.config), options))
-            check_output(args.output)
-        except (ConfigError, UserError) as e:
+        except ConfigError as e:
             return self._user_error(e)
         try:
             with output_lock(stage_lock_path(args.output), args.output):
@@ -237,11 +230,18 @@ class Stage:
         except OutputLocked as e:
             return self._user_error(e)
         except OSError as e:  # the lock file itself: a read-only or full output location
-            line = io_error_line(e, self.name, args.output)
-            if line is None:
-                raise
-            print(line, file=sys.stderr)
-            return 2
+            return self._exit_code(e, args.output)
+
+    def _exit_code(self, e: BaseException, output: str) -> int:
+        """2 with one line for a user error, or for an I/O error (disk full, read-only, permission) naming the
+        output; anything else is raised on."""
+        if isinstance(e, (ConfigError, UserError)) or (isinstance(e, SystemExit) and isinstance(e.code, str)):
+            return self._user_error(e)
+        line = io_error_line(e, self.name, output)
+        if line is None:
+            raise e
+        print(line, file=sys.stderr)
+        return 2
 
     def _user_error(self, e: BaseException) -> int:
         message = str(e.code if isinstance(e, SystemExit) else e)
