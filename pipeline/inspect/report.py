@@ -137,11 +137,9 @@ def stage_funnel(shards_path: str, stages: list[str] | None = None) -> list[dict
             raise ShardError(f"{d}/{STATS_FILE}: not valid JSON ({e})") from None
         funnel.append({"stage": stats.get("stage", ""), "path": d, "records_in": stats.get("records_in", 0),
                        "dropped": stats.get("dropped", {}), "records_out": stats.get("records_out", 0),
-                       "counters": stats.get("counters", {}), "position": _position(fs, d)})
+                       "counters": stats.get("counters", {})})
     if not stages:
-        funnel.sort(key=lambda s: (s["position"], -s["records_in"], s["path"]))
-    for s in funnel:
-        del s["position"]
+        funnel.sort(key=lambda s: (_position(fs, s["path"]), -s["records_in"], s["path"]))
     return funnel
 
 

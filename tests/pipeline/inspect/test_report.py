@@ -125,3 +125,16 @@ def test_inspect_command_in_a_fresh_interpreter(run_dir):
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "tokens per web type" in result.stdout
+
+
+def test_the_funnel_follows_the_order_sluice_run_recorded(run_dir):
+    """A stage that drops nothing ties with the next on records in; the position `sluice run` wrote into each
+    _stage.json orders them (semdedup before classify, though "classified" < "semdeduped" by name)."""
+    from pipeline.stats import STAGE_FILE
+
+    write_stats(run_dir / "semdeduped", "semdedup", 350, {})
+    for position, name in enumerate(["documents", "deduped", "semdeduped", "classified", "shards"]):
+        (run_dir / name / STAGE_FILE).write_text(json.dumps({"position": position}))
+    funnel = inspect_shards(str(run_dir / "shards"))["funnel"]
+    assert [s["stage"] for s in funnel] == ["extract", "dedup", "semdedup", "classify", "tokenize"]
+    assert all("position" not in s for s in funnel)
