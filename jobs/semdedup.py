@@ -271,7 +271,7 @@ class SemDedupStage(Stage):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        from jobs.dedup import connected_components
+        from jobs.dedup_clusters import connected_components
 
         columns = ["id", "text"] + (["quality"] if quality_source == "column" else [])
         docs.select(*columns).mapInArrow(

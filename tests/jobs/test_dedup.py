@@ -100,7 +100,7 @@ def test_dedup_job_same_kept_ids_on_any_layout(spark, tmp_path):
 
 
 def test_connected_components_of_a_long_chain_in_few_rounds(spark):
-    from jobs.dedup import connected_components
+    from jobs.dedup_clusters import connected_components
 
     rng = random.Random(4)
     chain = [f"{rng.getrandbits(40):010x}" for _ in range(200)]
